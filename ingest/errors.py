@@ -1,0 +1,87 @@
+"""The one exception tree of oktaduck.
+
+Library exceptions (httpx, DuckDB, tomllib, OSError) are translated into these where they
+enter the program; everything above that boundary only knows this tree. Every message is one
+line meant for a person and never contains a secret.
+"""
+
+from __future__ import annotations
+
+
+class OktaduckError(Exception):
+    """Base of every expected failure. The CLI prints ``str(err)`` and exits non-zero."""
+
+    exit_code = 1
+
+
+class ConfigError(OktaduckError):
+    """The configuration (file, flags or environment) is wrong; nothing was contacted."""
+
+    exit_code = 2
+
+
+class SourceError(OktaduckError):
+    """A source (one Okta org) failed. Carries Okta's error envelope where there was one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        error_code: str | None = None,
+        error_summary: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.status = status
+        self.error_code = error_code
+        self.error_summary = error_summary
+        self.request_id = request_id
+        super().__init__(self._line(message))
+
+    def _line(self, message: str) -> str:
+        parts = [message]
+        if self.status is not None:
+            parts.append(f"HTTP {self.status}")
+        if self.error_code:
+            parts.append(self.error_code)
+        if self.error_summary:
+            parts.append(self.error_summary)
+        if self.request_id:
+            parts.append(f"request id {self.request_id}")
+        return ": ".join(parts[:1]) + (" (" + ", ".join(parts[1:]) + ")" if parts[1:] else "")
+
+
+class AuthFailed(SourceError):
+    """401 / 403: the token or client is invalid or lacks permission. Not retried."""
+
+
+class BadRequest(SourceError):
+    """400: Okta rejected the query (bad date, bad filter, since too old). Not retried."""
+
+
+class RateLimited(SourceError):
+    """429 that could not be waited out within the allowed time."""
+
+
+class BadResponse(SourceError):
+    """Okta (or something in between) kept answering with something unusable."""
+
+
+class UnsafeURL(SourceError):
+    """A URL that would send the token in clear text, or a next link to another host."""
+
+
+class MappingError(OktaduckError):
+    """A mapping file is invalid (names the file, the field and the problem)."""
+
+
+class EventRejected(OktaduckError):
+    """One event could not be mapped cleanly; it is stored apart with this reason."""
+
+
+class StoreError(OktaduckError):
+    """The DuckDB store could not be opened or written."""
+
+
+class ExportError(OktaduckError):
+    """A sink failed to accept a batch."""
