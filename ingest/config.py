@@ -1,0 +1,197 @@
+"""Configuration: a TOML file (or command-line flags) turned into frozen dataclasses.
+
+Validation happens here, without touching the network or the database, and every problem
+names the key at fault. Secrets are referenced (``token_env``, ``token_file``), never inlined.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from ingest.errors import ConfigError
+from ingest.mapping import default_mapping_dir
+from ingest.okta.client import ClientPolicy
+from ingest.okta.urls import OrgURL
+from ingest.secrets import Secret, secret_from_env, secret_from_file
+
+MAX_LOOKBACK = timedelta(days=90)
+DEFAULT_TOKEN_ENV = "OKTA_API_TOKEN"  # noqa: S105 - a variable name
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+
+
+def normalized_mapping_path() -> Path:
+    """The shipped normalized mapping (``OKTADUCK_MAPPINGS`` overrides the folder)."""
+    return default_mapping_dir() / "okta" / "normalized.toml"
+
+
+def parse_duration(value: object, key: str) -> timedelta:
+    """``90``, ``"90s"``, ``"15m"``, ``"24h"``, ``"7d"`` -> timedelta."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: expected a duration such as '60s' or '24h', got {value!r}")
+    if isinstance(value, int | float):
+        return timedelta(seconds=float(value))
+    if isinstance(value, str) and (m := _DURATION.match(value)):
+        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    raise ConfigError(f"{key}: expected a duration such as '60s', '15m', '24h' or '7d'")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One Okta org to collect from."""
+
+    name: str
+    org: OrgURL
+    token_env: str | None = DEFAULT_TOKEN_ENV
+    token_file: Path | None = None
+    lookback: timedelta = timedelta(hours=24)
+    poll_interval: timedelta = timedelta(seconds=60)
+    page_limit: int = 1000
+    client: ClientPolicy = field(default_factory=ClientPolicy)
+    timeout: float = 60.0
+    ca_bundle: Path | None = None
+    proxy: str | None = None
+
+    def token(self) -> Secret:
+        if self.token_file is not None:
+            return secret_from_file(self.token_file)
+        return secret_from_env(self.token_env or DEFAULT_TOKEN_ENV)
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    path: Path = Path("state/oktaduck.duckdb")
+
+
+@dataclass(frozen=True)
+class Config:
+    sources: tuple[SourceConfig, ...]
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    mapping: Path | None = None  # the normalized mapping file; None = the shipped one
+
+    def mapping_path(self) -> Path:
+        return self.mapping or normalized_mapping_path()
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none"
+        raise ConfigError(f"no source named {name!r} (configured: {known})")
+
+
+class _Table:
+    """A TOML table that remembers which keys were read, to report the unknown ones."""
+
+    def __init__(self, data: object, where: str) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: expected a table")
+        self.data: dict[str, Any] = data
+        self.where = where
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.where}.{name}" if self.where else name
+
+    def get(self, name: str, default: Any = None, kind: type | tuple[type, ...] = object) -> Any:
+        self.used.add(name)
+        if name not in self.data:
+            return default
+        value = self.data[name]
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float)):
+            raise ConfigError(f"{self.key(name)}: wrong type {type(value).__name__}")
+        return value
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise ConfigError(f"{self.key(unknown[0])}: unknown key")
+
+
+def _source(table: _Table, base: Path) -> SourceConfig:
+    name = table.get("name", kind=str)
+    if not name or not _NAME.match(name):
+        raise ConfigError(f"{table.key('name')}: required; letters, digits, '_', '.', '-'")
+    org_text = table.get("org_url", kind=str)
+    if not org_text:
+        raise ConfigError(f"{table.key('org_url')}: required, e.g. https://acme.okta.com")
+    try:
+        org = OrgURL.parse(org_text)
+    except ConfigError as err:
+        raise ConfigError(f"{table.key('org_url')}: {err}") from None
+    token_env = table.get("token_env", None, str)
+    token_file = table.get("token_file", None, str)
+    if token_env and token_file:
+        raise ConfigError(f"{table.key('token_env')}: give token_env or token_file, not both")
+    if "token" in table.data:
+        raise ConfigError(
+            f"{table.key('token')}: secrets are not allowed in the config file; "
+            "use token_env or token_file"
+        )
+    lookback = parse_duration(table.get("lookback", "24h"), table.key("lookback"))
+    if lookback > MAX_LOOKBACK or lookback <= timedelta(0):
+        raise ConfigError(f"{table.key('lookback')}: must be more than 0 and at most 90 days")
+    interval = parse_duration(table.get("poll_interval", "60s"), table.key("poll_interval"))
+    if interval < timedelta(seconds=1):
+        raise ConfigError(f"{table.key('poll_interval')}: must be at least 1s")
+    limit = table.get("page_limit", 1000, int)
+    if not 1 <= limit <= 1000:
+        raise ConfigError(f"{table.key('page_limit')}: must be between 1 and 1000")
+    share = table.get("rate_limit_reserve", 0.2, (int, float))
+    if not 0 <= share < 1:
+        raise ConfigError(f"{table.key('rate_limit_reserve')}: must be at least 0 and below 1")
+    retry_for = parse_duration(table.get("retry_for", "5m"), table.key("retry_for"))
+    timeout = parse_duration(table.get("timeout", "60s"), table.key("timeout"))
+    ca = table.get("ca_bundle", None, str)
+    proxy = table.get("proxy", None, str)
+    table.done()
+    return SourceConfig(
+        name=name,
+        org=org,
+        token_env=token_env if token_env or token_file else DEFAULT_TOKEN_ENV,
+        token_file=(base / token_file) if token_file else None,
+        lookback=lookback,
+        poll_interval=interval,
+        page_limit=limit,
+        client=ClientPolicy(reserve_share=float(share), retry_for=retry_for.total_seconds()),
+        timeout=timeout.total_seconds(),
+        ca_bundle=(base / ca) if ca else None,
+        proxy=proxy,
+    )
+
+
+def parse_config(data: dict[str, Any], base: Path) -> Config:
+    root = _Table(data, "")
+    storage_t = _Table(root.get("storage", {}), "storage")
+    storage = StorageConfig(path=base / storage_t.get("path", "state/oktaduck.duckdb", str))
+    storage_t.done()
+    mapping = root.get("mapping", None, str)
+    raw_sources = root.get("sources", [], list)
+    if not raw_sources:
+        raise ConfigError("sources: at least one [[sources]] table is required")
+    sources = tuple(_source(_Table(s, f"sources[{i}]"), base) for i, s in enumerate(raw_sources))
+    names = [s.name for s in sources]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"sources: the name {name!r} is used twice")
+    root.done()
+    return Config(sources=sources, storage=storage, mapping=(base / mapping) if mapping else None)
+
+
+def load_config(path: Path) -> Config:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"cannot read config {path}: {err.strerror}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config {path} is not valid TOML: {err}") from None
+    try:
+        return parse_config(data, path.resolve().parent)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None

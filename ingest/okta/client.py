@@ -1,0 +1,268 @@
+"""Fetch pages of ``/api/v1/logs``: auth, pacing, retries and error translation.
+
+This is the boundary where httpx exceptions and Okta error envelopes become oktaduck
+exceptions. The ``httpx.Client`` comes from outside, so tests point it at the simulator.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+import orjson
+
+from ingest.clock import Clock
+from ingest.errors import (
+    AuthFailed,
+    BadRequest,
+    BadResponse,
+    RateLimited,
+    SourceError,
+)
+from ingest.logs import emit
+from ingest.okta.ratelimit import RateLimit
+from ingest.okta.urls import OrgURL
+
+USER_AGENT = "oktaduck/0.1 (+System Log collector)"
+
+
+class Stopped(Exception):
+    """A shutdown was requested while waiting; the page in flight was not fetched."""
+
+
+@dataclass(frozen=True)
+class ClientPolicy:
+    """How the client paces and retries. Seconds throughout."""
+
+    reserve_share: float = 0.2  # share of each rate-limit window left to the org's other clients
+    reset_buffer: float = 1.0  # added to X-Rate-Limit-Reset, which Okta rounds down
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0
+    retry_for: float = 300.0  # give up on transient failures after retrying this long
+    concurrency_backoff: float = 2.0  # base wait after a concurrency-limit 429
+    max_rate_wait: float = 900.0  # give up when rate-limit waits for one page add up to this
+
+
+@dataclass
+class ClientStats:
+    """Counters for status and metrics (mutated by one client, read by anyone)."""
+
+    requests: Counter[int] = field(default_factory=Counter)
+    retries: int = 0
+    rate_limited: int = 0
+    paced_seconds: float = 0.0
+    last_rate: RateLimit | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One answered request: the events, the links and what Okta said about the bucket."""
+
+    url: str
+    events: list[Any]
+    self_url: str | None
+    next_url: str | None
+    request_id: str | None
+    received_at: datetime
+    body_bytes: int
+
+
+class _Transient(Exception):
+    def __init__(self, reason: str, request_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.request_id = request_id
+
+
+class OktaClient:
+    """Gets one page at a time from one org, waiting and retrying as Okta asks."""
+
+    def __init__(
+        self,
+        org: OrgURL,
+        http: httpx.Client,
+        clock: Clock,
+        policy: ClientPolicy | None = None,
+        stop: threading.Event | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.org = org
+        self.http = http
+        self.clock = clock
+        self.policy = policy or ClientPolicy()
+        self.stop = stop
+        self.rng = rng or random.Random()
+        self.stats = ClientStats()
+
+    def fetch(self, url: str) -> Page:
+        """GET ``url`` until it yields a page or a non-retryable error."""
+        self.org.check_link(url)
+        policy = self.policy
+        started = self.clock.now()
+        attempt = 0
+        rate_waited = 0.0
+        while True:
+            self._pace()
+            try:
+                return self._request(url)
+            except _Transient as err:
+                attempt += 1
+                elapsed = (self.clock.now() - started).total_seconds() - rate_waited
+                if elapsed >= policy.retry_for:
+                    raise BadResponse(
+                        f"giving up after {attempt} attempts over {elapsed:.0f}s: {err.reason}",
+                        request_id=err.request_id,
+                    ) from None
+                delay = min(policy.backoff_max, policy.backoff_initial * 2 ** (attempt - 1))
+                delay = self.rng.uniform(delay / 2, delay)
+                self.stats.retries += 1
+                emit(
+                    "okta.retry",
+                    logging.WARNING,
+                    url=url,
+                    attempt=attempt,
+                    reason=err.reason,
+                    wait_s=round(delay, 3),
+                    request_id=err.request_id,
+                )
+                self._wait(delay)
+            except _RateLimitedWait as wait:
+                rate_waited += wait.seconds
+                if rate_waited > policy.max_rate_wait:
+                    raise RateLimited(
+                        f"still rate limited after waiting {rate_waited:.0f}s",
+                        status=429,
+                        error_code="E0000047",
+                        request_id=wait.request_id,
+                    ) from None
+                self._wait(wait.seconds)
+
+    def _pace(self) -> None:
+        """Hold back when the last response left only the reserved share of the window."""
+        last = self.stats.last_rate
+        if last is None or not last.exhausted(self.policy.reserve_share):
+            return
+        now = self.clock.now()
+        seconds = last.seconds_until_reset(now, self.policy.reset_buffer)
+        if seconds > 0:
+            emit("okta.paced", remaining=last.remaining, limit=last.limit, wait_s=round(seconds, 3))
+            self.stats.paced_seconds += seconds
+            self._wait(seconds)
+        self.stats.last_rate = None
+
+    def _wait(self, seconds: float) -> None:
+        if self.clock.wait(seconds, self.stop):
+            raise Stopped
+
+    def _request(self, url: str) -> Page:
+        if self.stop is not None and self.stop.is_set():
+            raise Stopped
+        try:
+            response = self.http.get(
+                url, headers={"Accept": "application/json", "User-Agent": USER_AGENT}
+            )
+        except httpx.TimeoutException as err:
+            raise _Transient(f"timed out ({type(err).__name__})") from None
+        except httpx.TransportError as err:
+            raise _Transient(f"connection failed ({type(err).__name__}: {err})") from None
+        now = self.clock.now()
+        request_id = response.headers.get("x-okta-request-id")
+        rate = RateLimit.from_response(response, now)
+        self.stats.requests[response.status_code] += 1
+        self.stats.last_rate = rate
+        status = response.status_code
+        if status == 200:
+            return self._page(url, response, now, request_id)
+        if status == 429:
+            self.stats.rate_limited += 1
+            raise _RateLimitedWait(self._rate_limit_wait(rate, now), request_id)
+        envelope = _envelope(response)
+        if status >= 500 or status == 408:
+            code = envelope.get("errorCode") or ""
+            raise _Transient(f"HTTP {status} {code}".strip(), request_id)
+        raise _fatal(status, envelope, response, request_id)
+
+    def _rate_limit_wait(self, rate: RateLimit | None, now: datetime) -> float:
+        policy = self.policy
+        if rate is None or rate.is_concurrency:
+            base = policy.concurrency_backoff
+            seconds = self.rng.uniform(base / 2, base * 1.5)
+            emit("okta.concurrency_limited", logging.WARNING, wait_s=round(seconds, 3))
+        else:
+            seconds = rate.seconds_until_reset(now, policy.reset_buffer)
+            emit("okta.rate_limited", logging.WARNING, limit=rate.limit, wait_s=round(seconds, 3))
+        self.stats.last_rate = None
+        return seconds
+
+    def _page(
+        self, url: str, response: httpx.Response, now: datetime, request_id: str | None
+    ) -> Page:
+        body = response.content
+        try:
+            events = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise _Transient("HTTP 200 with a body that is not JSON", request_id) from None
+        if not isinstance(events, list):
+            raise _Transient("HTTP 200 with a JSON body that is not an array", request_id)
+        links = response.links
+        return Page(
+            url=url,
+            events=events,
+            self_url=links.get("self", {}).get("url"),
+            next_url=links.get("next", {}).get("url"),
+            request_id=request_id,
+            received_at=now,
+            body_bytes=len(body),
+        )
+
+
+class _RateLimitedWait(Exception):
+    def __init__(self, seconds: float, request_id: str | None) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+        self.request_id = request_id
+
+
+def _envelope(response: httpx.Response) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(response.content)
+    except (orjson.JSONDecodeError, httpx.ResponseNotRead):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _fatal(
+    status: int, envelope: dict[str, Any], response: httpx.Response, request_id: str | None
+) -> SourceError:
+    code = envelope.get("errorCode")
+    summary = envelope.get("errorSummary")
+    causes = [
+        c.get("errorSummary") for c in envelope.get("errorCauses") or [] if isinstance(c, dict)
+    ]
+    if causes and summary:
+        summary = f"{summary} [{'; '.join(str(c) for c in causes if c)}]"
+    kwargs: dict[str, Any] = {
+        "status": status,
+        "error_code": str(code) if code else None,
+        "error_summary": str(summary) if summary else None,
+        "request_id": request_id,
+    }
+    if status == 401:
+        return AuthFailed("Okta rejected the credentials; check the API token", **kwargs)
+    if status == 403:
+        challenge = response.headers.get("www-authenticate")
+        message = "Okta refused access to the System Log"
+        if challenge:
+            message += f" (WWW-Authenticate: {challenge})"
+        return AuthFailed(message, **kwargs)
+    if status == 400:
+        return BadRequest("Okta rejected the query", **kwargs)
+    if status == 404:
+        return SourceError("no System Log API at this URL; is it an Okta org?", **kwargs)
+    return SourceError("unexpected answer from Okta", **kwargs)

@@ -1,0 +1,109 @@
+"""Write query results as a table, JSON, NDJSON or CSV, streaming row by row."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import IO, Any
+
+import orjson
+
+FORMATS = ("table", "json", "ndjson", "csv")
+_MAX_CELL = 60
+
+
+def default_format(stream: IO[str]) -> str:
+    """``table`` on a terminal, NDJSON when piped."""
+    return "table" if stream.isatty() else "ndjson"
+
+
+def _jsonable(value: Any, is_json: bool) -> Any:
+    if value is None:
+        return None
+    if is_json and isinstance(value, str):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            return value.isoformat().replace("+00:00", "Z")
+        return value.isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list | tuple):
+        return [_jsonable(v, False) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, False) for k, v in value.items()}
+    return value
+
+
+def _text(value: Any) -> str:
+    value = _jsonable(value, False)
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def write_rows(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    fmt: str,
+    out: IO[str] | None = None,
+    json_columns: frozenset[str] = frozenset(),
+) -> int:
+    """Write ``rows`` in ``fmt``; return the number of rows written."""
+    out = out or sys.stdout
+    flags = [c in json_columns for c in columns]
+    count = 0
+    if fmt in ("json", "ndjson"):
+        if fmt == "json":
+            out.write("[")
+        for row in rows:
+            doc = {c: _jsonable(v, j) for c, v, j in zip(columns, row, flags, strict=True)}
+            line = orjson.dumps(doc).decode()
+            if fmt == "json":
+                out.write(("," if count else "") + "\n" + line)
+            else:
+                out.write(line + "\n")
+            count += 1
+        if fmt == "json":
+            out.write("\n]\n" if count else "]\n")
+        return count
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_text(v) for v in row])
+            count += 1
+        return count
+    if fmt == "table":
+        return _write_table(columns, rows, out)
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def _write_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], out: IO[str]) -> int:
+    cells = [[_clip(_text(v)) for v in row] for row in rows]
+    widths = [len(c) for c in columns]
+    for row in cells:
+        widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
+    out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip() + "\n")
+    out.write("  ".join("-" * w for w in widths) + "\n")
+    for row in cells:
+        out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    out.write(f"({len(cells)} row{'s' if len(cells) != 1 else ''})\n")
+    return len(cells)
+
+
+def _clip(text: str) -> str:
+    text = text.replace("\n", " ")
+    return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"

@@ -1,0 +1,47 @@
+"""Secrets: read from the environment or a file, never shown."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret value whose repr and str never reveal it."""
+
+    value: str = field(repr=False)
+    origin: str = "unknown"
+
+    def __repr__(self) -> str:
+        return f"Secret(origin={self.origin!r})"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def reveal(self) -> str:
+        return self.value
+
+
+def secret_from_env(name: str) -> Secret:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"environment variable {name} is not set or empty")
+    return Secret(value, origin=f"env:{name}")
+
+
+def secret_from_file(path: Path, warn: list[str] | None = None) -> Secret:
+    try:
+        mode = path.stat().st_mode
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as err:
+        raise ConfigError(f"cannot read secret file {path}: {err.strerror}") from None
+    if mode & (stat.S_IRGRP | stat.S_IROTH) and warn is not None:
+        warn.append(f"secret file {path} is readable by other users; chmod 600 it")
+    if not value:
+        raise ConfigError(f"secret file {path} is empty")
+    return Secret(value, origin=f"file:{path}")

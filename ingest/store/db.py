@@ -1,0 +1,299 @@
+"""The DuckDB store: open, commit a page with its cursor in one transaction, read cursors."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ingest.errors import StoreError
+from ingest.faults import crash_point
+from ingest.mapping import CompiledMapping, MappedBatch
+from ingest.store.schema import ensure_mapping_columns, migrate
+
+DEFAULT_DB = Path("state/oktaduck.duckdb")
+
+
+@dataclass(frozen=True)
+class PageRows:
+    """One Okta page, mapped, ready to be committed with the cursor that follows it."""
+
+    source: str
+    org_url: str
+    next_url: str | None
+    batch: MappedBatch
+    raw: Sequence[str]  # every input event's JSON text, by input index
+    uuids_in: Sequence[str | None]  # every input event's uuid where it had one, by input index
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    stored: int
+    duplicates: int
+    rejected: int
+    newest_published: datetime | None
+
+
+@dataclass(frozen=True)
+class CursorState:
+    source: str
+    org_url: str
+    next_url: str | None
+    pages: int
+    events: int
+    duplicates: int
+    rejects: int
+    newest_published: datetime | None
+    last_commit: datetime | None
+    created_at: datetime
+
+
+def translate(err: duckdb.Error, path: Path | str) -> StoreError:
+    """One-line StoreError for a DuckDB exception, naming the lock holder where DuckDB does."""
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if "Could not set lock" in str(err) or "Conflicting lock" in str(err):
+        pid = re.search(r"PID (\d+)", str(err))
+        holder = f" (PID {pid.group(1)})" if pid else ""
+        return StoreError(
+            f"database {path} is in use by another process{holder}; "
+            "only one oktaduck writer can open it at a time"
+        )
+    return StoreError(f"database {path}: {text}")
+
+
+def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    elif not path.exists():
+        raise StoreError(f"database {path} does not exist; run `oktaduck poll` first")
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as err:
+        raise translate(err, path) from None
+    if not read_only:
+        with contextlib.suppress(OSError):
+            path.chmod(0o600)
+    return con
+
+
+class Store:
+    """The writer's handle on the database. Commits are serialized by a lock."""
+
+    def __init__(self, path: Path, mapping: CompiledMapping) -> None:
+        self.path = path
+        self.mapping = mapping
+        self.con = connect(path)
+        self._lock = threading.Lock()
+        try:
+            migrate(self.con)
+            ensure_mapping_columns(self.con, mapping.columns)
+            row = self.con.execute("SELECT coalesce(max(ingest_seq), 0) FROM events").fetchall()
+        except duckdb.Error as err:
+            self.con.close()
+            raise translate(err, path) from None
+        self._next_seq = int(row[0][0]) + 1 if row else 1
+
+    def close(self) -> None:
+        with self._lock:
+            self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._lock:
+            con = self.con
+            try:
+                con.execute("BEGIN TRANSACTION")
+                yield con
+                con.execute("COMMIT")
+            except duckdb.Error as err:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                raise translate(err, self.path) from None
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                raise
+
+    def cursor(self, source: str) -> CursorState | None:
+        with self._lock:
+            return read_cursor(self.con, source)
+
+    def commit_page(self, page: PageRows, now: datetime) -> CommitResult:
+        """Store a page's new events, its rejects and its ``next`` URL in ONE transaction.
+
+        Events already stored are skipped by ``uuid``. The lookup only reads stored rows whose
+        ``published`` falls in the page's own range (an event's uuid always comes with the
+        same published time), so its cost does not grow with the table.
+        """
+        batch = page.batch
+        uuids: list[str] = batch.columns["uuid"]
+        published: list[datetime] = batch.columns["published"]
+        first = _first_occurrences(uuids)
+        with self._transaction() as con:
+            crash_point("store.begun")
+            existing = self._existing(con, uuids, published)
+            keep = [i for i in first if uuids[i] not in existing]
+            stored = self._insert_events(con, page, keep, now)
+            crash_point("store.events_inserted")
+            rejected = self._insert_rejects(con, page, now)
+            crash_point("store.rejects_inserted")
+            newest = max((published[i] for i in keep), default=None)
+            duplicates = len(uuids) - stored
+            self._update_cursor(con, page, stored, duplicates, rejected, newest, now)
+            crash_point("store.cursor_updated")
+        crash_point("store.committed")
+        return CommitResult(stored, duplicates, rejected, newest)
+
+    def _existing(
+        self, con: duckdb.DuckDBPyConnection, uuids: list[str], published: list[datetime]
+    ) -> set[str]:
+        if not uuids:
+            return set()
+        page_uuids = pa.table({"uuid": pa.array(uuids, pa.string())})
+        con.register("page_uuids", page_uuids)
+        try:
+            rows = con.execute(
+                "SELECT e.uuid FROM events e WHERE e.published BETWEEN $lo AND $hi "
+                "AND e.uuid IN (SELECT uuid FROM page_uuids)",
+                {"lo": min(published), "hi": max(published)},
+            ).fetchall()
+        finally:
+            con.unregister("page_uuids")
+        return {r[0] for r in rows}
+
+    def _insert_events(
+        self, con: duckdb.DuckDBPyConnection, page: PageRows, keep: list[int], now: datetime
+    ) -> int:
+        if not keep:
+            return 0
+        batch = page.batch
+        table = batch.to_arrow(self.mapping).take(pa.array(keep, pa.int64()))
+        count = len(keep)
+        seqs = pa.array(range(self._next_seq, self._next_seq + count), pa.int64())
+        extra = {
+            "ingest_seq": seqs,
+            "source": pa.array([page.source] * count, pa.string()),
+            "mapping_version": pa.array([self.mapping.version] * count, pa.string()),
+            "mapping_issues": pa.array(
+                [batch.issues[i] or None for i in keep], pa.list_(pa.string())
+            ),
+            "ingested_at": pa.array([now] * count, pa.timestamp("us", tz="UTC")),
+            "raw": pa.array([page.raw[batch.accepted[i]] for i in keep], pa.string()),
+        }
+        for name, column in extra.items():
+            table = table.append_column(name, column)
+        con.register("page_rows", table)
+        try:
+            con.execute("INSERT INTO events BY NAME SELECT * FROM page_rows")
+        finally:
+            con.unregister("page_rows")
+        self._next_seq += count
+        return count
+
+    def _insert_rejects(self, con: duckdb.DuckDBPyConnection, page: PageRows, now: datetime) -> int:
+        rejected = page.batch.rejected
+        if not rejected:
+            return 0
+        rows: dict[str, tuple[str | None, str, str]] = {}
+        for index, reason in rejected:
+            raw = page.raw[index]
+            digest = hashlib.sha256(raw.encode()).hexdigest()
+            rows.setdefault(digest, (page.uuids_in[index], reason, raw))
+        table = pa.table(
+            {
+                "source": [page.source] * len(rows),
+                "uuid": pa.array([r[0] for r in rows.values()], pa.string()),
+                "reason": [r[1] for r in rows.values()],
+                "raw_hash": list(rows),
+                "raw": [r[2] for r in rows.values()],
+                "mapping_version": [self.mapping.version] * len(rows),
+                "first_seen": pa.array([now] * len(rows), pa.timestamp("us", tz="UTC")),
+            }
+        )
+        con.register("page_rejects", table)
+        try:
+            before = _count(con, "SELECT count(*) FROM rejects WHERE source = ?", [page.source])
+            con.execute(
+                "INSERT INTO rejects BY NAME SELECT * FROM page_rejects p WHERE NOT EXISTS "
+                "(SELECT 1 FROM rejects r WHERE r.source = p.source AND r.raw_hash = p.raw_hash)"
+            )
+            after = _count(con, "SELECT count(*) FROM rejects WHERE source = ?", [page.source])
+        finally:
+            con.unregister("page_rejects")
+        return after - before
+
+    def _update_cursor(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        page: PageRows,
+        stored: int,
+        duplicates: int,
+        rejected: int,
+        newest: datetime | None,
+        now: datetime,
+    ) -> None:
+        con.execute(
+            """
+            INSERT INTO cursors (source, org_url, next_url, pages, events, duplicates, rejects,
+                                 newest_published, last_commit, created_at)
+            VALUES ($source, $org, $next, 1, $stored, $dups, $rejected, $newest, $now, $now)
+            ON CONFLICT (source) DO UPDATE SET
+                org_url = excluded.org_url,
+                next_url = coalesce(excluded.next_url, cursors.next_url),
+                pages = cursors.pages + 1,
+                events = cursors.events + excluded.events,
+                duplicates = cursors.duplicates + excluded.duplicates,
+                rejects = cursors.rejects + excluded.rejects,
+                newest_published = greatest(cursors.newest_published, excluded.newest_published),
+                last_commit = excluded.last_commit
+            """,
+            {
+                "source": page.source,
+                "org": page.org_url,
+                "next": page.next_url,
+                "stored": stored,
+                "dups": duplicates,
+                "rejected": rejected,
+                "newest": newest,
+                "now": now,
+            },
+        )
+
+
+def _first_occurrences(uuids: list[str]) -> list[int]:
+    seen: set[str] = set()
+    keep = []
+    for i, uuid in enumerate(uuids):
+        if uuid not in seen:
+            seen.add(uuid)
+            keep.append(i)
+    return keep
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> int:
+    rows = con.execute(sql, params).fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
+def read_cursor(con: duckdb.DuckDBPyConnection, source: str) -> CursorState | None:
+    row = con.execute(
+        "SELECT source, org_url, next_url, pages, events, duplicates, rejects, "
+        "newest_published, last_commit, created_at FROM cursors WHERE source = ?",
+        [source],
+    ).fetchall()
+    return CursorState(*row[0]) if row else None

@@ -1,0 +1,106 @@
+"""The DuckDB schema: numbered migrations, plus the mapping's columns added as they appear.
+
+The ``events`` table holds a few system columns and one column per output field of the
+normalized mapping. When a mapping gains a field, ``ensure_mapping_columns`` adds the column;
+nothing is rewritten. Columns a mapping no longer declares are left in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import duckdb
+
+from ingest.mapping import Column
+
+# (column, DuckDB type) owned by the store rather than by a mapping.
+SYSTEM_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("ingest_seq", "BIGINT NOT NULL"),
+    ("source", "VARCHAR NOT NULL"),
+    ("uuid", "VARCHAR NOT NULL"),
+    ("published", "TIMESTAMPTZ NOT NULL"),
+    ("event_type", "VARCHAR"),
+    ("mapping_version", "VARCHAR NOT NULL"),
+    ("mapping_issues", "VARCHAR[]"),
+    ("ingested_at", "TIMESTAMPTZ NOT NULL"),
+    ("raw", "JSON NOT NULL"),
+)
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema.
+    """
+    CREATE TABLE events (
+        ingest_seq BIGINT NOT NULL,
+        source VARCHAR NOT NULL,
+        uuid VARCHAR NOT NULL,
+        published TIMESTAMPTZ NOT NULL,
+        event_type VARCHAR,
+        mapping_version VARCHAR NOT NULL,
+        mapping_issues VARCHAR[],
+        ingested_at TIMESTAMPTZ NOT NULL,
+        raw JSON NOT NULL
+    );
+    CREATE TABLE cursors (
+        source VARCHAR PRIMARY KEY,
+        org_url VARCHAR NOT NULL,
+        next_url VARCHAR,
+        pages BIGINT NOT NULL DEFAULT 0,
+        events BIGINT NOT NULL DEFAULT 0,
+        duplicates BIGINT NOT NULL DEFAULT 0,
+        rejects BIGINT NOT NULL DEFAULT 0,
+        newest_published TIMESTAMPTZ,
+        last_commit TIMESTAMPTZ,
+        created_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE rejects (
+        source VARCHAR NOT NULL,
+        uuid VARCHAR,
+        reason VARCHAR NOT NULL,
+        raw_hash VARCHAR NOT NULL,
+        raw JSON NOT NULL,
+        mapping_version VARCHAR NOT NULL,
+        first_seen TIMESTAMPTZ NOT NULL,
+        resolved_at TIMESTAMPTZ
+    );
+    """,
+)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply the migrations this database has not seen; return its schema version."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    )
+    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()
+    current = int(row[0][0]) if row else 0
+    for version, ddl in enumerate(MIGRATIONS, start=1):
+        if version <= current:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(ddl)
+            con.execute("INSERT INTO schema_migrations (version) VALUES (?)", [version])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        current = version
+    return current
+
+
+def ensure_mapping_columns(con: duckdb.DuckDBPyConnection, columns: Iterable[Column]) -> list[str]:
+    """Add a column to ``events`` for every mapping field it lacks; return the added names."""
+    existing = {
+        name
+        for (name,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'events'"
+        ).fetchall()
+    }
+    added = []
+    for column in columns:
+        if column.name in existing:
+            continue
+        con.execute(f'ALTER TABLE events ADD COLUMN "{column.name}" {column.duckdb_type}')
+        added.append(column.name)
+    return added

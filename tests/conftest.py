@@ -1,0 +1,137 @@
+"""Shared fixtures: a simulated Okta org served over HTTP on 127.0.0.1, real DuckDB files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from ingest.clock import FakeClock
+from ingest.config import SourceConfig, normalized_mapping_path
+from ingest.mapping import CompiledMapping, load_mapping
+from ingest.okta.client import ClientPolicy, OktaClient
+from ingest.okta.session import open_client
+from ingest.okta.urls import OrgURL
+from ingest.simulate.org import OrgConfig, SimulatedOrg
+from ingest.simulate.server import SimulatorServer
+
+TOKEN = "test-token-0123456789abcdef"
+TOKEN_ENV = "OKTADUCK_TEST_TOKEN"
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Sim:
+    org: SimulatedOrg
+    server: SimulatorServer
+    clock: FakeClock | None
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+def make_sim(clock: FakeClock | None = None, **config: Any) -> Sim:
+    settings: dict[str, Any] = {"tokens": frozenset({TOKEN}), "limit": 0, "seed": 3}
+    if clock is not None:
+        settings["now"] = clock.now
+    settings.update(config)
+    org = SimulatedOrg(OrgConfig(**settings))
+    return Sim(org, SimulatorServer(org), clock)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def sim(clock: FakeClock) -> Iterator[Sim]:
+    """A simulated org on the fake clock, rate limit off."""
+    s = make_sim(clock)
+    yield s
+    s.server.stop()
+
+
+@pytest.fixture
+def live_sim() -> Iterator[Sim]:
+    """A simulated org on the real clock, for subprocess tests."""
+    s = make_sim(None)
+    yield s
+    s.server.stop()
+
+
+@pytest.fixture(scope="session")
+def mapping() -> CompiledMapping:
+    return load_mapping(normalized_mapping_path())
+
+
+@pytest.fixture
+def token_env(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    return TOKEN_ENV
+
+
+def source_for(
+    sim: Sim, *, page_limit: int = 100, lookback_h: float = 24, **kw: Any
+) -> SourceConfig:
+    policy = kw.pop("client", ClientPolicy(backoff_initial=0.5, retry_for=120))
+    return SourceConfig(
+        name="acme",
+        org=OrgURL.parse(sim.url),
+        token_env=TOKEN_ENV,
+        lookback=timedelta(hours=lookback_h),
+        page_limit=page_limit,
+        client=policy,
+        timeout=5.0,
+        **kw,
+    )
+
+
+@pytest.fixture
+def client_for() -> Iterator[Callable[[SourceConfig, Any], OktaClient]]:
+    made: list[OktaClient] = []
+
+    def make(source: SourceConfig, clock: Any) -> OktaClient:
+        client = open_client(source, clock)
+        made.append(client)
+        return client
+
+    yield make
+    for c in made:
+        c.http.close()
+
+
+def stored_uuids(db: Path) -> list[str]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return [r[0] for r in con.execute("SELECT uuid FROM events").fetchall()]
+    finally:
+        con.close()
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``oktaduck`` in a real subprocess."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("OKTADUCK_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "ingest.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=REPO,
+        check=False,
+    )

@@ -1,0 +1,104 @@
+"""The ``oktaduck`` command as a user runs it: real subprocesses, real files."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from ingest.cli import build_parser
+from tests.conftest import REPO, TOKEN, Sim, run_cli
+
+
+@pytest.fixture
+def polled(live_sim: Sim, tmp_path: Path) -> Path:
+    now = datetime.now(UTC)
+    gen = live_sim.org.generator
+    live_sim.org.add(gen.stream(300, now - timedelta(hours=2), now - timedelta(minutes=1)))
+    db = tmp_path / "okta.duckdb"
+    done = run_cli("poll", "--org", live_sim.url, "--db", str(db), env={"OKTA_API_TOKEN": TOKEN})
+    assert done.returncode == 0, done.stderr
+    assert "300 stored" in done.stdout and "caught up" in done.stdout
+    return db
+
+
+def test_sql_json_is_one_array_of_row_objects(polled: Path) -> None:
+    out = run_cli(
+        "sql", "--db", str(polled), "--format", "json", "SELECT uuid, published, raw FROM events"
+    )
+    rows = orjson.loads(out.stdout)
+    assert len(rows) == 300
+    assert rows[0]["published"].endswith("Z")
+    assert rows[0]["raw"]["uuid"] == rows[0]["uuid"]  # JSON columns come back as objects
+
+
+@pytest.mark.parametrize(("fmt", "lines"), [("ndjson", 2), ("csv", 3), ("table", 5)])
+def test_sql_formats(polled: Path, fmt: str, lines: int) -> None:
+    out = run_cli("sql", "--db", str(polled), "--format", fmt, "SELECT uuid FROM events LIMIT 2")
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout.splitlines()) == lines
+
+
+def test_sql_errors_are_one_line_without_traceback(polled: Path) -> None:
+    out = run_cli("sql", "--db", str(polled), "SELECT nope FROM events")
+    assert out.returncode != 0
+    assert out.stderr.startswith("oktaduck: error: query failed")
+    assert "Traceback" not in out.stderr
+
+
+def test_status_shows_each_source(polled: Path) -> None:
+    out = run_cli("status", "--db", str(polled), "--format", "json")
+    (row,) = orjson.loads(out.stdout)
+    assert row["events_stored"] == 300
+    assert row["rejects"] == 0
+    assert re.fullmatch(r"\d+_\d+", row["after"])
+
+
+def test_a_bad_token_exits_non_zero_with_one_line_and_never_prints_it(
+    live_sim: Sim, tmp_path: Path
+) -> None:
+    secret = "not-the-token-" + "x" * 20
+    out = run_cli(
+        "poll",
+        "--org",
+        live_sim.url,
+        "--db",
+        str(tmp_path / "d.duckdb"),
+        env={"OKTA_API_TOKEN": secret},
+    )
+    assert out.returncode == 1
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert "E0000011" in out.stderr and "request id" in out.stderr
+    assert secret not in out.stderr + out.stdout
+
+
+def test_cleartext_to_a_remote_host_is_refused_before_any_request(tmp_path: Path) -> None:
+    out = run_cli(
+        "poll",
+        "--org",
+        "http://acme.okta.com",
+        "--db",
+        str(tmp_path / "d.duckdb"),
+        env={"OKTA_API_TOKEN": TOKEN},
+    )
+    assert out.returncode != 0
+    assert "clear text" in out.stderr
+    assert not (tmp_path / "d.duckdb").exists()
+
+
+def test_a_missing_token_names_the_variable(tmp_path: Path) -> None:
+    out = run_cli("poll", "--org", "https://acme.okta.com", "--db", str(tmp_path / "d.duckdb"))
+    assert out.returncode == 2
+    assert "OKTA_API_TOKEN" in out.stderr
+
+
+def test_every_command_is_documented_in_the_readme() -> None:
+    readme = (REPO / "README.md").read_text()
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    assert commands
+    missing = [name for name in commands if f"oktaduck {name}" not in readme]
+    assert missing == []
