@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -113,7 +113,7 @@ class Store:
         self.close()
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with self._lock:
             con = self.con
             try:
@@ -141,23 +141,41 @@ class Store:
         same published time), so its cost does not grow with the table.
         """
         batch = page.batch
-        uuids: list[str] = batch.columns["uuid"]
         published: list[datetime] = batch.columns["published"]
-        first = _first_occurrences(uuids)
-        with self._transaction() as con:
+        with self.transaction() as con:
             crash_point("store.begun")
-            existing = self._existing(con, uuids, published)
-            keep = [i for i in first if uuids[i] not in existing]
-            stored = self._insert_events(con, page, keep, now)
+            everything = range(len(batch.accepted))
+            keep = self.insert_mapped(con, page.source, batch, everything, page.raw, now)
+            stored = len(keep)
             crash_point("store.events_inserted")
             rejected = self._insert_rejects(con, page, now)
             crash_point("store.rejects_inserted")
             newest = max((published[i] for i in keep), default=None)
-            duplicates = len(uuids) - stored
+            duplicates = len(batch.accepted) - stored
             self._update_cursor(con, page, stored, duplicates, rejected, newest, now)
             crash_point("store.cursor_updated")
         crash_point("store.committed")
         return CommitResult(stored, duplicates, rejected, newest)
+
+    def insert_mapped(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        source: str,
+        batch: MappedBatch,
+        positions: Sequence[int],
+        raw: Sequence[str],
+        now: datetime,
+    ) -> list[int]:
+        """Insert the mapped rows at ``positions`` of ``batch`` whose uuid is not stored yet
+        (``raw`` is indexed like the batch's input); return the positions inserted."""
+        uuids: list[str] = batch.columns["uuid"]
+        published: list[datetime] = batch.columns["published"]
+        first = _first_occurrences(uuids, positions)
+        existing = self._existing(con, [uuids[i] for i in first], [published[i] for i in first])
+        keep = [i for i in first if uuids[i] not in existing]
+        if keep:
+            self._insert_rows(con, source, batch, keep, raw, now)
+        return keep
 
     def _existing(
         self, con: duckdb.DuckDBPyConnection, uuids: list[str], published: list[datetime]
@@ -176,24 +194,27 @@ class Store:
             con.unregister("page_uuids")
         return {r[0] for r in rows}
 
-    def _insert_events(
-        self, con: duckdb.DuckDBPyConnection, page: PageRows, keep: list[int], now: datetime
-    ) -> int:
-        if not keep:
-            return 0
-        batch = page.batch
+    def _insert_rows(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        source: str,
+        batch: MappedBatch,
+        keep: list[int],
+        raw: Sequence[str],
+        now: datetime,
+    ) -> None:
         table = batch.to_arrow(self.mapping).take(pa.array(keep, pa.int64()))
         count = len(keep)
         seqs = pa.array(range(self._next_seq, self._next_seq + count), pa.int64())
         extra = {
             "ingest_seq": seqs,
-            "source": pa.array([page.source] * count, pa.string()),
+            "source": pa.array([source] * count, pa.string()),
             "mapping_version": pa.array([self.mapping.version] * count, pa.string()),
             "mapping_issues": pa.array(
                 [batch.issues[i] or None for i in keep], pa.list_(pa.string())
             ),
             "ingested_at": pa.array([now] * count, pa.timestamp("us", tz="UTC")),
-            "raw": pa.array([page.raw[batch.accepted[i]] for i in keep], pa.string()),
+            "raw": pa.array([raw[batch.accepted[i]] for i in keep], pa.string()),
         }
         for name, column in extra.items():
             table = table.append_column(name, column)
@@ -203,7 +224,6 @@ class Store:
         finally:
             con.unregister("page_rows")
         self._next_seq += count
-        return count
 
     def _insert_rejects(self, con: duckdb.DuckDBPyConnection, page: PageRows, now: datetime) -> int:
         rejected = page.batch.rejected
@@ -275,10 +295,11 @@ class Store:
         )
 
 
-def _first_occurrences(uuids: list[str]) -> list[int]:
+def _first_occurrences(uuids: list[str], positions: Iterable[int]) -> list[int]:
     seen: set[str] = set()
     keep = []
-    for i, uuid in enumerate(uuids):
+    for i in positions:
+        uuid = uuids[i]
         if uuid not in seen:
             seen.add(uuid)
             keep.append(i)

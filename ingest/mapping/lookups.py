@@ -1,0 +1,46 @@
+"""Lookup tables: JSON or TOML objects that a field maps its value through."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+@dataclass(frozen=True)
+class LookupTable:
+    """A loaded table and the bytes it came from (they are part of the mapping's version)."""
+
+    name: str
+    path: Path
+    content: bytes
+    entries: Mapping[str, Any]
+
+
+class BadLookupFile(ValueError):
+    """The table's file is missing, unreadable or not an object; the message says which."""
+
+
+def load_lookup(name: str, path: Path) -> LookupTable:
+    """Read one table; ``.json`` and ``.toml`` files hold one object of key -> value."""
+    try:
+        content = path.read_bytes()
+    except OSError as err:
+        raise BadLookupFile(f"cannot read {path}: {err.strerror or err}") from None
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            entries: Any = orjson.loads(content)
+        elif suffix == ".toml":
+            entries = tomllib.loads(content.decode("utf-8"))
+        else:
+            raise BadLookupFile(f"{path}: a lookup file must be .json or .toml")
+    except (orjson.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise BadLookupFile(f"{path} is not valid {suffix[1:].upper()}: {err}") from None
+    if not isinstance(entries, dict):
+        raise BadLookupFile(f"{path} must hold one object of key -> value")
+    return LookupTable(name=name, path=path, content=content, entries=entries)
