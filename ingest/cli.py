@@ -7,9 +7,11 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
+
+import orjson
 
 from ingest import logs
 from ingest.clock import SystemClock
@@ -153,6 +155,131 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo.run(args.db, events=args.events)
 
 
+def _mapping_file(name: str) -> Path:
+    """``normalized``/``ecs``/``ocsf`` -> the shipped file; anything with a slash or ``.toml``
+    is taken as a path."""
+    from ingest.mapping import default_mapping_dir
+
+    if "/" in name or name.endswith(".toml"):
+        return Path(name)
+    return default_mapping_dir() / "okta" / f"{name}.toml"
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from ingest.mapping import load_mapping
+    from ingest.mapping.render import map_stream
+
+    mapping = load_mapping(args.mapping or _mapping_file(args.format))
+    counts = map_stream(mapping, sys.stdin.buffer, sys.stdout.buffer, sys.stderr)
+    sys.stdout.flush()
+    print(
+        f"oktaduck map: {counts.mapped} mapped, {counts.rejected} rejected, "
+        f"{counts.unreadable} unreadable",
+        file=sys.stderr,
+    )
+    return 1 if args.strict and (counts.rejected or counts.unreadable) else 0
+
+
+def cmd_mappings_check(args: argparse.Namespace) -> int:
+    from ingest.mapping import check_all, default_mapping_dir, load_mapping
+
+    directory = args.dir or default_mapping_dir()
+    problems = check_all(directory)
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        print(f"oktaduck: {len(problems)} problem(s) in {directory}", file=sys.stderr)
+        return 1
+    rows = []
+    for path in sorted(directory.rglob("*.toml")):
+        mapping = load_mapping(path)
+        rows.append(
+            (
+                str(path.relative_to(directory)),
+                mapping.name,
+                mapping.output,
+                len(mapping.columns),
+                mapping.version,
+            )
+        )
+    write_rows(["file", "mapping", "output", "fields", "version"], rows, "table")
+    return 0
+
+
+def cmd_mappings_coverage(args: argparse.Namespace) -> int:
+    from ingest.mapping import default_mapping_dir, load_mapping
+    from ingest.mapping.reads import paths_read, unread_fields
+    from ingest.store.query import open_read_only
+
+    directory = default_mapping_dir()
+    mappings = [load_mapping(p) for p in sorted((directory / "okta").glob("*.toml"))]
+    _catalog_coverage(args, directory)
+    if args.db is None and not DEFAULT_DB.exists():
+        return 0
+    read = set().union(*(paths_read(m) for m in mappings))
+    con = open_read_only(args.db or DEFAULT_DB)
+    try:
+        total = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
+        cur = con.execute(
+            "SELECT raw FROM events ORDER BY ingest_seq DESC LIMIT $n", {"n": args.sample}
+        )
+
+        def events() -> Iterator[object]:
+            while batch := cur.fetchmany(2000):
+                for (raw,) in batch:
+                    yield orjson.loads(raw)
+
+        counts = unread_fields(events(), read)
+    finally:
+        con.close()
+    sampled = min(total, args.sample)
+    print(f"\nRaw fields no mapping reads ({sampled} most recent of {total} stored events):")
+    rows = [(path, n, f"{100 * n / max(sampled, 1):.1f}%") for path, n in counts.most_common()]
+    write_rows(["raw field", "events", "share"], rows, "table")
+    return 0
+
+
+def _catalog_coverage(args: argparse.Namespace, directory: Path) -> None:
+    try:
+        from ingest.mapping.taxonomy import catalog_coverage
+    except ImportError:  # pragma: no cover - the taxonomy module ships with the ECS/OCSF files
+        return
+    report = catalog_coverage(args.catalog) if args.catalog else catalog_coverage()
+    print("Event types of the catalog with a specific classification:")
+    write_rows(list(report[0]), [tuple(r.values()) for r in report], "table")
+
+
+def cmd_remap(args: argparse.Namespace) -> int:
+    from ingest.mapping import load_mapping
+    from ingest.store.db import Store
+    from ingest.store.remap import RemapProgress, pending, remap
+
+    mapping = load_mapping(args.mapping or _mapping_file("normalized"))
+    with Store(_db_path(args), mapping) as store:
+        events, rejects = pending(store)
+        print(
+            f"mapping {mapping.name} version {mapping.version}: {events} events and "
+            f"{rejects} rejected events were mapped by another version"
+        )
+
+        def progress(state: RemapProgress) -> None:
+            done = state.remapped + state.moved_to_rejects
+            retried = state.rejects_resolved + state.rejects_still_failing
+            print(
+                f"  events {done}/{state.total_events}, rejects {retried}/{state.total_rejects}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        final = remap(store, SystemClock(), batch_size=args.batch, progress=progress)
+    print(
+        f"remapped {final.remapped} events, {final.moved_to_rejects} now rejected; "
+        f"{final.rejects_resolved} rejected events now stored, "
+        f"{final.rejects_still_failing} still rejected"
+    )
+    return 0
+
+
 def _stop_on_signals(stop: threading.Event) -> None:
     def handler(signum: int, frame: FrameType | None) -> None:
         stop.set()
@@ -210,6 +337,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="serve a simulated Okta org on 127.0.0.1")
     server.add_arguments(p)
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser(
+        "map", help="map Okta events from stdin (NDJSON or a JSON array) to NDJSON on stdout"
+    )
+    p.add_argument("--format", choices=("normalized", "ecs", "ocsf"), default="normalized")
+    p.add_argument("--mapping", type=Path, help="use this mapping file instead of --format's")
+    p.add_argument("--strict", action="store_true", help="exit 1 when any event was rejected")
+    p.set_defaults(func=cmd_map)
+
+    p = sub.add_parser("mappings", help="check mapping files and measure their coverage")
+    msub = p.add_subparsers(dest="mappings_command", required=True, metavar="ACTION")
+    q = msub.add_parser("check", help="validate every mapping file (no network, no database)")
+    q.add_argument("--dir", type=Path, help="mapping folder (default: the shipped mappings/)")
+    q.set_defaults(func=cmd_mappings_check)
+    q = msub.add_parser(
+        "coverage", help="catalog event types classified, and raw fields no mapping reads"
+    )
+    q.add_argument("--catalog", type=Path, help="Okta event-type catalog (event-types.json)")
+    q.add_argument("--db", type=Path, help=f"database to inspect (default: {DEFAULT_DB})")
+    q.add_argument("--sample", type=int, default=100_000, help="most recent events to read")
+    q.set_defaults(func=cmd_mappings_coverage)
+
+    p = sub.add_parser("remap", help="re-apply the current mapping to stored events and rejects")
+    _add_db(p)
+    p.add_argument("--mapping", type=Path, help="normalized mapping file (default: shipped)")
+    p.add_argument("--batch", type=int, default=5000, help="events per transaction")
+    p.set_defaults(func=cmd_remap)
 
     p = sub.add_parser("demo", help="ingest from a built-in simulated org and print a summary")
     p.add_argument(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -100,5 +101,65 @@ def test_every_command_is_documented_in_the_readme() -> None:
     parser = build_parser()
     commands = next(a for a in parser._actions if a.dest == "command").choices
     assert commands
-    missing = [name for name in commands if f"oktaduck {name}" not in readme]
+    names = []
+    for name, sub in commands.items():
+        nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+        names += [f"{name} {child}" for a in nested for child in a.choices] or [name]
+    missing = [name for name in names if f"oktaduck {name}" not in readme]
     assert missing == []
+
+
+def test_map_streams_ndjson_and_reports_bad_events_without_stopping() -> None:
+    import subprocess
+    import sys
+
+    lines = [
+        b'{"uuid":"a","published":"2026-01-01T00:00:00.000Z","eventType":"user.session.start"}',
+        b"not json",
+        b"[1, 2]",
+        b'{"uuid":"b","published":"redacted","eventType":"x"}',
+        b'{"uuid":"c","published":"2026-01-01T00:00:01Z","eventType":"x","client":{"zone":"null"}}',
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "ingest.cli", "map", "--format", "normalized"],
+        input=b"\n".join(lines),
+        capture_output=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert done.returncode == 0
+    rows = [orjson.loads(line) for line in done.stdout.splitlines()]
+    assert [r["uuid"] for r in rows] == ["a", "c"]
+    assert rows[1]["client_zone"] is None
+    errors = done.stderr.decode().splitlines()
+    assert errors[0].startswith("line 2: skipped: not JSON")
+    assert errors[1].startswith("line 3: rejected")
+    assert errors[2].startswith("line 4 (b): rejected: published")
+    assert errors[-1] == "oktaduck map: 2 mapped, 2 rejected, 1 unreadable"
+
+
+def test_map_accepts_a_json_array() -> None:
+    import subprocess
+    import sys
+
+    body = b'[{"uuid":"a","published":"2026-01-01T00:00:00.000Z","eventType":"x"},\n"oops"]'
+    done = subprocess.run(
+        [sys.executable, "-m", "ingest.cli", "map", "--strict"],
+        input=body,
+        capture_output=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert done.returncode == 1  # --strict: a rejected event makes the exit code non-zero
+    assert len(done.stdout.splitlines()) == 1
+    assert b"item 1: rejected" in done.stderr
+
+
+def test_mappings_check_lists_every_file_and_fails_on_a_broken_one(tmp_path: Path) -> None:
+    good = run_cli("mappings", "check")
+    assert good.returncode == 0, good.stderr
+    assert "normalized" in good.stdout
+    (tmp_path / "bad.toml").write_text('[mapping]\nname = "bad"\n[fields.x]\npath = "$.["\n')
+    bad = run_cli("mappings", "check", "--dir", str(tmp_path))
+    assert bad.returncode == 1
+    assert "bad.toml" in bad.stderr and "'x'" in bad.stderr

@@ -1,0 +1,108 @@
+"""``oktaduck remap`` re-applies a changed mapping to stored history: every row, once, cursors
+untouched, rejected events retried, safe to kill and rerun."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingest.clock import FakeClock
+from ingest.config import normalized_mapping_path
+from ingest.mapping import load_mapping
+from ingest.poll import poll_cycle
+from ingest.store.db import Store
+from tests.conftest import Sim, run_cli, source_for
+
+EXTRA_FIELD = """
+[fields.ua_raw_copy]
+path = "$.client.userAgent.rawUserAgent"
+type = "string"
+doc = "client.userAgent.rawUserAgent, again (a field added by a mapping change)."
+"""
+
+
+@pytest.fixture
+def history(
+    sim: Sim, clock: FakeClock, tmp_path: Path, token_env: str, client_for: object
+) -> tuple[Path, Path]:
+    """A database filled with mapping v1 (350 events, one reject without a uuid but with an
+    ``id``), and a folder holding mapping v2, which adds a field and reads ``id`` as uuid."""
+    now = clock.now()
+    gen = sim.org.generator
+    sim.org.add(gen.stream(350, now - timedelta(hours=5), now - timedelta(minutes=5)))
+    orphan = gen.stream(1, now - timedelta(minutes=4), now - timedelta(minutes=3))[0]
+    orphan["id"] = orphan.pop("uuid")
+    sim.org.add([orphan], persisted_at=now - timedelta(minutes=3))
+    db = tmp_path / "okta.duckdb"
+    source = source_for(sim)
+    with Store(db, load_mapping(normalized_mapping_path())) as store:
+        poll_cycle(source, store, client_for(source, clock), clock)  # type: ignore[operator]
+    folder = tmp_path / "mappings"
+    shutil.copytree(normalized_mapping_path().parents[1], folder)
+    v2 = folder / "okta" / "normalized.toml"
+    text = v2.read_text().replace('path = "$.uuid"', 'paths = ["$.uuid", "$.id"]', 1)
+    v2.write_text(text + EXTRA_FIELD)
+    return db, v2
+
+
+def snapshot(db: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]], int]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        versions = con.execute(
+            "SELECT mapping_version, count(*), count(DISTINCT uuid) FROM events GROUP BY 1"
+        ).fetchall()
+        filled = con.execute("SELECT count(ua_raw_copy) FROM events").fetchall()[0][0]
+    finally:
+        con.close()
+    return versions, cursors(db), filled
+
+
+def test_remap_rewrites_every_row_once_and_resolves_rejects(history: tuple[Path, Path]) -> None:
+    db, v2 = history
+    cursors_before = cursors(db)
+    out = run_cli("remap", "--db", str(db), "--mapping", str(v2))
+    assert out.returncode == 0, out.stderr
+    assert "350 events and 1 rejected events" in out.stdout
+    versions, cursors_after, filled = snapshot(db)
+    version = load_mapping(v2).version
+    assert versions == [(version, 351, 351)]  # 350 remapped + the resolved reject, no duplicate
+    assert filled > 300
+    assert cursors_after == cursors_before
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM rejects WHERE resolved_at IS NULL").fetchall() == [
+        (0,)
+    ]
+    con.close()
+
+
+def cursors(db: Path) -> list[tuple[object, ...]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("SELECT * FROM cursors").fetchall()
+    finally:
+        con.close()
+
+
+def test_remap_killed_midway_finishes_on_rerun(history: tuple[Path, Path]) -> None:
+    db, v2 = history
+    args = ("remap", "--db", str(db), "--mapping", str(v2), "--batch", "100")
+    killed = run_cli(*args, env={"OKTADUCK_CRASH_AT": "remap.batch:2"})
+    assert killed.returncode == -signal.SIGKILL
+    versions, _, _ = snapshot(db)
+    assert len(versions) == 2  # half done: rows of both versions
+    rerun = run_cli(*args)
+    assert rerun.returncode == 0, rerun.stderr
+    versions, _, _ = snapshot(db)
+    assert versions == [(load_mapping(v2).version, 351, 351)]
+
+
+def test_remap_with_nothing_to_do_changes_nothing(history: tuple[Path, Path]) -> None:
+    db, _ = history
+    out = run_cli("remap", "--db", str(db))
+    assert out.returncode == 0
+    assert "0 events and 0 rejected events" in out.stdout
