@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import sys
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
+import duckdb
 import orjson
 
 from ingest import logs
@@ -23,10 +25,11 @@ from ingest.config import (
     load_config,
     parse_duration,
 )
-from ingest.errors import ConfigError, OktaduckError
+from ingest.errors import ConfigError, DatabaseLocked, OktaduckError
 from ingest.okta.urls import OrgURL
 from ingest.output import FORMATS, default_format, write_rows
 from ingest.store.db import DEFAULT_DB
+from ingest.store.query import Result
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -77,7 +80,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
         raise ConfigError("give either --org URL or --config FILE")
     config = _config_from_flags(args) if args.org else load_config(args.config)
     if args.db is not None:
-        config = Config(config.sources, StorageConfig(args.db), config.mapping)
+        config = dataclasses.replace(config, storage=StorageConfig(args.db))
     sources = config.sources
     if args.config and args.source:
         sources = (config.source(args.source),)
@@ -111,36 +114,100 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     if args.db is not None:
-        config = Config(config.sources, StorageConfig(args.db), config.mapping)
+        config = dataclasses.replace(config, storage=StorageConfig(args.db))
     return daemon.run(config)
 
 
-def cmd_sql(args: argparse.Namespace) -> int:
-    from ingest.store.query import open_read_only, run_query
+def _query(
+    args: argparse.Namespace,
+    local: Callable[[duckdb.DuckDBPyConnection], Result],
+    remote_path: str,
+    *,
+    params: dict[str, str] | None = None,
+    body: str | None = None,
+) -> int:
+    """Run a read-only query on the database file, or through the daemon's API when the
+    daemon holds the file; the output is the same either way."""
+    from ingest.remote import fetch, find_api
+    from ingest.store.query import open_read_only
 
-    con = open_read_only(_db_path(args))
+    db = _db_path(args)
+    fmt = args.format or default_format(sys.stdout)
     try:
-        result = run_query(con, args.query)
-        fmt = args.format or default_format(sys.stdout)
+        con = open_read_only(db)
+    except DatabaseLocked as locked:
+        fetch(
+            find_api(db, locked), remote_path, params={**(params or {}), "format": fmt}, body=body
+        )
+        return 0
+    try:
+        result = local(con)
         write_rows(result.columns, result.rows, fmt, json_columns=result.json_columns)
     finally:
         con.close()
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    from ingest.store.query import open_read_only, status
+def cmd_sql(args: argparse.Namespace) -> int:
+    from ingest.store.query import run_user_query
 
-    con = open_read_only(_db_path(args))
-    try:
-        result = status(con, SystemClock().now())
-        fmt = args.format or default_format(sys.stdout)
-        count = write_rows(result.columns, result.rows, fmt, json_columns=result.json_columns)
-        if count == 0 and fmt == "table":
-            print("no source has been polled into this database yet")
-    finally:
-        con.close()
-    return 0
+    return _query(args, lambda con: run_user_query(con, args.query), "/api/sql", body=args.query)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from ingest.store.query import status
+
+    return _query(args, lambda con: status(con, SystemClock().now()), "/api/status")
+
+
+def cmd_feed(args: argparse.Namespace) -> int:
+    from ingest.feeds.catalog import get_feed, load_feeds
+    from ingest.feeds.run import run_feed
+
+    if not args.name:
+        rows = [
+            (f.name, f.title, ", ".join(p.name for p in f.params)) for f in load_feeds().values()
+        ]
+        write_rows(["feed", "title", "parameters"], rows, args.format or "table")
+        print(
+            "\nEvery feed also takes --since --until --sort --limit --source. "
+            "`oktaduck feed NAME --help-params` describes one."
+        )
+        return 0
+    feed = get_feed(args.name)
+    if args.help_params:
+        print(f"{feed.title}\n\n{feed.description}\n")
+        params = [(p.name, p.type, p.default or "", p.doc) for p in feed.all_params]
+        write_rows(["parameter", "type", "default", "description"], params, "table")
+        return 0
+    given = _feed_params(args.extra)
+    for name in ("since", "until", "sort", "limit", "source"):
+        if getattr(args, name) is not None:
+            given[name] = str(getattr(args, name))
+    return _query(
+        args,
+        lambda con: run_feed(con, feed.name, given, SystemClock().now()),
+        f"/api/feeds/{feed.name}",
+        params=given,
+    )
+
+
+def _feed_params(extra: list[str]) -> dict[str, str]:
+    """``--user alice --window=15m`` -> {"user": "alice", "window": "15m"}."""
+    given: dict[str, str] = {}
+    items = iter(extra)
+    for item in items:
+        if not item.startswith("--"):
+            raise ConfigError(
+                f"unexpected argument {item!r}; feed parameters look like --name value"
+            )
+        key, eq, value = item[2:].partition("=")
+        if not eq:
+            value = next(items, None)  # type: ignore[assignment]
+            if value is None:
+                raise ConfigError(f"--{key} needs a value")
+        given[key.replace("-", "_")] = value
+    return given
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -327,6 +394,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_format(p)
     p.set_defaults(func=cmd_sql)
 
+    p = sub.add_parser(
+        "feed",
+        help="list the feeds, or run one: oktaduck feed NAME [--since 24h] [--PARAM VALUE ...]",
+    )
+    p.add_argument("name", nargs="?", help="feed name (omit to list the feeds)")
+    p.add_argument("--since", help="start: RFC 3339 or relative (24h, 7d); default 7d")
+    p.add_argument("--until", help="end (exclusive): RFC 3339 or relative; default now")
+    p.add_argument("--sort", help="ascending (default) or descending")
+    p.add_argument("--limit", type=int, help="at most this many rows (default 100; 0 = all)")
+    p.add_argument("--source", help="only this configured source (org)")
+    p.add_argument("--help-params", action="store_true", help="describe the feed's parameters")
+    _add_db(p)
+    _add_format(p)
+    p.set_defaults(func=cmd_feed)
+
     p = sub.add_parser("status", help="per source: cursor, events stored, lag, rejects")
     _add_db(p)
     _add_format(p)
@@ -377,7 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     os.umask(0o077)  # database, WAL and exports: private to the service user
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "feed":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     logs.setup(args.log_level)
     handler: Handler = args.func
     try:

@@ -16,7 +16,7 @@ from typing import Any
 from ingest.errors import ConfigError
 from ingest.mapping import default_mapping_dir
 from ingest.okta.client import ClientPolicy
-from ingest.okta.urls import OrgURL
+from ingest.okta.urls import OrgURL, is_loopback
 from ingest.secrets import Secret, secret_from_env, secret_from_file
 
 MAX_LOOKBACK = timedelta(days=90)
@@ -65,6 +65,48 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class ApiConfig:
+    """The daemon's local HTTP API (health, metrics, feeds, read-only SQL)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    enabled: bool = True
+    token_env: str | None = None
+    token_file: Path | None = None
+
+    def token(self) -> Secret | None:
+        if self.token_file is not None:
+            return secret_from_file(self.token_file)
+        if self.token_env is not None:
+            return secret_from_env(self.token_env)
+        return None
+
+
+def _api(table: _Table, base: Path) -> ApiConfig:
+    listen = table.get("listen", "127.0.0.1:8765", str)
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not port_text.isdigit() or not host:
+        raise ConfigError(f"{table.key('listen')}: expected HOST:PORT, e.g. 127.0.0.1:8765")
+    host = host.strip("[]")
+    token_env = table.get("token_env", None, str)
+    token_file = table.get("token_file", None, str)
+    config = ApiConfig(
+        host=host,
+        port=int(port_text),
+        enabled=table.get("enabled", True, bool),
+        token_env=token_env,
+        token_file=(base / token_file) if token_file else None,
+    )
+    table.done()
+    if not is_loopback(host) and not (token_env or token_file):
+        raise ConfigError(
+            f"{table.key('listen')}: {host} is not a loopback address; set api.token_env or "
+            "api.token_file so the API requires a token"
+        )
+    return config
+
+
+@dataclass(frozen=True)
 class StorageConfig:
     path: Path = Path("state/oktaduck.duckdb")
 
@@ -73,6 +115,7 @@ class StorageConfig:
 class Config:
     sources: tuple[SourceConfig, ...]
     storage: StorageConfig = field(default_factory=StorageConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
     mapping: Path | None = None  # the normalized mapping file; None = the shipped one
 
     def mapping_path(self) -> Path:
@@ -171,6 +214,7 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
     storage_t = _Table(root.get("storage", {}), "storage")
     storage = StorageConfig(path=base / storage_t.get("path", "state/oktaduck.duckdb", str))
     storage_t.done()
+    api = _api(_Table(root.get("api", {}), "api"), base)
     mapping = root.get("mapping", None, str)
     raw_sources = root.get("sources", [], list)
     if not raw_sources:
@@ -181,7 +225,12 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
         if names.count(name) > 1:
             raise ConfigError(f"sources: the name {name!r} is used twice")
     root.done()
-    return Config(sources=sources, storage=storage, mapping=(base / mapping) if mapping else None)
+    return Config(
+        sources=sources,
+        storage=storage,
+        api=api,
+        mapping=(base / mapping) if mapping else None,
+    )
 
 
 def load_config(path: Path) -> Config:

@@ -11,12 +11,14 @@ import logging
 import signal
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from types import FrameType
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from ingest.api import ApiServer, announce_path
 from ingest.clock import Clock, SystemClock
 from ingest.config import Config, SourceConfig
 from ingest.errors import OktaduckError
@@ -41,6 +43,7 @@ class SourceRunner:
     client: OktaClient | None = None
     failures: int = 0
     last_error: str | None = field(default=None)
+    last_success: datetime | None = None
 
     def __call__(self) -> None:
         if self.stop.is_set():
@@ -56,6 +59,7 @@ class SourceRunner:
             return
         self.failures = 0
         self.last_error = None
+        self.last_success = self.clock.now()
         emit(
             "poll.cycle_done",
             source=result.source,
@@ -74,6 +78,28 @@ class SourceRunner:
 def _close_all(runners: list[SourceRunner]) -> None:
     for runner in runners:
         runner.close()
+
+
+def health(
+    runners: list[SourceRunner], started: datetime, clock: Clock, misses: int = 3
+) -> tuple[bool, dict[str, Any]]:
+    """Healthy when every source completed a poll cycle within ``misses`` poll intervals
+    (counted from the daemon's start for a source that has not completed one yet)."""
+    now = clock.now()
+    sources = {}
+    ok = True
+    for r in runners:
+        since = r.last_success or started
+        allowed = r.source.poll_interval * misses
+        fresh = now - since <= allowed
+        ok = ok and fresh
+        sources[r.source.name] = {
+            "healthy": fresh,
+            "last_success": r.last_success.isoformat() if r.last_success else None,
+            "consecutive_failures": r.failures,
+            "last_error": r.last_error,
+        }
+    return ok, {"status": "ok" if ok else "unhealthy", "sources": sources}
 
 
 def run(config: Config, clock: Clock | None = None, stop: threading.Event | None = None) -> int:
@@ -104,11 +130,19 @@ def run(config: Config, clock: Clock | None = None, stop: threading.Event | None
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+    started = clock.now()
+    api = None
+    announce = announce_path(store.path)
+    if config.api.enabled:
+        api = ApiServer(config.api, store.con, clock, lambda: health(runners, started, clock))
+        api.start(announce)
     emit("daemon.started", sources=[s.name for s in config.sources], db=str(store.path))
     scheduler.start()
     try:
         stop.wait()
     finally:
+        if api is not None:
+            api.stop(announce)
         scheduler.pause()
         closer = threading.Timer(GRACE_SECONDS, _close_all, [runners])
         closer.daemon = True

@@ -83,5 +83,15 @@ class StoreError(OktaduckError):
     """The DuckDB store could not be opened or written."""
 
 
+class DatabaseLocked(StoreError):
+    """Another process (normally the daemon) holds the database's write lock."""
+
+
+class QueryRefused(OktaduckError):
+    """A query that is not a single read-only SELECT, or one that touches files."""
+
+    exit_code = 2
+
+
 class ExportError(OktaduckError):
     """A sink failed to accept a batch."""

@@ -7,11 +7,19 @@ import sys
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import orjson
 
 FORMATS = ("table", "json", "ndjson", "csv")
+
+
+class TextSink(Protocol):
+    """Anything with ``write(str)``: a text file, a socket adapter, an in-memory buffer."""
+
+    def write(self, text: str, /) -> object: ...
+
+
 _MAX_CELL = 60
 
 
@@ -58,7 +66,7 @@ def write_rows(
     columns: Sequence[str],
     rows: Iterable[Sequence[Any]],
     fmt: str,
-    out: IO[str] | None = None,
+    out: TextSink | None = None,
     json_columns: frozenset[str] = frozenset(),
 ) -> int:
     """Write ``rows`` in ``fmt``; return the number of rows written."""
@@ -91,7 +99,7 @@ def write_rows(
     raise ValueError(f"unknown format {fmt!r}")
 
 
-def _write_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], out: IO[str]) -> int:
+def _write_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], out: TextSink) -> int:
     cells = [[_clip(_text(v)) for v in row] for row in rows]
     widths = [len(c) for c in columns]
     for row in cells:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pytest
 
 from ingest.clock import FakeClock
@@ -135,3 +137,51 @@ def run_cli(
         cwd=REPO,
         check=False,
     )
+
+
+class Daemon:
+    """``oktaduck run`` in a subprocess, read through its JSON logs on stderr."""
+
+    def __init__(self, config: Path, env: dict[str, str]) -> None:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("OKTADUCK_")}
+        full_env.update(env)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ingest.cli",
+                "--log-level",
+                "info",
+                "run",
+                "--config",
+                str(config),
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=full_env,
+            cwd=REPO,
+        )
+        self.logs: list[dict[str, Any]] = []
+
+    def wait_for(self, done: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
+        """Read log lines until ``done(logs)`` is true (or the daemon exits)."""
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.logs.append(orjson.loads(line))
+            if done(self.logs):
+                return self.logs
+        raise AssertionError(f"daemon exited ({self.proc.wait()}) before: {self.logs[-5:]}")
+
+    def caught_up(self, *sources: str) -> None:
+        def done(logs: list[dict[str, Any]]) -> bool:
+            seen = {g["source"] for g in logs if g["event"] == "poll.cycle_done" and g["caught_up"]}
+            return set(sources) <= seen
+
+        self.wait_for(done)
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=30)
+        assert self.proc.stderr is not None
+        self.proc.stderr.close()
+        return code

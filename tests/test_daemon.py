@@ -40,6 +40,9 @@ def test_daemon_polls_all_sources_isolates_a_bad_one_and_exits_0_on_sigterm(
 [storage]
 path = "okta.duckdb"
 
+[api]
+listen = "127.0.0.1:0"
+
 [[sources]]
 name = "a"
 org_url = "{a.url}"

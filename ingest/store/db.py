@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from ingest.errors import StoreError
+from ingest.errors import DatabaseLocked, StoreError
 from ingest.faults import crash_point
 from ingest.mapping import CompiledMapping, MappedBatch
 from ingest.store.schema import ensure_mapping_columns, migrate
@@ -63,7 +63,7 @@ def translate(err: duckdb.Error, path: Path | str) -> StoreError:
     if "Could not set lock" in str(err) or "Conflicting lock" in str(err):
         pid = re.search(r"PID (\d+)", str(err))
         holder = f" (PID {pid.group(1)})" if pid else ""
-        return StoreError(
+        return DatabaseLocked(
             f"database {path} is in use by another process{holder}; "
             "only one oktaduck writer can open it at a time"
         )
@@ -76,7 +76,11 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     elif not path.exists():
         raise StoreError(f"database {path} does not exist; run `oktaduck poll` first")
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        # No SQL run here may read or write files: the database is its only file.
+        con = duckdb.connect(
+            str(path), read_only=read_only, config={"enable_external_access": False}
+        )
+        con.execute("SET TimeZone = 'UTC'")
     except duckdb.Error as err:
         raise translate(err, path) from None
     if not read_only:

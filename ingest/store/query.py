@@ -12,6 +12,7 @@ import duckdb
 
 from ingest.errors import StoreError
 from ingest.store.db import connect, translate
+from ingest.store.guard import check_read_only
 
 _BATCH = 1000
 
@@ -24,9 +25,13 @@ class Result:
 
 
 def open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
-    con = connect(path, read_only=True)
-    con.execute("SET TimeZone = 'UTC'")
-    return con
+    return connect(path, read_only=True)
+
+
+def run_user_query(con: duckdb.DuckDBPyConnection, sql: str) -> Result:
+    """Run SQL typed by a person: one read-only SELECT, never touching files."""
+    check_read_only(con, sql)
+    return run_query(con, sql)
 
 
 def run_query(

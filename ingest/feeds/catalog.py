@@ -1,0 +1,203 @@
+"""Named feeds: ``.sql`` files shipped with the package, each with a header.
+
+A feed file starts with comment lines that describe it::
+
+    -- title: Failed sign-ins
+    -- description: Sign-in attempts that did not succeed ...
+    -- param: user string | only this user's login (actor.alternateId), case-insensitive
+    -- param: threshold int = 10 | failures that make a burst
+    -- order: published
+
+followed by one SELECT that uses named parameters only (``$user``). Every feed also takes
+the standard parameters ``since``, ``until``, ``sort``, ``limit`` and ``source`` (the body
+uses ``$since``/``$until``/``$source`` in its WHERE clause); the runner orders the rows by the
+``order`` column and applies the limit, so a feed never repeats that part.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+from ingest.config import parse_duration
+from ingest.errors import ConfigError
+
+PARAM_TYPES = ("string", "int", "float", "bool", "timestamp", "duration")
+_HEADER = re.compile(r"^--\s*(title|description|param|order):\s*(.*)$")
+_PARAM = re.compile(r"^(\w+)\s+(\w+)(?:\s*=\s*([^|]*?))?\s*\|\s*(.+)$")
+SORTS = {"asc": "ASC", "ascending": "ASC", "desc": "DESC", "descending": "DESC"}
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    default: str | None
+    doc: str
+
+
+STANDARD: tuple[Param, ...] = (
+    Param("since", "timestamp", "7d", "start of the window: RFC 3339 or relative (24h, 7d)"),
+    Param("until", "timestamp", "now", "end of the window (exclusive)"),
+    Param("sort", "string", "ascending", "ascending or descending (ASCENDING/DESCENDING too)"),
+    Param("limit", "int", "100", "at most this many rows; 0 for all"),
+    Param("source", "string", None, "only events of this configured source (org)"),
+)
+
+
+@dataclass(frozen=True)
+class Feed:
+    name: str
+    title: str
+    description: str
+    params: tuple[Param, ...]
+    order: str
+    body: str
+
+    @property
+    def all_params(self) -> tuple[Param, ...]:
+        return STANDARD + self.params
+
+    def param(self, name: str) -> Param:
+        for p in self.all_params:
+            if p.name == name:
+                return p
+        known = ", ".join(p.name for p in self.all_params)
+        raise ConfigError(f"feed {self.name}: unknown parameter {name!r} (known: {known})")
+
+
+def parse_feed(name: str, text: str) -> Feed:
+    """Parse one feed file; a malformed header names the feed and the line."""
+    meta: dict[str, str] = {}
+    params: list[Param] = []
+    body_lines: list[str] = []
+    in_header = True
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = _HEADER.match(line.strip()) if in_header else None
+        if match:
+            key, value = match.groups()
+            if key == "param":
+                pm = _PARAM.match(value)
+                if not pm or pm.group(2) not in PARAM_TYPES:
+                    raise ConfigError(f"feed {name} line {number}: bad param line: {value!r}")
+                params.append(Param(pm.group(1), pm.group(2), pm.group(3) or None, pm.group(4)))
+            elif key == "description" and "description" in meta:
+                meta[key] += " " + value.strip()
+            else:
+                meta[key] = value.strip()
+            continue
+        if in_header and line.strip().startswith("--") and "description" in meta:
+            meta["description"] += " " + line.strip()[2:].strip()
+            continue
+        in_header = False
+        body_lines.append(line)
+    for key in ("title", "description"):
+        if key not in meta:
+            raise ConfigError(f"feed {name}: the header has no '-- {key}:' line")
+    body = "\n".join(body_lines).strip().rstrip(";")
+    return Feed(
+        name,
+        meta["title"],
+        meta["description"],
+        tuple(params),
+        meta.get("order", "published"),
+        body,
+    )
+
+
+def load_feeds() -> dict[str, Feed]:
+    """Every shipped feed by name (the file name without ``.sql``)."""
+    feeds = {}
+    for entry in sorted(resources.files("ingest.feeds").iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".sql"):
+            name = entry.name[: -len(".sql")]
+            feeds[name] = parse_feed(name, entry.read_text(encoding="utf-8"))
+    return feeds
+
+
+def get_feed(name: str) -> Feed:
+    feeds = load_feeds()
+    if name not in feeds:
+        raise ConfigError(f"no feed named {name!r}; `oktaduck feed` lists them")
+    return feeds[name]
+
+
+def parse_time(text: str, now: datetime, key: str) -> datetime:
+    """RFC 3339 (``2026-01-02T03:04:05Z``), ``now``, or relative to now (``24h``, ``7d``)."""
+    value = text.strip()
+    if value.lower() == "now":
+        return now
+    try:
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        try:
+            return now - parse_duration(value, key)
+        except ConfigError:
+            raise ConfigError(
+                f"{key}: expected an RFC 3339 time (2026-01-02T03:04:05Z) or a relative one "
+                f"(30m, 24h, 7d), got {text!r}"
+            ) from None
+    if stamp.tzinfo is None:
+        raise ConfigError(f"{key}: give a time zone (Z or +HH:MM) in {text!r}")
+    return stamp
+
+
+def _convert(feed: Feed, param: Param, text: Any, now: datetime) -> Any:
+    key = f"feed {feed.name}: {param.name}"
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        text = str(text).lower() if isinstance(text, bool) else str(text)
+    try:
+        if param.type == "int":
+            return int(text)
+        if param.type == "float":
+            return float(text)
+        if param.type == "bool":
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1", "yes")
+        if param.type == "timestamp":
+            return parse_time(text, now, key)
+        if param.type == "duration":
+            return parse_duration(text, key)
+    except ValueError:
+        raise ConfigError(f"{key}: expected {param.type}, got {text!r}") from None
+    return text
+
+
+@dataclass(frozen=True)
+class BoundFeed:
+    """A feed with its parameters checked and converted, ready to run."""
+
+    feed: Feed
+    sql: str
+    params: dict[str, Any]
+
+
+def bind(feed: Feed, given: dict[str, Any], now: datetime) -> BoundFeed:
+    """Check and convert the parameters; build the SQL (body + order + limit)."""
+    for name in given:
+        feed.param(name)
+    values: dict[str, Any] = {}
+    for param in feed.all_params:
+        raw = given.get(param.name)
+        values[param.name] = _convert(feed, param, raw if raw is not None else param.default, now)
+    sort = SORTS.get(str(values.pop("sort")).lower())
+    if sort is None:
+        raise ConfigError(f"feed {feed.name}: sort must be ascending or descending")
+    limit = values.pop("limit")
+    if limit is None or limit < 0:
+        raise ConfigError(f"feed {feed.name}: limit must be 0 (all) or more")
+    if values["since"] >= values["until"]:
+        raise ConfigError(f"feed {feed.name}: since must be before until")
+    used = {m for m in re.findall(r"\$(\w+)", feed.body)}
+    params = {k: v for k, v in values.items() if k in used}
+    order = ", ".join(f'feed."{column.strip()}" {sort}' for column in feed.order.split(","))
+    sql = f"SELECT * FROM (\n{feed.body}\n) AS feed ORDER BY {order}"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return BoundFeed(feed, sql, params)
