@@ -28,7 +28,7 @@ def default_format(stream: IO[str]) -> str:
     return "table" if stream.isatty() else "ndjson"
 
 
-def _jsonable(value: Any, is_json: bool) -> Any:
+def to_json_value(value: Any, is_json: bool = False) -> Any:
     if value is None:
         return None
     if is_json and isinstance(value, str):
@@ -47,14 +47,14 @@ def _jsonable(value: Any, is_json: bool) -> Any:
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, list | tuple):
-        return [_jsonable(v, False) for v in value]
+        return [to_json_value(v, False) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v, False) for k, v in value.items()}
+        return {str(k): to_json_value(v, False) for k, v in value.items()}
     return value
 
 
 def _text(value: Any) -> str:
-    value = _jsonable(value, False)
+    value = to_json_value(value, False)
     if value is None:
         return ""
     if isinstance(value, list | dict):
@@ -77,7 +77,7 @@ def write_rows(
         if fmt == "json":
             out.write("[")
         for row in rows:
-            doc = {c: _jsonable(v, j) for c, v, j in zip(columns, row, flags, strict=True)}
+            doc = {c: to_json_value(v, j) for c, v, j in zip(columns, row, flags, strict=True)}
             line = orjson.dumps(doc).decode()
             if fmt == "json":
                 out.write(("," if count else "") + "\n" + line)

@@ -7,9 +7,10 @@ route. ``apply_event`` does the same steps row-wise for a single event.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -30,6 +31,11 @@ class Plan:
 
     fields: tuple[FieldPlan, ...]
     order: tuple[FieldPlan, ...]
+
+    @cached_property
+    def layout(self) -> tuple[Slot, ...]:
+        """Where each field goes in a document (worked out on first use)."""
+        return document_layout(self.fields)
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,10 @@ def apply_events(plan: Plan, events: Sequence[Any]) -> MappedBatch:
     failures: dict[int, list[str]] = {}
     values: dict[str, list[Any]] = {}
     for field in plan.order:
-        values[field.name] = _map_field(field, objects, values, issues, failures)
+        if field.gate_field is None:
+            values[field.name] = _map_field(field, objects, values, issues, failures)
+        else:
+            values[field.name] = _map_gated(field, objects, values, issues, failures)
 
     accepted_local = [j for j in range(len(objects)) if j not in failures]
     if failures:
@@ -184,6 +193,41 @@ def _map_field(
     return column
 
 
+def _map_gated(
+    field: FieldPlan,
+    objects: list[dict[str, Any]],
+    values: Mapping[str, list[Any]],
+    issues: dict[int, list[str]],
+    failures: dict[int, list[str]],
+) -> list[Any]:
+    """A field with ``when``: mapped only for the events whose gate is open, NULL elsewhere.
+
+    Shut events are not even read, so they report no issue for this field.
+    """
+    assert field.gate_field is not None
+    gate = values[field.gate_field]
+    open_at = [j for j, value in enumerate(gate) if field.gate_open(value)]
+    if len(open_at) == len(objects):
+        return _map_field(field, objects, values, issues, failures)
+    column: list[Any] = [None] * len(objects)
+    if not open_at:
+        return column
+    sub_values: dict[str, list[Any]] = {}
+    if field.source_field is not None:
+        source = values[field.source_field]
+        sub_values[field.source_field] = [source[j] for j in open_at]
+    sub_issues: dict[int, list[str]] = {}
+    sub_failures: dict[int, list[str]] = {}
+    mapped = _map_field(field, [objects[j] for j in open_at], sub_values, sub_issues, sub_failures)
+    for k, j in enumerate(open_at):
+        column[j] = mapped[k]
+    for k, texts in sub_issues.items():
+        issues.setdefault(open_at[k], []).extend(texts)
+    for k, texts in sub_failures.items():  # gated fields are never required; kept for safety
+        failures.setdefault(open_at[k], []).extend(texts)
+    return column
+
+
 def apply_event(plan: Plan, event: Any) -> tuple[dict[str, Any], list[str]]:
     """One event -> (row, issues); raise ``EventRejected`` with the reason when it cannot be.
 
@@ -197,6 +241,9 @@ def apply_event(plan: Plan, event: Any) -> tuple[dict[str, Any], list[str]]:
     issues: list[str] = []
     reasons: list[str] = []
     for field in plan.order:
+        if field.gate_field is not None and not field.gate_open(values[field.gate_field]):
+            values[field.name] = None
+            continue
         failed = False
         try:
             if field.extract is None:
@@ -227,28 +274,63 @@ def event_document(plan: Plan, event: Any) -> dict[str, Any]:
     """One event as a nested, JSON-ready object: dotted names nest, NULLs are left out."""
     row, _ = apply_event(plan, event)
     document: dict[str, Any] = {}
-    for field in plan.fields:
-        value = row[field.name]
+    for name, parents, leaf, jsonable in plan.layout:
+        value = row[name]
         if value is None:
             continue
-        *parents, leaf = field.name.split(".")
         target = document
-        for part in parents:
-            target = target.setdefault(part, {})
-        if field.members:
-            members = dict(field.members)
-            target[leaf] = [
+        for key, is_array in parents:
+            # a word ending in [] is a one-item array holding the object
+            target = target.setdefault(key, [{}])[0] if is_array else target.setdefault(key, {})
+        target[leaf] = value if jsonable is None else jsonable(value)
+    return document
+
+
+Slot = tuple[str, tuple[tuple[str, bool], ...], str, Callable[[Any], Any] | None]
+
+
+def document_layout(fields: Sequence[FieldPlan]) -> tuple[Slot, ...]:
+    """Where each field goes in a document and how its value becomes JSON, worked out once.
+
+    Each slot is (field name, parents as (key, one-item array?), leaf key, converter or None
+    when the typed value is already JSON-ready).
+    """
+    slots: list[Slot] = []
+    for field in fields:
+        *parts, leaf = field.name.split(".")
+        parents = tuple(
+            (part[:-2], True) if part.endswith("[]") else (part, False) for part in parts
+        )
+        slots.append((field.name, parents, leaf, _converter_for(field)))
+    return tuple(slots)
+
+
+_NEEDS_CONVERSION = frozenset({"timestamp", "json"})
+
+
+def _converter_for(field: FieldPlan) -> Callable[[Any], Any] | None:
+    if field.members:
+        members = dict(field.members)
+
+        def struct_items(value: list[Any]) -> list[Any]:
+            return [
                 None
                 if item is None
-                else {key: _jsonable(members[key], member) for key, member in item.items()}
+                else {
+                    key: _jsonable(members[key], member)
+                    for key, member in item.items()
+                    if member is not None  # NULL members are left out, like NULL fields
+                }
                 for item in value
             ]
-        elif is_list_type(field.type):
-            inner = item_type(field.type)
-            target[leaf] = [_jsonable(inner, item) for item in value]
-        else:
-            target[leaf] = _jsonable(field.type, value)
-    return document
+
+        return struct_items
+    inner = item_type(field.type)
+    if inner not in _NEEDS_CONVERSION:
+        return None
+    if is_list_type(field.type):
+        return lambda value: [_jsonable(inner, item) for item in value]
+    return lambda value: _jsonable(inner, value)
 
 
 def _jsonable(type_name: str, value: Any) -> Any:

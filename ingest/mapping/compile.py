@@ -124,7 +124,7 @@ def compile_spec(
 
 
 def _evaluation_order(fields: tuple[FieldPlan, ...]) -> tuple[FieldPlan, ...]:
-    """File order, except that a derived field comes after the field it is derived from."""
+    """File order, except that a field comes after the fields it uses (``from``, ``when``)."""
     by_name = {field.name: field for field in fields}
     order: list[FieldPlan] = []
     placed: set[str] = set()
@@ -132,9 +132,11 @@ def _evaluation_order(fields: tuple[FieldPlan, ...]) -> tuple[FieldPlan, ...]:
     def place(field: FieldPlan) -> None:
         if field.name in placed:
             return
+        placed.add(field.name)  # marked first; validation has ruled out cycles
         if field.source_field is not None:
             place(by_name[field.source_field])
-        placed.add(field.name)
+        if field.gate_field is not None:
+            place(by_name[field.gate_field])
         order.append(field)
 
     for field in fields:

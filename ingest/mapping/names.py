@@ -35,6 +35,12 @@ def field_name_problem(name: str, output: str) -> str | None:
         if name in STORE_COLUMNS:
             return "column name is reserved: the store adds this column itself"
         return None
-    if not all(_DOCUMENT_SEGMENT.fullmatch(part) for part in name.split(".")):
-        return "not a valid document field name: dotted words (a-z, A-Z, 0-9, _, @, -)"
+    *parents, leaf = name.split(".")
+    if not all(_DOCUMENT_SEGMENT.fullmatch(part.removesuffix("[]")) for part in parents) or not (
+        _DOCUMENT_SEGMENT.fullmatch(leaf)
+    ):
+        return (
+            "not a valid document field name: dotted words (a-z, A-Z, 0-9, _, @, -); "
+            "a word before a dot may end in [] (a one-item array)"
+        )
     return None

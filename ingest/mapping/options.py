@@ -19,10 +19,12 @@ from ingest.mapping.types import (
     Invalid,
     is_list_type,
     item_type,
+    to_string,
 )
 
 Report = Callable[[str], None]
 MEMBER_KEYS = ("path", "type")
+WHEN_KEYS = ("field", "in")
 ARRAY_MODES = ("first", "all", "join")
 _MEMBER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -187,3 +189,59 @@ def struct(table: Mapping[str, Any], type_name: str, problem: Report) -> tuple[S
         check_path(member_path, f"struct member {name!r}", problem)
         members.append(StructMember(name, str(member_path), member_type))
     return tuple(members)
+
+
+def merge(table: Mapping[str, Any], type_name: str, problem: Report) -> bool:
+    """``merge = true``: every path of ``paths`` contributes its matches (a list type)."""
+    setting = table.get("merge", False)
+    if not isinstance(setting, bool):
+        problem("merge must be true or false")
+        return False
+    if setting and "paths" not in table:
+        problem("merge only applies with paths")
+    if setting and not is_list_type(type_name):
+        problem(f"merge makes a list, so the type must be a list type, not {type_name}")
+    if setting and table.get("array") not in (None, "all"):
+        problem("merge keeps every match: array must be 'all' or left out")
+    return bool(setting)
+
+
+def when(
+    table: Mapping[str, Any], required: bool, problem: Report
+) -> tuple[str | None, frozenset[str] | None]:
+    """``when = { field = "NAME", in = [...] }``: keep the value only for those values of NAME.
+
+    Without ``in``: keep it wherever NAME has a value. Values are compared as text.
+    """
+    gate = table.get("when")
+    if gate is None:
+        return None, None
+    if not isinstance(gate, dict):
+        problem('when must be a table like { field = "class_uid", in = [3002] }')
+        return None, None
+    for key in gate:
+        if key not in WHEN_KEYS:
+            problem(f"when: unknown key {key!r} (use field and in)")
+    field = gate.get("field")
+    if not isinstance(field, str) or not field:
+        problem("when.field must name another field")
+        field = None
+    if required:
+        problem("a required field cannot have when (it would be missing where the gate is shut)")
+    if "in" not in gate:
+        return field, None
+    allowed = gate["in"]
+    if (
+        not isinstance(allowed, list)
+        or not allowed
+        or not all(isinstance(v, str | int | float | bool) for v in allowed)
+    ):
+        problem("when.in must be a non-empty list of strings, numbers or booleans")
+        allowed = []
+    texts: set[str] = set()
+    for value in allowed:
+        try:
+            texts.add(to_string(value))  # compared as text, like values and lookup keys
+        except Invalid as err:
+            problem(f"when.in: {err}")
+    return field, frozenset(texts)

@@ -50,6 +50,20 @@ class FieldPlan:
     convert: Converter
     origin: str
     members: tuple[tuple[str, str], ...] = ()
+    gate_field: str | None = None
+    gate_values: frozenset[str] | None = None
+
+    def gate_open(self, value: Any) -> bool:
+        """Whether the gate field's value lets this field through (``when``).
+
+        Without ``in`` (``gate_values`` None) any value does; NULL never does.
+        """
+        if value is None:
+            return False
+        if self.gate_values is None:
+            return True
+        key = _key(value)
+        return key is not None and key in self.gate_values
 
 
 def build_field(spec: FieldSpec, lookups: Mapping[str, LookupTable]) -> FieldPlan:
@@ -65,6 +79,8 @@ def build_field(spec: FieldSpec, lookups: Mapping[str, LookupTable]) -> FieldPla
         convert=_converter(spec, table),
         origin=_origin(spec),
         members=tuple((member.name, member.type) for member in spec.struct),
+        gate_field=spec.when_field,
+        gate_values=spec.when_values,
     )
 
 
@@ -96,6 +112,8 @@ def _path_getter(path: CompiledPath, mode: str, nulls: frozenset[str]) -> Extrac
 def _extractor(spec: FieldSpec) -> Extractor:
     if spec.path is not None:
         return _path_getter(compile_path(spec.path), _mode(spec), spec.null_likes)
+    if spec.paths and spec.merge:
+        return _merged(spec)
     if spec.paths:
         getters = tuple(
             _path_getter(compile_path(text), _mode(spec), spec.null_likes) for text in spec.paths
@@ -115,6 +133,26 @@ def _extractor(spec: FieldSpec) -> Extractor:
         return first_present
     const = spec.const
     return lambda event: const
+
+
+def _merged(spec: FieldSpec) -> Extractor:
+    """``merge = true``: the matches of every path, in order, without repeats or NULLs."""
+    getters = tuple(compile_path(text).get_all for text in spec.paths)
+    nulls = spec.null_likes
+
+    def merged(event: dict[str, Any]) -> Any:
+        out: list[Any] = []
+        for get_all in getters:
+            for match in get_all(event):
+                # a path that points at an array contributes its items
+                for item in match if match.__class__ is list else (match,):
+                    if item is None or (item.__class__ is str and item in nulls):
+                        continue
+                    if item not in out:
+                        out.append(item)
+        return out or None
+
+    return merged
 
 
 def _key(value: Any) -> str | None:

@@ -43,6 +43,8 @@ FIELD_KEYS = (
     "values",
     "values_default",
     "struct",
+    "merge",
+    "when",
 )
 SOURCE_KEYS = ("path", "paths", "const", "from")
 OUTPUTS = ("columns", "document")
@@ -82,6 +84,9 @@ class FieldSpec:
     values: Mapping[str, Any] | None = None
     values_default: Any = None
     struct: tuple[StructMember, ...] = ()
+    merge: bool = False
+    when_field: str | None = None
+    when_values: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -276,6 +281,8 @@ def _field(
     lookup, lookup_field = options.lookup(table, is_list, problem)
     values, values_default = options.values(table, type_name, problem)
     struct = options.struct(table, type_name, problem)
+    merge = options.merge(table, type_name, problem)
+    when_field, when_values = options.when(table, required, problem)
 
     if len(problems) > before:
         return None
@@ -298,6 +305,9 @@ def _field(
         values=values,
         values_default=values_default,
         struct=struct,
+        merge=merge,
+        when_field=when_field,
+        when_values=when_values,
     )
 
 
@@ -323,6 +333,12 @@ def _cross_checks(
         lookup = table.get("lookup")
         if isinstance(lookup, str) and lookup not in lookups:
             problems.append(f"{where}: lookup {lookup!r} is not declared in [lookups]")
+        gate = table.get("when")
+        if isinstance(gate, dict) and isinstance(gate.get("field"), str):
+            if gate["field"] not in tables:
+                problems.append(f"{where}: when names unknown field {gate['field']!r}")
+            elif gate["field"] == name:
+                problems.append(f"{where}: when cannot name the field itself")
     reported: set[str] = set()
     for start in derived:
         chain = [start]
@@ -336,12 +352,72 @@ def _cross_checks(
             problems.append(
                 f"{file}: field {current!r}: derived fields form a cycle: {' -> '.join(cycle)}"
             )
+    _gate_cycles(file, tables, derived, reported, problems)
     if output == "document":
         ordered = sorted(tables)
         for name in ordered:
             for other in ordered:
-                if other.startswith(name + "."):
+                if other.startswith((name + ".", name + "[].")):
                     problems.append(
                         f"{file}: field {other!r}: clashes with field {name!r}, "
                         "which would have to be both a value and an object"
                     )
+        _array_clashes(file, ordered, problems)
+
+
+def _array_clashes(file: str, names: Sequence[str], problems: list[str]) -> None:
+    """``a[].b`` and ``a.c`` would make ``a`` both an array and an object."""
+    forms: dict[str, tuple[bool, str]] = {}
+    for name in names:
+        prefix = ""
+        for part in name.split(".")[:-1]:
+            plain = part.removesuffix("[]")
+            prefix = f"{prefix}.{plain}" if prefix else plain
+            is_array = part.endswith("[]")
+            seen = forms.setdefault(prefix, (is_array, name))
+            if seen[0] != is_array:
+                problems.append(
+                    f"{file}: field {name!r}: clashes with field {seen[1]!r}: "
+                    f"{prefix!r} cannot be both a one-item array and an object"
+                )
+                break
+
+
+def _gate_cycles(
+    file: str,
+    tables: Mapping[str, Any],
+    derived: Mapping[str, str],
+    reported: set[str],
+    problems: list[str],
+) -> None:
+    """Cycles that go through a ``when`` (a field gated on a field that depends on it)."""
+    gates = {
+        name: table["when"]["field"]
+        for name, table in tables.items()
+        if isinstance(table, dict)
+        and isinstance(table.get("when"), dict)
+        and table["when"].get("field") in tables
+        and table["when"].get("field") != name
+    }
+    for start in gates:
+        if start in reported:
+            continue
+        stack: list[tuple[str, list[str]]] = [(start, [start])]
+        seen: set[str] = set()
+        while stack:
+            current, chain = stack.pop()
+            for follow in (derived.get(current), gates.get(current)):
+                if follow is None:
+                    continue
+                if follow == start:
+                    cycle = [*chain, start]
+                    reported.update(cycle)
+                    problems.append(
+                        f"{file}: field {start!r}: when and from form a cycle: "
+                        + " -> ".join(cycle)
+                    )
+                    stack.clear()
+                    break
+                if follow not in seen:
+                    seen.add(follow)
+                    stack.append((follow, [*chain, follow]))

@@ -10,7 +10,7 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,16 @@ import orjson
 if TYPE_CHECKING:
     import pyarrow as pa
 
-SCALAR_TYPES: tuple[str, ...] = ("string", "int", "float", "bool", "timestamp", "ip", "json")
+SCALAR_TYPES: tuple[str, ...] = (
+    "string",
+    "int",
+    "float",
+    "bool",
+    "timestamp",
+    "epoch_ms",
+    "ip",
+    "json",
+)
 LIST_TYPES: tuple[str, ...] = tuple(f"list[{name}]" for name in SCALAR_TYPES)
 ALL_TYPES: tuple[str, ...] = SCALAR_TYPES + LIST_TYPES
 
@@ -32,6 +41,7 @@ _DUCKDB: dict[str, str] = {
     "float": "DOUBLE",
     "bool": "BOOLEAN",
     "timestamp": "TIMESTAMPTZ",
+    "epoch_ms": "BIGINT",
     "ip": "VARCHAR",
     "json": "JSON",
 }
@@ -194,6 +204,19 @@ def to_timestamp(value: Any) -> datetime:
         raise Invalid(f"impossible or out-of-range date or time: {show(value)}") from None
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+def to_epoch_ms(value: Any) -> int:
+    """What ``to_timestamp`` accepts, as whole milliseconds since 1970-01-01T00:00:00Z.
+
+    Sub-millisecond digits are dropped (rounded toward the past), as OCSF's ``timestamp_t``
+    wants. Numbers are refused for the same reason as for ``timestamp``.
+    """
+    return (to_timestamp(value) - _EPOCH) // _MILLISECOND
+
+
 @lru_cache(maxsize=8192)
 def _canonical_ip(text: str) -> str | None:
     try:
@@ -226,6 +249,7 @@ COERCERS: dict[str, Callable[[Any], Any]] = {
     "float": to_float,
     "bool": to_bool,
     "timestamp": to_timestamp,
+    "epoch_ms": to_epoch_ms,
     "ip": to_ip,
     "json": to_json,
 }
@@ -257,7 +281,7 @@ def duckdb_type(type_name: str, members: tuple[tuple[str, str], ...] = ()) -> st
 def _arrow_scalar(type_name: str) -> pa.DataType:
     import pyarrow as pa
 
-    if type_name == "int":
+    if type_name in ("int", "epoch_ms"):
         return pa.int64()
     if type_name == "float":
         return pa.float64()
