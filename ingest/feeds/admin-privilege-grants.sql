@@ -1,0 +1,26 @@
+-- title: Administrator privileges granted
+-- description: Detection: an admin role given to a user (user.account.privilege.grant), to a
+--   group (group.privilege.grant), or as a custom role binding over a resource set
+--   (iam.resourceset.bindings.add). Attackers who take over an admin account grant themselves
+--   or a second account lasting privileges first, so every grant deserves a look: expected
+--   grants match a change ticket, the rest are an incident. privilege is the role Okta names
+--   (debugData.privilegeGranted) where the event carries it; debug_data has the rest.
+-- param: actor string | only grants made by this actor: login (case-insensitive) or id
+-- param: grantee string | only grants to this user (login or id) or group (name or id), any case
+-- order: published, uuid
+SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
+       json_extract_string(raw, '$.debugContext.debugData.privilegeGranted') AS privilege,
+       target_user_id, target_user_login, target_user_name, target_group_id, target_group_name,
+       actor_id, actor_type, actor_login, actor_name,
+       client_ip, client_id, user_agent, ua_browser, ua_os, client_device,
+       geo_city, geo_state, geo_country, as_number, as_org, isp, ip_domain, is_proxy,
+       ip_chain, display_message, severity, targets,
+       json_extract(raw, '$.debugContext.debugData') AS debug_data
+FROM events
+WHERE published >= $since AND published < $until
+  AND ($source IS NULL OR source = $source)
+  AND event_type IN ('user.account.privilege.grant', 'group.privilege.grant',
+                     'iam.resourceset.bindings.add')
+  AND ($actor IS NULL OR actor_id = $actor OR lower(actor_login) = lower($actor))
+  AND ($grantee IS NULL OR target_user_id = $grantee OR lower(target_user_login) = lower($grantee)
+       OR target_group_id = $grantee OR lower(target_group_name) = lower($grantee))

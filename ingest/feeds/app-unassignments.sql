@@ -1,0 +1,25 @@
+-- title: Users unassigned from applications
+-- description: Application unassignments (application.user_membership.remove), the counterpart
+--   of app-assignments: the application (the target of type AppInstance), the user (the target
+--   of type User) and the user's login in the application (the target of type AppUser), who
+--   removed the assignment (actor_*), where from, and the outcome.
+-- param: user string | only this user: login or app login (case-insensitive), or Okta user id
+-- param: app string | only this application: name (case-insensitive) or app id
+-- param: actor string | only removals made by this actor: login (case-insensitive) or id
+-- order: published, uuid
+SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
+       target_app_id, target_app_name, target_user_id, target_user_login, target_user_name,
+       target_app_user_login,
+       actor_id, actor_type, actor_login, actor_name,
+       client_ip, client_id, user_agent, ua_browser, ua_os, client_device,
+       geo_city, geo_state, geo_country, as_number, as_org, isp, ip_domain, is_proxy,
+       ip_chain, json_extract(raw, '$.request.ipChain') AS ip_chain_detail,
+       display_message, severity, targets
+FROM events
+WHERE published >= $since AND published < $until
+  AND ($source IS NULL OR source = $source)
+  AND event_type = 'application.user_membership.remove'
+  AND ($user IS NULL OR target_user_id = $user OR lower(target_user_login) = lower($user)
+       OR lower(target_app_user_login) = lower($user))
+  AND ($app IS NULL OR target_app_id = $app OR lower(target_app_name) = lower($app))
+  AND ($actor IS NULL OR actor_id = $actor OR lower(actor_login) = lower($actor))

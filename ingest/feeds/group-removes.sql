@@ -1,0 +1,23 @@
+-- title: Users removed from groups
+-- description: Group membership removals (group.user_membership.remove), the counterpart of
+--   group-adds: the user removed (the target of type User), the group (the target of type
+--   UserGroup), who made the change (actor_*: an administrator, an API token's owner or Okta
+--   itself for group rules), where from, and the outcome.
+-- param: user string | only this user removed: login (case-insensitive) or Okta user id
+-- param: group string | only this group: name (case-insensitive) or group id
+-- param: actor string | only changes made by this actor: login (case-insensitive) or id
+-- order: published, uuid
+SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
+       target_user_id, target_user_login, target_user_name, target_group_id, target_group_name,
+       actor_id, actor_type, actor_login, actor_name,
+       client_ip, client_id, user_agent, ua_browser, ua_os, client_device,
+       geo_city, geo_state, geo_country, as_number, as_org, isp, ip_domain, is_proxy,
+       ip_chain, json_extract(raw, '$.request.ipChain') AS ip_chain_detail,
+       display_message, severity, targets
+FROM events
+WHERE published >= $since AND published < $until
+  AND ($source IS NULL OR source = $source)
+  AND event_type = 'group.user_membership.remove'
+  AND ($user IS NULL OR target_user_id = $user OR lower(target_user_login) = lower($user))
+  AND ($group IS NULL OR target_group_id = $group OR lower(target_group_name) = lower($group))
+  AND ($actor IS NULL OR actor_id = $actor OR lower(actor_login) = lower($actor))

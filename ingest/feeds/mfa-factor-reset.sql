@@ -1,0 +1,28 @@
+-- title: MFA factors removed or reset
+-- description: Detection: a user's MFA factor deactivated (user.mfa.factor.deactivate) or all of
+--   a user's factors reset (user.mfa.factor.reset_all). Social-engineering attacks on the help
+--   desk end exactly here: the attacker gets the victim's factors reset and enrolls their own.
+--   Check that the reset followed a verified request. account_* is the user whose factors
+--   changed: the target of type User when the event has one, else the actor (a user removing
+--   their own factor); factor is the target of type AuthenticatorEnrollment, when present.
+-- param: user string | only this account: login (case-insensitive) or Okta user id
+-- param: actor string | only changes made by this actor: login (case-insensitive) or id
+-- order: published, uuid
+SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
+       CASE WHEN target_user_id IS NOT NULL THEN target_user_id ELSE actor_id END AS account_id,
+       CASE WHEN target_user_id IS NOT NULL THEN target_user_login ELSE actor_login END
+           AS account_login,
+       [t.display_name FOR t IN targets IF t.type = 'AuthenticatorEnrollment'][1] AS factor,
+       actor_id, actor_type, actor_login, actor_name,
+       client_ip, client_id, user_agent, ua_browser, ua_os, client_device,
+       geo_city, geo_state, geo_country, as_number, as_org, isp, ip_domain, is_proxy,
+       ip_chain, display_message, severity, targets,
+       json_extract(raw, '$.debugContext.debugData') AS debug_data
+FROM events
+WHERE published >= $since AND published < $until
+  AND ($source IS NULL OR source = $source)
+  AND event_type IN ('user.mfa.factor.deactivate', 'user.mfa.factor.reset_all')
+  AND ($user IS NULL OR (CASE WHEN target_user_id IS NOT NULL
+                              THEN target_user_id = $user OR lower(target_user_login) = lower($user)
+                              ELSE actor_id = $user OR lower(actor_login) = lower($user) END))
+  AND ($actor IS NULL OR actor_id = $actor OR lower(actor_login) = lower($actor))

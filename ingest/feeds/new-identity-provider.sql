@@ -1,0 +1,19 @@
+-- title: Identity providers created or activated
+-- description: Detection: an identity provider created (system.idp.lifecycle.create) or activated
+--   (system.idp.lifecycle.activate). An attacker with admin rights who adds an inbound
+--   federation provider can sign in as any user it routes, without their password or MFA (the
+--   cross-tenant impersonation technique); a new provider should always match a planned
+--   integration. The provider is in targets, its settings in debug_data.
+-- param: actor string | only changes made by this actor: login (case-insensitive) or id
+-- order: published, uuid
+SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
+       actor_id, actor_type, actor_login, actor_name,
+       client_ip, client_id, user_agent, ua_browser, ua_os, client_device,
+       geo_city, geo_state, geo_country, as_number, as_org, isp, ip_domain, is_proxy,
+       ip_chain, display_message, severity, targets,
+       json_extract(raw, '$.debugContext.debugData') AS debug_data
+FROM events
+WHERE published >= $since AND published < $until
+  AND ($source IS NULL OR source = $source)
+  AND event_type IN ('system.idp.lifecycle.create', 'system.idp.lifecycle.activate')
+  AND ($actor IS NULL OR actor_id = $actor OR lower(actor_login) = lower($actor))

@@ -1,0 +1,21 @@
+-- title: Threats detected and requests blocked
+-- description: Detection: Okta ThreatInsight flagged a request (security.threat.detected: password
+--   spraying, credential stuffing, brute force, with the details in threat_detections) or Okta
+--   blocked one (security.request.blocked). These are Okta's own verdicts on the source address;
+--   a burst of them shows an attack under way, and a sign-in that succeeds from the same address
+--   afterwards is the one to chase.
+-- param: ip string | only requests from this client IP address
+-- order: published, uuid
+SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
+       json_extract_string(raw, '$.debugContext.debugData.threatDetections') AS threat_detections,
+       threat_suspected, risk_level,
+       actor_id, actor_type, actor_login, actor_name,
+       client_ip, client_id, user_agent, ua_browser, ua_os, client_device,
+       geo_city, geo_state, geo_country, as_number, as_org, isp, ip_domain, is_proxy,
+       ip_chain, request_uri, display_message, severity, targets,
+       json_extract(raw, '$.debugContext.debugData') AS debug_data
+FROM events
+WHERE published >= $since AND published < $until
+  AND ($source IS NULL OR source = $source)
+  AND event_type IN ('security.threat.detected', 'security.request.blocked')
+  AND ($ip IS NULL OR client_ip = $ip)

@@ -1,0 +1,21 @@
+-- title: Suspicious activity reported by users
+-- description: Detection: a user reported suspicious activity on their own account
+--   (user.account.report_suspicious_activity_by_enduser), typically with the "report
+--   suspicious activity" link of an Okta notification email (new sign-in, factor enrolled,
+--   password reset). Nobody knows better than the user that the event was not theirs: treat
+--   it as a likely account takeover. What was reported is in debug_data.
+-- param: user string | only this user's reports: login (case-insensitive) or Okta user id
+-- order: published, uuid
+SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
+       actor_id, actor_type, actor_login, actor_name,
+       target_user_id, target_user_login, target_user_name,
+       client_ip, client_id, user_agent, ua_browser, ua_os, client_device,
+       geo_city, geo_state, geo_country, as_number, as_org, isp, ip_domain, is_proxy,
+       ip_chain, display_message, severity, targets,
+       json_extract(raw, '$.debugContext.debugData') AS debug_data
+FROM events
+WHERE published >= $since AND published < $until
+  AND ($source IS NULL OR source = $source)
+  AND event_type = 'user.account.report_suspicious_activity_by_enduser'
+  AND ($user IS NULL OR actor_id = $user OR lower(actor_login) = lower($user)
+       OR target_user_id = $user OR lower(target_user_login) = lower($user))

@@ -1,0 +1,183 @@
+"""Every shipped feed: a well-formed header, parameters that are declared and used, event types
+that exist, the columns its kind promises, and a clean run on an empty store."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingest.config import normalized_mapping_path
+from ingest.feeds.catalog import STANDARD, Feed, bind, load_feeds
+from ingest.feeds.run import run_feed
+from ingest.mapping import load_mapping
+from ingest.simulate import catalog
+from ingest.store.db import Store
+from ingest.store.query import open_read_only
+
+FEEDS = load_feeds()
+NOW = datetime(2026, 11, 5, tzinfo=UTC)
+
+EVENT_FEEDS = {
+    "failed-logins",
+    "group-adds",
+    "group-removes",
+    "app-assignments",
+    "app-unassignments",
+    "sso",
+    "logs",
+    "admin-privilege-grants",
+    "api-token-created",
+    "mfa-factor-reset",
+    "policy-changes",
+    "zone-changes",
+    "new-identity-provider",
+    "threat-detected",
+    "user-reported-suspicious",
+    "impersonation",
+    "account-lockouts",
+    "proxy-sign-ins",
+}
+FINDING_FEEDS = {"brute-force", "password-spray", "mfa-fatigue", "new-country-sign-in"}
+
+# Cortex XSOAR's context output of okta-get-failed-logins, -group-assignments,
+# -application-assignments, -application-authentication and -logs, and our column for each.
+XSOAR_FIELDS = {
+    "actor.alternateId": "actor_login",
+    "actor.displayName": "actor_name",
+    "actor.id": "actor_id",
+    "client.userAgent.rawUserAgent": "user_agent",
+    "client.userAgent.os": "ua_os",
+    "client.userAgent.browser": "ua_browser",
+    "client.device": "client_device",
+    "client.id": "client_id",
+    "client.ipAddress": "client_ip",
+    "client.geographicalContext.city": "geo_city",
+    "client.geographicalContext.state": "geo_state",
+    "client.geographicalContext.country": "geo_country",
+    "displayMessage": "display_message",
+    "eventType": "event_type",
+    "outcome.result": "outcome_result",
+    "outcome.reason": "outcome_reason",
+    "published": "published",
+    "severity": "severity",
+    "securityContext.asNumber": "as_number",
+    "securityContext.asOrg": "as_org",
+    "securityContext.isp": "isp",
+    "securityContext.domain": "ip_domain",
+    "securityContext.isProxy": "is_proxy",
+    "request.ipChain.IP": "ip_chain",
+    "target.id": "targets",
+    "target.type": "targets",
+    "target.alternateId": "targets",
+    "target.displayName": "targets",
+}
+XSOAR_FEEDS = {
+    "failed-logins": "okta-get-failed-logins",
+    "group-adds": "okta-get-group-assignments",
+    "app-assignments": "okta-get-application-assignments",
+    "sso": "okta-get-application-authentication",
+    "logs": "okta-get-logs",
+}
+
+_PARAM_USE = re.compile(r"\$(\w+)")
+_EVENT_TYPE = re.compile(r"'([a-z][a-z0-9_]*(?:\.[a-z0-9_]+){2,})'")
+
+
+@pytest.fixture(scope="module")
+def empty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
+    path: Path = tmp_path_factory.mktemp("empty") / "empty.duckdb"
+    Store(path, load_mapping(normalized_mapping_path())).close()
+    con = open_read_only(path)
+    yield con
+    con.close()
+
+
+def test_the_expected_feeds_are_shipped() -> None:
+    assert set(FEEDS) >= EVENT_FEEDS | FINDING_FEEDS
+
+
+@pytest.mark.parametrize("feed", FEEDS.values(), ids=lambda f: f.name)
+def test_feed_header_is_complete(feed: Feed) -> None:
+    assert feed.title.strip()
+    assert len(feed.description) > 60, "describe what the feed returns"
+    assert feed.body.lstrip().upper().startswith(("SELECT", "WITH"))
+    assert not re.search(r"\$\d|\?", feed.body), "named parameters only"
+    names = [p.name for p in feed.params]
+    assert len(names) == len(set(names))
+    assert not {p.name for p in STANDARD} & set(names), "standard parameters are automatic"
+
+
+@pytest.mark.parametrize("feed", FEEDS.values(), ids=lambda f: f.name)
+def test_every_parameter_is_declared_and_used(feed: Feed) -> None:
+    used = set(_PARAM_USE.findall(feed.body))
+    declared = {p.name for p in feed.all_params}
+    assert used <= declared, f"undeclared: {used - declared}"
+    assert {p.name for p in feed.params} <= used, "a declared parameter is never used"
+    assert {"since", "until", "source"} <= used, "every feed honours since, until and source"
+
+
+@pytest.mark.parametrize("feed", FEEDS.values(), ids=lambda f: f.name)
+def test_defaults_bind(feed: Feed) -> None:
+    bound = bind(feed, {}, NOW)
+    for param in feed.params:
+        if param.type in ("int", "duration", "float"):
+            assert param.default is not None, f"{param.name}: thresholds need a default"
+            assert bound.params[param.name] is not None
+
+
+@pytest.mark.parametrize("feed", FEEDS.values(), ids=lambda f: f.name)
+def test_event_types_exist_in_the_catalog(feed: Feed) -> None:
+    known = catalog.by_id()
+    for event_type in _EVENT_TYPE.findall(feed.body):
+        assert event_type in known, f"{feed.name}: {event_type} is not an Okta event type"
+
+
+@pytest.mark.parametrize("feed", FEEDS.values(), ids=lambda f: f.name)
+def test_feed_runs_on_an_empty_store(empty: duckdb.DuckDBPyConnection, feed: Feed) -> None:
+    result = run_feed(empty, feed.name, {}, NOW)
+    assert list(result.rows) == []
+    columns = result.columns
+    assert len(columns) == len(set(columns)), "duplicate column names"
+    assert {c.strip() for c in feed.order.split(",")} <= set(columns)
+    if feed.name in EVENT_FEEDS:
+        assert columns[:2] == ["uuid", "published"]
+        assert feed.order.replace(" ", "") == "published,uuid"
+    if feed.name in FINDING_FEEDS:
+        assert {"first_seen", "last_seen", "events", "uuids"} <= set(columns)
+        assert feed.order.split(",")[0].strip() in ("first_seen", "last_seen")
+
+
+@pytest.mark.parametrize("name", sorted(XSOAR_FEEDS), ids=str)
+def test_xsoar_feeds_have_the_context_fields(empty: duckdb.DuckDBPyConnection, name: str) -> None:
+    columns = set(run_feed(empty, name, {}, NOW).columns)
+    missing = {path for path, column in XSOAR_FIELDS.items() if column not in columns}
+    assert not missing, f"{name} ({XSOAR_FEEDS[name]}) lacks {sorted(missing)}"
+    assert FEEDS[name].description.count("okta-get-") >= 1
+
+
+def test_group_and_app_feeds_name_user_and_target(empty: duckdb.DuckDBPyConnection) -> None:
+    wanted = {
+        "group-adds": {"target_user_login", "target_group_id", "target_group_name"},
+        "group-removes": {"target_user_login", "target_group_id", "target_group_name"},
+        "app-assignments": {"target_app_id", "target_app_name", "target_app_user_login"},
+        "app-unassignments": {"target_app_id", "target_app_name", "target_app_user_login"},
+        "sso": {"target_app_id", "target_app_name", "target_app_user_login", "actor_login"},
+    }
+    for name, columns in wanted.items():
+        assert columns <= set(run_feed(empty, name, {}, NOW).columns), name
+
+
+def test_sso_says_it_fires_before_the_app_answers() -> None:
+    assert "even when" in FEEDS["sso"].description
+
+
+def test_window_definitions_are_stated() -> None:
+    for name in ("brute-force", "password-spray", "mfa-fatigue"):
+        text = FEEDS[name].description.lower()
+        assert "sliding window" in text and "[t - window, t]" in text, name
+    assert "lookback" in FEEDS["new-country-sign-in"].description
