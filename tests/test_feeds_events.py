@@ -16,7 +16,6 @@ from typing import Any
 import duckdb
 import pytest
 
-from ingest.errors import StoreError
 from ingest.feeds.run import run_feed
 from tests.test_feeds_dataset import (
     DENY_PUSH,
@@ -494,8 +493,39 @@ def test_proxy_sign_ins_catch_both_signals(con: duckdb.DuckDBPyConnection, data:
     assert data.planted["not_proxy"] not in uuids
 
 
-def test_logs_refuses_filters_it_cannot_apply(con: duckdb.DuckDBPyConnection) -> None:
-    # until the runner translates filter and q, passing one must fail, not return everything
-    for params in ({"filter": 'eventType eq "user.session.start"'}, {"q": "Toronto"}):
-        with pytest.raises(StoreError):
-            run(con, "logs", params)
+LOGS_SEARCHES = [
+    {"filter": 'eventType eq "user.session.start"'},
+    {"filter": 'eventType eq "user.session.start" and outcome.result eq "FAILURE"'},
+    {"filter": 'target.type eq "UserGroup" or actor.alternateId sw "admin"'},
+    {"filter": "not (outcome.reason pr)", "limit": "0"},
+    {"q": "Chrome"},
+    {"q": "user.session.start FAILURE", "sort": "descending"},
+    {"filter": 'client.zone eq "null"', "q": "Okta", "source": "acme"},
+]
+
+
+@pytest.mark.parametrize("params", LOGS_SEARCHES, ids=str)
+def test_logs_applies_okta_filter_and_q_like_the_reference(
+    con: duckdb.DuckDBPyConnection, data: Dataset, params: Params
+) -> None:
+    from ingest.feeds.okta_filter import matches_filter, matches_q
+
+    scope = in_scope(params)
+    expected = [
+        s
+        for s in data.events
+        if scope(s)
+        and ("filter" not in params or matches_filter(s.e, params["filter"]))
+        and ("q" not in params or matches_q(s.e, params["q"]))
+    ]
+    expected = ordered(expected, lambda s: (s.published, s.uuid), params)
+    rows = run(con, "logs", params)
+    assert [r["uuid"] for r in rows] == [s.uuid for s in expected]
+    assert all(json.loads(r["raw"])["uuid"] == r["uuid"] for r in rows)
+
+
+def test_logs_reports_a_bad_filter_with_its_position(con: duckdb.DuckDBPyConnection) -> None:
+    from ingest.feeds.okta_filter import FilterSyntaxError
+
+    with pytest.raises(FilterSyntaxError, match="position"):
+        run(con, "logs", {"filter": 'eventType eq "x" and'})

@@ -8,14 +8,15 @@
 -- param: actor string | only grants made by this actor: login (case-insensitive) or id
 -- param: grantee string | only grants to this user (login or id) or group (name or id), any case
 -- order: published, uuid
+-- late: json_extract_string(e.raw, '$.debugContext.debugData.privilegeGranted') AS privilege
+-- late: json_extract(e.raw, '$.debugContext.debugData') AS debug_data
 SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
-       json_extract_string(raw, '$.debugContext.debugData.privilegeGranted') AS privilege,
        target_user_id, target_user_login, target_user_name, target_group_id, target_group_name,
        actor_id, actor_type, actor_login, actor_name,
        client_ip, client_id, user_agent, ua_browser, ua_os, client_device,
        geo_city, geo_state, geo_country, as_number, as_org, isp, ip_domain, is_proxy,
        ip_chain, display_message, severity, targets,
-       json_extract(raw, '$.debugContext.debugData') AS debug_data
+       rowid AS _rowid
 FROM events
 WHERE published >= $since AND published < $until
   AND ($source IS NULL OR source = $source)

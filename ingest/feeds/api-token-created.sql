@@ -6,6 +6,7 @@
 --   type Token.
 -- param: actor string | only tokens created by this actor: login (case-insensitive) or id
 -- order: published, uuid
+-- late: json_extract(e.raw, '$.debugContext.debugData') AS debug_data
 SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        [t.id FOR t IN targets IF t.type = 'Token'][1] AS token_id,
        [t.display_name FOR t IN targets IF t.type = 'Token'][1] AS token_name,
@@ -13,7 +14,7 @@ SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        client_ip, client_id, user_agent, ua_browser, ua_os, client_device,
        geo_city, geo_state, geo_country, as_number, as_org, isp, ip_domain, is_proxy,
        ip_chain, display_message, severity, targets,
-       json_extract(raw, '$.debugContext.debugData') AS debug_data
+       rowid AS _rowid
 FROM events
 WHERE published >= $since AND published < $until
   AND ($source IS NULL OR source = $source)

@@ -7,14 +7,16 @@
 -- param: app string | only this application: name (case-insensitive) or app id
 -- param: actor string | only removals made by this actor: login (case-insensitive) or id
 -- order: published, uuid
+-- late: json_extract(e.raw, '$.request.ipChain') AS ip_chain_detail
 SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        target_app_id, target_app_name, target_user_id, target_user_login, target_user_name,
        target_app_user_login,
        actor_id, actor_type, actor_login, actor_name,
        client_ip, client_id, user_agent, ua_browser, ua_os, client_device,
        geo_city, geo_state, geo_country, as_number, as_org, isp, ip_domain, is_proxy,
-       ip_chain, json_extract(raw, '$.request.ipChain') AS ip_chain_detail,
-       display_message, severity, targets
+       ip_chain,
+       display_message, severity, targets,
+       rowid AS _rowid
 FROM events
 WHERE published >= $since AND published < $until
   AND ($source IS NULL OR source = $source)

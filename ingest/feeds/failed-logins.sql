@@ -6,11 +6,12 @@
 -- param: user string | only this user's login (actor.alternateId), case-insensitive
 -- param: ip string | only attempts from this client IP address
 -- order: published, uuid
+-- late: json_extract(e.raw, '$.request.ipChain') AS ip_chain_detail
 SELECT uuid, published, source, event_type, actor_login, actor_name, actor_id,
        outcome_result, outcome_reason, client_ip, geo_city, geo_state, geo_country,
        user_agent, ua_browser, ua_os, client_device, as_org, isp, is_proxy, display_message,
-       severity, client_id, as_number, ip_domain, ip_chain,
-       json_extract(raw, '$.request.ipChain') AS ip_chain_detail, targets
+       severity, client_id, as_number, ip_domain, ip_chain, targets,
+       rowid AS _rowid
 FROM events
 WHERE published >= $since AND published < $until
   AND ($source IS NULL OR source = $source)

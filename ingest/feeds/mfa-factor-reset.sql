@@ -8,6 +8,7 @@
 -- param: user string | only this account: login (case-insensitive) or Okta user id
 -- param: actor string | only changes made by this actor: login (case-insensitive) or id
 -- order: published, uuid
+-- late: json_extract(e.raw, '$.debugContext.debugData') AS debug_data
 SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        CASE WHEN target_user_id IS NOT NULL THEN target_user_id ELSE actor_id END AS account_id,
        CASE WHEN target_user_id IS NOT NULL THEN target_user_login ELSE actor_login END
@@ -17,7 +18,7 @@ SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        client_ip, client_id, user_agent, ua_browser, ua_os, client_device,
        geo_city, geo_state, geo_country, as_number, as_org, isp, ip_domain, is_proxy,
        ip_chain, display_message, severity, targets,
-       json_extract(raw, '$.debugContext.debugData') AS debug_data
+       rowid AS _rowid
 FROM events
 WHERE published >= $since AND published < $until
   AND ($source IS NULL OR source = $source)

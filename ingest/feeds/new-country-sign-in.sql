@@ -23,22 +23,23 @@ WITH sign_ins AS (
       AND actor_id IS NOT NULL
       AND geo_country IS NOT NULL
 ),
-candidates AS (
-    SELECT * FROM sign_ins
-    WHERE published >= $since
-      AND ($user IS NULL OR actor_id = $user OR lower(actor_login) = lower($user))
+flagged AS (
+    -- per sign-in: successes of the same user, and from the same country, in [t - lookback, t)
+    SELECT *,
+           count(*) OVER (
+               PARTITION BY source, actor_id ORDER BY published
+               RANGE BETWEEN to_microseconds(CAST(epoch($lookback) * 1000000 AS BIGINT)) PRECEDING
+                     AND INTERVAL 1 MICROSECOND PRECEDING) AS prior_sign_ins,
+           count(*) OVER (
+               PARTITION BY source, actor_id, geo_country ORDER BY published
+               RANGE BETWEEN to_microseconds(CAST(epoch($lookback) * 1000000 AS BIGINT)) PRECEDING
+                     AND INTERVAL 1 MICROSECOND PRECEDING) AS prior_same_country
+    FROM sign_ins
 ),
-history AS (
-    SELECT c.uuid,
-           count(*) AS prior_sign_ins,
-           list_sort(list_distinct(list(h.geo_country))) AS prior_countries,
-           bool_or(h.geo_country = c.geo_country) AS known
-    FROM candidates c
-    JOIN sign_ins h
-      ON h.source = c.source AND h.actor_id = c.actor_id
-     AND h.published >= c.published - to_microseconds(CAST(epoch($lookback) * 1000000 AS BIGINT))
-     AND h.published < c.published
-    GROUP BY c.uuid
+candidates AS (
+    SELECT * FROM flagged
+    WHERE published >= $since AND prior_sign_ins > 0 AND prior_same_country = 0
+      AND ($user IS NULL OR actor_id = $user OR lower(actor_login) = lower($user))
 )
 SELECT c.published AS first_seen,
        c.published AS last_seen,
@@ -48,11 +49,13 @@ SELECT c.published AS first_seen,
        c.geo_country,
        list_sort(list_distinct(list(c.geo_city))) AS cities,
        list_sort(list_distinct(list(c.client_ip))) AS client_ips,
-       any_value(h.prior_countries) AS prior_countries,
-       any_value(h.prior_sign_ins) AS prior_sign_ins,
+       (SELECT list_sort(list_distinct(list(h.geo_country))) FROM sign_ins h
+         WHERE h.source = c.source AND h.actor_id = c.actor_id
+           AND h.published >= c.published
+                 - to_microseconds(CAST(epoch($lookback) * 1000000 AS BIGINT))
+           AND h.published < c.published) AS prior_countries,
+       any_value(c.prior_sign_ins) AS prior_sign_ins,
        count(*) AS events,
        list_sort(list(c.uuid)) AS uuids
 FROM candidates c
-JOIN history h ON h.uuid = c.uuid
-WHERE NOT h.known
 GROUP BY c.source, c.actor_id, c.geo_country, c.published

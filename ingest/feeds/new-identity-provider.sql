@@ -6,12 +6,13 @@
 --   integration. The provider is in targets, its settings in debug_data.
 -- param: actor string | only changes made by this actor: login (case-insensitive) or id
 -- order: published, uuid
+-- late: json_extract(e.raw, '$.debugContext.debugData') AS debug_data
 SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        actor_id, actor_type, actor_login, actor_name,
        client_ip, client_id, user_agent, ua_browser, ua_os, client_device,
        geo_city, geo_state, geo_country, as_number, as_org, isp, ip_domain, is_proxy,
        ip_chain, display_message, severity, targets,
-       json_extract(raw, '$.debugContext.debugData') AS debug_data
+       rowid AS _rowid
 FROM events
 WHERE published >= $since AND published < $until
   AND ($source IS NULL OR source = $source)

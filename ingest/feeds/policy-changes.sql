@@ -10,6 +10,7 @@
 -- param: actor string | only changes made by this actor: login (case-insensitive) or id
 -- param: policy string | only this policy: name (case-insensitive) or policy id
 -- order: published, uuid
+-- late: json_extract(e.raw, '$.debugContext.debugData') AS debug_data
 SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        [t.id FOR t IN targets IF t.type = 'PolicyEntity'][1] AS policy_id,
        [t.display_name FOR t IN targets IF t.type = 'PolicyEntity'][1] AS policy_name,
@@ -19,7 +20,7 @@ SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        client_ip, client_id, user_agent, ua_browser, ua_os, client_device,
        geo_city, geo_state, geo_country, as_number, as_org, isp, ip_domain, is_proxy,
        ip_chain, display_message, severity, targets,
-       json_extract(raw, '$.debugContext.debugData') AS debug_data
+       rowid AS _rowid
 FROM events
 WHERE published >= $since AND published < $until
   AND ($source IS NULL OR source = $source)

@@ -7,13 +7,14 @@
 -- param: user string | only this login (actor.alternateId), case-insensitive
 -- param: success_only bool = false | only sign-ins that succeeded
 -- order: published, uuid
+-- late: json_extract_string(e.raw, '$.debugContext.debugData.tunnels') AS tunnels
 SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        actor_id, actor_type, actor_login, actor_name,
        client_ip, is_proxy,
-       json_extract_string(raw, '$.debugContext.debugData.tunnels') AS tunnels,
        as_number, as_org, isp, ip_domain, geo_city, geo_state, geo_country,
        client_id, user_agent, ua_browser, ua_os, client_device, risk_level, threat_suspected,
-       ip_chain, display_message, severity, targets
+       ip_chain, display_message, severity, targets,
+       rowid AS _rowid
 FROM events
 WHERE published >= $since AND published < $until
   AND ($source IS NULL OR source = $source)

@@ -9,13 +9,15 @@
 -- param: app string | only this application: name (case-insensitive) or app id
 -- param: ip string | only attempts from this client IP address
 -- order: published, uuid
+-- late: json_extract(e.raw, '$.request.ipChain') AS ip_chain_detail
 SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        actor_id, actor_type, actor_login, actor_name,
        target_app_id, target_app_name, target_app_user_login, session_id,
        client_ip, client_id, user_agent, ua_browser, ua_os, client_device,
        geo_city, geo_state, geo_country, as_number, as_org, isp, ip_domain, is_proxy,
-       ip_chain, json_extract(raw, '$.request.ipChain') AS ip_chain_detail,
-       display_message, severity, targets
+       ip_chain,
+       display_message, severity, targets,
+       rowid AS _rowid
 FROM events
 WHERE published >= $since AND published < $until
   AND ($source IS NULL OR source = $source)

@@ -6,14 +6,15 @@
 --   afterwards is the one to chase.
 -- param: ip string | only requests from this client IP address
 -- order: published, uuid
+-- late: json_extract_string(e.raw, '$.debugContext.debugData.threatDetections') AS threat_detections
+-- late: json_extract(e.raw, '$.debugContext.debugData') AS debug_data
 SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
-       json_extract_string(raw, '$.debugContext.debugData.threatDetections') AS threat_detections,
        threat_suspected, risk_level,
        actor_id, actor_type, actor_login, actor_name,
        client_ip, client_id, user_agent, ua_browser, ua_os, client_device,
        geo_city, geo_state, geo_country, as_number, as_org, isp, ip_domain, is_proxy,
        ip_chain, request_uri, display_message, severity, targets,
-       json_extract(raw, '$.debugContext.debugData') AS debug_data
+       rowid AS _rowid
 FROM events
 WHERE published >= $since AND published < $until
   AND ($source IS NULL OR source = $source)

@@ -6,13 +6,14 @@
 --   it as a likely account takeover. What was reported is in debug_data.
 -- param: user string | only this user's reports: login (case-insensitive) or Okta user id
 -- order: published, uuid
+-- late: json_extract(e.raw, '$.debugContext.debugData') AS debug_data
 SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        actor_id, actor_type, actor_login, actor_name,
        target_user_id, target_user_login, target_user_name,
        client_ip, client_id, user_agent, ua_browser, ua_os, client_device,
        geo_city, geo_state, geo_country, as_number, as_org, isp, ip_domain, is_proxy,
        ip_chain, display_message, severity, targets,
-       json_extract(raw, '$.debugContext.debugData') AS debug_data
+       rowid AS _rowid
 FROM events
 WHERE published >= $since AND published < $until
   AND ($source IS NULL OR source = $source)
