@@ -5,7 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench bench-quick soak clean
+.PHONY: demo test lint typecheck unit system-deps bench bench-quick soak clean
+
+# The syslog export tests run against a real rsyslog; as root (CI) it is installed here.
+SYSTEM_PACKAGES := rsyslog rsyslog-openssl openssl
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "oktaduck needs Python 3.11 or newer (set PYTHON=...)")'
@@ -24,7 +27,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+system-deps:
+	@if [ -x /usr/sbin/rsyslogd ] && command -v openssl >/dev/null \
+	    && { ! command -v dpkg >/dev/null || dpkg -s rsyslog-openssl >/dev/null 2>&1; }; then \
+	  :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing $(SYSTEM_PACKAGES) for the syslog tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; \
+	else \
+	  echo "note: rsyslog is missing; the syslog tests will be skipped (apt-get install $(SYSTEM_PACKAGES))"; \
+	fi
+
+unit: $(STAMP) system-deps
 	$(BIN)/pytest -q
 
 test: lint typecheck unit

@@ -12,6 +12,7 @@ Routes (GET unless said otherwise; ``format`` = table, json, ndjson or csv):
 - ``/api/feeds``: the feeds with their parameters
 - ``/api/feeds/NAME?format=&PARAM=VALUE...``: run a feed
 - ``POST /api/sql?format=`` with the SQL as the body: one read-only SELECT
+- ``/api/export?format=raw|normalized|ecs|ocsf&since=&until=&filter=&q=``: formatted NDJSON
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from ingest.errors import ConfigError, OktaduckError, QueryRefused, StoreError
 from ingest.feeds.catalog import load_feeds
 from ingest.feeds.run import run_feed
 from ingest.logs import emit
+from ingest.mapping import CompiledMapping
 from ingest.output import FORMATS, write_rows
-from ingest.store.query import Result, run_user_query, status
+from ingest.store.query import Result, run_user_query, sink_status, status
 
 MAX_BODY = 1 << 20
 CONTENT_TYPES = {
@@ -52,10 +54,16 @@ class ApiServer:
     """Serve the API from background threads over the daemon's database."""
 
     def __init__(
-        self, config: ApiConfig, con: duckdb.DuckDBPyConnection, clock: Clock, health: Health
+        self,
+        config: ApiConfig,
+        con: duckdb.DuckDBPyConnection,
+        clock: Clock,
+        health: Health,
+        normalized: CompiledMapping,
     ) -> None:
         self.config = config
         self.con = con
+        self.normalized = normalized
         self.clock = clock
         self.health = health
         handler = type("Handler", (_Handler,), {"api": self})
@@ -127,6 +135,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200 if ok else 503, body)
             elif url.path == "/api/status" and method == "GET":
                 self._rows(status(self.api.con.cursor(), self.api.clock.now()), query)
+            elif url.path == "/api/sinks" and method == "GET":
+                self._rows(sink_status(self.api.con.cursor(), self.api.clock.now()), query)
             elif url.path == "/api/feeds" and method == "GET":
                 self._send(200, _feed_list())
             elif url.path.startswith("/api/feeds/") and method == "GET":
@@ -134,6 +144,8 @@ class _Handler(BaseHTTPRequestHandler):
                 fmt = query.pop("format", "json")
                 cursor = self.api.con.cursor()
                 self._rows(run_feed(cursor, name, query, self.api.clock.now()), {"format": fmt})
+            elif url.path == "/api/export" and method == "GET":
+                self._export(query)
             elif url.path == "/api/sql" and method == "POST":
                 sql = self._body().decode("utf-8", errors="replace")
                 self._rows(run_user_query(self.api.con.cursor(), sql), query)
@@ -143,6 +155,29 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(403, {"error": str(err)})
         except (ConfigError, StoreError, OktaduckError) as err:
             self._send(400, {"error": str(err)})
+
+    def _export(self, query: dict[str, str]) -> None:
+        """Formatted NDJSON of a time range (for ``oktaduck export`` while the daemon runs)."""
+        from ingest.export.oneoff import Selection, select_lines
+        from ingest.feeds.catalog import parse_time
+
+        now = self.api.clock.now()
+        selection = Selection(
+            format=query.get("format", "raw"),
+            since=parse_time(query.get("since", "7d"), now, "since"),
+            until=parse_time(query.get("until", "now"), now, "until"),
+            filter=query.get("filter") or None,
+            q=query.get("q") or None,
+            fields=orjson.loads(query["fields"]) if query.get("fields") else None,
+        )
+        batches = select_lines(self.api.con.cursor(), selection, self.api.normalized)
+        first = next(batches, [])  # errors (bad filter, bad format) surface before the headers
+        self.send_response(200)
+        self.send_header("Content-Type", CONTENT_TYPES["ndjson"])
+        self.end_headers()
+        for lines in (first, *batches):
+            if lines:
+                self.wfile.write(b"\n".join(lines) + b"\n")
 
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)

@@ -155,9 +155,82 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from ingest.store.query import status
+    from ingest.store.query import sink_status, status
 
-    return _query(args, lambda con: status(con, SystemClock().now()), "/api/status")
+    code = _query(args, lambda con: status(con, SystemClock().now()), "/api/status")
+    if (args.format or default_format(sys.stdout)) == "table":
+        print("\nsinks:")
+        code = _query(args, lambda con: sink_status(con, SystemClock().now()), "/api/sinks")
+    return code
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ingest.export.deliver import export_cycle
+    from ingest.export.oneoff import Selection, deliver_all, destination, select_lines
+    from ingest.feeds.catalog import parse_time
+    from ingest.mapping import load_mapping
+    from ingest.remote import find_api, stream_lines
+    from ingest.store.db import Store
+    from ingest.store.query import open_read_only
+
+    if bool(args.to) == bool(args.sink):
+        raise ConfigError("give --to DESTINATION for a one-off export, or --sink NAME")
+    clock = SystemClock()
+    config = load_config(args.config) if args.config else None
+    spec = None
+    if args.sink:
+        if config is None:
+            raise ConfigError("--sink needs --config FILE")
+        spec = config.sink(args.sink)
+    db = _db_path(args)
+    mapping = load_mapping(config.mapping_path() if config else _mapping_file("normalized"))
+    if spec is not None and args.since is None and args.until is None:
+        # regular delivery: what the sink has not received yet, moving its cursor
+        sink = spec.build(clock)
+        try:
+            with Store(db, mapping) as store:
+                result = export_cycle(spec.delivery, store, sink, clock)
+        finally:
+            sink.close()  # publishes a file sink's current file
+        print(
+            f"{spec.name}: {result.delivered} events delivered in {result.batches} batches"
+            + ("" if result.error is None else f"; stopped: {result.error}")
+        )
+        return 0 if result.error is None else 1
+    now = clock.now()
+    fmt = args.format or (spec.delivery.format if spec else "raw")
+    fields = spec.delivery.fields if spec else None
+    selection = Selection(
+        format=fmt,
+        since=parse_time(args.since or "7d", now, "--since"),
+        until=parse_time(args.until or "now", now, "--until"),
+        filter=args.filter,
+        q=args.q,
+        fields=fields,
+    )
+    sink = spec.build(clock) if spec else destination(args.to, clock)
+    try:
+        con = open_read_only(db)
+    except DatabaseLocked as locked:
+        params = {
+            "format": fmt,
+            "since": selection.since.isoformat(),
+            "until": selection.until.isoformat(),
+        }
+        params.update({k: v for k, v in (("filter", args.filter), ("q", args.q)) if v})
+        if fields:
+            params["fields"] = orjson.dumps(fields).decode()
+        sent = deliver_all(stream_lines(find_api(db, locked), "/api/export", params), sink)
+    else:
+        try:
+            sent = deliver_all(select_lines(con, selection, mapping), sink)
+        finally:
+            con.close()
+    print(
+        f"exported {sent} events ({fmt}) to {args.to or spec.name if spec else args.to}",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def cmd_feed(args: argparse.Namespace) -> int:
@@ -408,6 +481,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(p)
     _add_format(p)
     p.set_defaults(func=cmd_feed)
+
+    p = sub.add_parser(
+        "export",
+        help="one-off export (--to), re-send a range to a sink (--sink --since), or deliver a "
+        "sink's backlog (--sink)",
+    )
+    p.add_argument("--to", help="file:PATH, stdout, http(s)://URL or syslog://HOST:PORT")
+    p.add_argument("--sink", help="a sink of --config")
+    p.add_argument(
+        "--format", choices=("raw", "normalized", "ecs", "ocsf"), help="default: raw, or the sink's"
+    )
+    p.add_argument("--since", help="published from: RFC 3339 or relative (default 7d)")
+    p.add_argument("--until", help="published before: RFC 3339 or relative (default now)")
+    p.add_argument("--filter", help="Okta System Log filter expression")
+    p.add_argument("--q", help="keywords that must all match")
+    _add_db(p)
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("status", help="per source: cursor, events stored, lag, rejects")
     _add_db(p)

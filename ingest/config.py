@@ -11,9 +11,12 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingest.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ingest.export.settings import SinkSpec
 from ingest.mapping import default_mapping_dir
 from ingest.okta.client import ClientPolicy
 from ingest.okta.urls import OrgURL, is_loopback
@@ -116,10 +119,18 @@ class Config:
     sources: tuple[SourceConfig, ...]
     storage: StorageConfig = field(default_factory=StorageConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    sinks: tuple[SinkSpec, ...] = ()
     mapping: Path | None = None  # the normalized mapping file; None = the shipped one
 
     def mapping_path(self) -> Path:
         return self.mapping or normalized_mapping_path()
+
+    def sink(self, name: str) -> SinkSpec:
+        for sink in self.sinks:
+            if sink.name == name:
+                return sink
+        known = ", ".join(s.name for s in self.sinks) or "none"
+        raise ConfigError(f"no sink named {name!r} (configured: {known})")
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -209,12 +220,25 @@ def _source(table: _Table, base: Path) -> SourceConfig:
     )
 
 
+def parse_sink(data: Any, where: str, base: Path) -> SinkSpec:
+    from ingest.export.settings import parse_sink as parse
+
+    return parse(data, where, base)
+
+
 def parse_config(data: dict[str, Any], base: Path) -> Config:
     root = _Table(data, "")
     storage_t = _Table(root.get("storage", {}), "storage")
     storage = StorageConfig(path=base / storage_t.get("path", "state/oktaduck.duckdb", str))
     storage_t.done()
     api = _api(_Table(root.get("api", {}), "api"), base)
+    sinks = tuple(
+        parse_sink(s, f"sinks[{i}]", base) for i, s in enumerate(root.get("sinks", [], list))
+    )
+    sink_names = [s.name for s in sinks]
+    for name in sink_names:
+        if sink_names.count(name) > 1:
+            raise ConfigError(f"sinks: the name {name!r} is used twice")
     mapping = root.get("mapping", None, str)
     raw_sources = root.get("sources", [], list)
     if not raw_sources:
@@ -229,6 +253,7 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
         sources=sources,
         storage=storage,
         api=api,
+        sinks=sinks,
         mapping=(base / mapping) if mapping else None,
     )
 

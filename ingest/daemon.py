@@ -22,6 +22,8 @@ from ingest.api import ApiServer, announce_path
 from ingest.clock import Clock, SystemClock
 from ingest.config import Config, SourceConfig
 from ingest.errors import OktaduckError
+from ingest.export.deliver import Sink, export_cycle
+from ingest.export.settings import SinkSpec
 from ingest.logs import emit
 from ingest.mapping import load_mapping
 from ingest.okta.client import OktaClient
@@ -75,6 +77,47 @@ class SourceRunner:
             self.client.http.close()
 
 
+@dataclass
+class SinkRunner:
+    """The scheduled export job of one sink."""
+
+    spec: SinkSpec
+    store: Store
+    clock: Clock
+    stop: threading.Event
+    sink: Sink | None = None
+    last_error: str | None = None
+
+    def __call__(self) -> None:
+        if self.stop.is_set():
+            return
+        try:
+            if self.sink is None:
+                self.sink = self.spec.build(self.clock)
+            result = export_cycle(self.spec.delivery, self.store, self.sink, self.clock, self.stop)
+        except OktaduckError as err:
+            self.last_error = str(err)
+            emit("export.failed", logging.ERROR, sink=self.spec.name, error=str(err))
+            return
+        self.last_error = result.error
+        if result.delivered or result.error:
+            emit(
+                "export.cycle_done",
+                sink=result.sink,
+                delivered=result.delivered,
+                batches=result.batches,
+                caught_up=result.caught_up,
+                error=result.error,
+            )
+
+    def close(self) -> None:
+        if self.sink is not None:
+            try:
+                self.sink.close()
+            except OktaduckError as err:
+                emit("export.close_failed", logging.WARNING, sink=self.spec.name, error=str(err))
+
+
 def _close_all(runners: list[SourceRunner]) -> None:
     for runner in runners:
         runner.close()
@@ -109,9 +152,13 @@ def run(config: Config, clock: Clock | None = None, stop: threading.Event | None
     mapping = load_mapping(config.mapping_path())
     store = Store(config.storage.path, mapping)
     runners = [SourceRunner(s, store, clock, stop) for s in config.sources]
+    exporters = [SinkRunner(s, store, clock, stop) for s in config.sinks]
     scheduler = BackgroundScheduler(
         timezone=UTC,
-        executors={"default": ThreadPoolExecutor(max_workers=min(len(runners), 32))},
+        executors={
+            "default": ThreadPoolExecutor(max_workers=min(len(runners), 32)),
+            "export": ThreadPoolExecutor(max_workers=max(1, min(len(exporters), 8))),
+        },
         job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
     )
     for runner in runners:
@@ -130,11 +177,22 @@ def run(config: Config, clock: Clock | None = None, stop: threading.Event | None
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+    for exporter in exporters:
+        scheduler.add_job(
+            exporter,
+            "interval",
+            seconds=exporter.spec.interval.total_seconds(),
+            id=f"export:{exporter.spec.name}",
+            executor="export",
+            next_run_time=clock.now(),
+        )
     started = clock.now()
     api = None
     announce = announce_path(store.path)
     if config.api.enabled:
-        api = ApiServer(config.api, store.con, clock, lambda: health(runners, started, clock))
+        api = ApiServer(
+            config.api, store.con, clock, lambda: health(runners, started, clock), mapping
+        )
         api.start(announce)
     emit("daemon.started", sources=[s.name for s in config.sources], db=str(store.path))
     scheduler.start()
@@ -151,6 +209,8 @@ def run(config: Config, clock: Clock | None = None, stop: threading.Event | None
         closer.cancel()
         for runner in runners:
             runner.close()
+        for exporter in exporters:
+            exporter.close()
         store.close()
         emit("daemon.stopped")
     return 0

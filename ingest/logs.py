@@ -19,6 +19,9 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "event": record.getMessage(),
         }
+        if record.name != _LOGGER.name:  # a library's own log line
+            doc["event"] = f"{record.name.split('.')[0]}.message"
+            doc["message"] = record.getMessage()
         doc.update(getattr(record, "fields", {}))
         return orjson.dumps(doc, default=str).decode()
 
@@ -29,6 +32,12 @@ def setup(level: str = "info") -> None:
     _LOGGER.handlers[:] = [handler]
     _LOGGER.setLevel(level.upper())
     _LOGGER.propagate = False
+    # APScheduler warns when a job is still running at its next tick (a long poll or export
+    # cycle: normal here, since jobs never overlap); only its errors are worth a line.
+    scheduler = logging.getLogger("apscheduler")
+    scheduler.handlers[:] = [handler]
+    scheduler.setLevel(logging.ERROR)
+    scheduler.propagate = False
 
 
 def emit(event: str, level: int = logging.INFO, **fields: Any) -> None:

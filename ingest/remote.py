@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -53,6 +54,35 @@ def fetch(
             for chunk in r.iter_bytes():
                 out.write(chunk)
             out.flush()
+    except httpx.HTTPError as err:
+        raise OktaduckError(f"daemon API at {base} did not answer: {err}") from None
+
+
+def stream_lines(
+    base: str, path: str, params: dict[str, str], batch: int = 1000
+) -> Iterator[list[bytes]]:
+    """NDJSON lines from the API, ``batch`` at a time."""
+    headers = {}
+    token = os.environ.get(TOKEN_ENV)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        with (
+            httpx.Client(trust_env=False, timeout=httpx.Timeout(300, connect=5)) as client,
+            client.stream("GET", base + path, params=params, headers=headers) as r,
+        ):
+            if r.status_code != 200:
+                r.read()
+                raise _error(r)
+            lines: list[bytes] = []
+            for line in r.iter_lines():
+                if line:
+                    lines.append(line.encode())
+                if len(lines) >= batch:
+                    yield lines
+                    lines = []
+            if lines:
+                yield lines
     except httpx.HTTPError as err:
         raise OktaduckError(f"daemon API at {base} did not answer: {err}") from None
 

@@ -167,7 +167,10 @@ class Daemon:
         """Read log lines until ``done(logs)`` is true (or the daemon exits)."""
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
-            self.logs.append(orjson.loads(line))
+            try:
+                self.logs.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                raise AssertionError(f"daemon printed a non-JSON line: {line!r}") from None
             if done(self.logs):
                 return self.logs
         raise AssertionError(f"daemon exited ({self.proc.wait()}) before: {self.logs[-5:]}")

@@ -82,3 +82,9 @@ ORDER BY c.source
 
 def status(con: duckdb.DuckDBPyConnection, now: datetime) -> Result:
     return run_query(con, STATUS_SQL, {"now": now})
+
+
+def sink_status(con: duckdb.DuckDBPyConnection, now: datetime) -> Result:
+    from ingest.export.deliver import SINK_STATUS_SQL
+
+    return run_query(con, SINK_STATUS_SQL, {"now": now})

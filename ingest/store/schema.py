@@ -63,6 +63,19 @@ MIGRATIONS: tuple[str, ...] = (
         resolved_at TIMESTAMPTZ
     );
     """,
+    # 2: export cursors, one per configured sink.
+    """
+    CREATE TABLE export_cursors (
+        sink VARCHAR PRIMARY KEY,
+        last_seq BIGINT NOT NULL,
+        delivered BIGINT NOT NULL DEFAULT 0,
+        batches BIGINT NOT NULL DEFAULT 0,
+        last_success TIMESTAMPTZ,
+        last_error VARCHAR,
+        last_error_at TIMESTAMPTZ,
+        created_at TIMESTAMPTZ NOT NULL
+    );
+    """,
 )
 
 

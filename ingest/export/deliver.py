@@ -1,0 +1,210 @@
+"""Deliver stored events to one sink, at least once, moving its cursor only on acceptance.
+
+Each sink has a cursor over ``events.ingest_seq`` in ``export_cursors``. One export cycle
+reads the next batch after the cursor (bounded in events and bytes), formats it, hands it to
+the sink, and moves the cursor in a transaction only after the sink accepted the batch. A
+crash between the two re-sends that one batch: duplicates are bounded by one batch and carry
+the event's uuid. A sink that keeps failing is retried with capped, jittered backoff for
+``retry_for`` seconds, then the cycle ends and the next scheduled cycle tries again; polling
+and other sinks are never held up.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from ingest.clock import Clock
+from ingest.errors import ExportError
+from ingest.export.formats import columns_for, format_batch, formatter
+from ingest.export.reader import last_seq, read_after, seq_before
+from ingest.faults import crash_point
+from ingest.feeds.catalog import parse_time
+from ingest.logs import emit
+from ingest.store.db import Store
+
+
+class Sink(Protocol):
+    name: str
+
+    def send(self, lines: list[bytes]) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How one sink is fed: format, start, batch bounds, retries."""
+
+    sink: str
+    format: str = "raw"
+    start: str = "beginning"  # beginning | now | an RFC 3339 time
+    batch_events: int = 1000
+    batch_bytes: int = 4 << 20
+    fields: dict[str, Any] = field(default_factory=dict)
+    retry_for: float = 60.0
+    backoff_initial: float = 1.0
+    backoff_max: float = 30.0
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    sink: str
+    delivered: int
+    batches: int
+    caught_up: bool
+    error: str | None = None
+
+
+def cursor(store: Store, delivery: Delivery, now: datetime) -> int:
+    """The sink's cursor, created at its configured start the first time."""
+    con = store.con.cursor()
+    rows = con.execute(
+        "SELECT last_seq FROM export_cursors WHERE sink = ?", [delivery.sink]
+    ).fetchall()
+    if rows:
+        return int(rows[0][0])
+    start = delivery.start.strip().lower()
+    if start == "beginning":
+        seq = 0
+    elif start == "now":
+        seq = last_seq(con)
+    else:
+        seq = seq_before(con, parse_time(delivery.start, now, f"sinks.{delivery.sink}.start"))
+    with store.transaction() as tx:
+        tx.execute(
+            "INSERT INTO export_cursors (sink, last_seq, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (sink) DO NOTHING",
+            [delivery.sink, seq, now],
+        )
+    return seq
+
+
+def export_cycle(
+    delivery: Delivery,
+    store: Store,
+    sink: Sink,
+    clock: Clock,
+    stop: threading.Event | None = None,
+    rng: random.Random | None = None,
+) -> ExportResult:
+    """Send everything after the cursor; return when caught up, stopped, or the sink is down."""
+    from ingest.export.sinks import SinkRejected, SinkUnavailable
+
+    rng = rng or random.Random()
+    fmt = formatter(delivery.format, delivery.fields)
+    columns = columns_for(delivery.format, store.mapping)
+    after = cursor(store, delivery, clock.now())
+    reader = store.con.cursor()
+    delivered = batches = 0
+    while not (stop is not None and stop.is_set()):
+        stored = read_after(reader, after, delivery.batch_events, columns)
+        if not stored:
+            sink.flush()
+            return ExportResult(delivery.sink, delivered, batches, True)
+        lines = format_batch(fmt, stored)
+        lines, stored = _bound_bytes(lines, stored, delivery.batch_bytes)
+        error = _send(delivery, sink, lines, clock, stop, rng, SinkUnavailable, SinkRejected)
+        if error is not None:
+            _record_error(store, delivery.sink, error, clock.now())
+            return ExportResult(delivery.sink, delivered, batches, False, error)
+        crash_point("export.sent")
+        after = stored[-1].seq
+        _advance(store, delivery.sink, after, len(lines), clock.now())
+        crash_point("export.advanced")
+        delivered += len(lines)
+        batches += 1
+    return ExportResult(delivery.sink, delivered, batches, False)
+
+
+def _bound_bytes(
+    lines: list[bytes], stored: list[Any], limit: int
+) -> tuple[list[bytes], list[Any]]:
+    """Cut the batch at ``limit`` bytes (at least one line) so one POST stays bounded."""
+    total = 0
+    for i, line in enumerate(lines):
+        total += len(line) + 1
+        if total > limit and i > 0:
+            return lines[:i], stored[:i]
+    return lines, stored
+
+
+def _send(
+    delivery: Delivery,
+    sink: Sink,
+    lines: list[bytes],
+    clock: Clock,
+    stop: threading.Event | None,
+    rng: random.Random,
+    unavailable: type[Exception],
+    rejected: type[Exception],
+) -> str | None:
+    """Send with retries; None on success, else the last error (the cycle gives up)."""
+    started = clock.now()
+    attempt = 0
+    while True:
+        try:
+            sink.send(lines)
+            return None
+        except rejected as err:
+            emit("export.rejected", logging.ERROR, sink=delivery.sink, error=str(err))
+            return str(err)
+        except (unavailable, ExportError) as err:
+            attempt += 1
+            elapsed = (clock.now() - started).total_seconds()
+            if elapsed >= delivery.retry_for:
+                emit("export.gave_up", logging.ERROR, sink=delivery.sink, error=str(err))
+                return str(err)
+            delay = min(delivery.backoff_max, delivery.backoff_initial * 2 ** (attempt - 1))
+            delay = rng.uniform(delay / 2, delay)
+            hinted = getattr(err, "retry_after", None)
+            if isinstance(hinted, int | float) and hinted > 0:
+                delay = min(float(hinted), delivery.retry_for)
+            emit(
+                "export.retry",
+                logging.WARNING,
+                sink=delivery.sink,
+                attempt=attempt,
+                wait_s=round(delay, 3),
+                error=str(err),
+            )
+            if clock.wait(delay, stop):
+                return "stopped"
+
+
+def _advance(store: Store, sink: str, seq: int, count: int, now: datetime) -> None:
+    with store.transaction() as tx:
+        tx.execute(
+            "UPDATE export_cursors SET last_seq = ?, delivered = delivered + ?, "
+            "batches = batches + 1, last_success = ?, last_error = NULL WHERE sink = ?",
+            [seq, count, now, sink],
+        )
+
+
+def _record_error(store: Store, sink: str, error: str, now: datetime) -> None:
+    with store.transaction() as tx:
+        tx.execute(
+            "UPDATE export_cursors SET last_error = ?, last_error_at = ? WHERE sink = ?",
+            [error[:500], now, sink],
+        )
+
+
+SINK_STATUS_SQL = """
+SELECT x.sink,
+       x.last_seq,
+       m.max_seq - x.last_seq AS events_behind,
+       coalesce(date_diff('second', (SELECT min(ingested_at) FROM events e
+                                     WHERE e.ingest_seq > x.last_seq), $now), 0) AS seconds_behind,
+       x.delivered,
+       x.last_success,
+       x.last_error,
+       x.last_error_at
+FROM export_cursors x, (SELECT coalesce(max(ingest_seq), 0) AS max_seq FROM events) m
+ORDER BY x.sink
+"""

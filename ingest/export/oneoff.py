@@ -1,0 +1,107 @@
+"""Exports that are not a sink's regular delivery: a replay of a time range to a configured
+sink (its cursor does not move), or a one-off export to a file, stdout or a URL."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ingest.errors import ConfigError
+from ingest.export.deliver import Sink
+from ingest.export.formats import columns_for, format_batch, formatter
+from ingest.export.reader import read_range
+from ingest.mapping import CompiledMapping
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which stored events an export takes, and how they are written."""
+
+    format: str
+    since: datetime
+    until: datetime
+    filter: str | None = None
+    q: str | None = None
+    fields: dict[str, Any] | None = None
+    batch: int = 1000
+
+
+def select_lines(
+    con: duckdb.DuckDBPyConnection, selection: Selection, normalized: CompiledMapping
+) -> Iterator[list[bytes]]:
+    """Formatted NDJSON lines of the selected events, a batch at a time, in ingest order."""
+    from ingest.feeds.okta_filter import filter_to_sql, q_to_sql
+
+    conditions = []
+    params: dict[str, Any] = {}
+    if selection.filter:
+        c = filter_to_sql(selection.filter)
+        conditions.append(c.sql)
+        params.update(c.params)
+    if selection.q:
+        c = q_to_sql(selection.q)
+        conditions.append(c.sql)
+        params.update(c.params)
+    fmt = formatter(selection.format, selection.fields)
+    columns = columns_for(selection.format, normalized)
+    where = " AND ".join(f"({c})" for c in conditions)
+    for stored in read_range(
+        con, selection.since, selection.until, selection.batch, columns, where, params
+    ):
+        yield format_batch(fmt, stored)
+
+
+def destination(text: str, clock: Any) -> Sink:
+    """``file:PATH`` (one file, published whole on success), ``stdout`` or ``-``,
+    ``http(s)://...`` (NDJSON POSTs; bearer token from OKTADUCK_EXPORT_TOKEN), or
+    ``syslog://HOST:PORT`` (RFC 5424 over TCP, octet counting)."""
+    from ingest.export.sinks import (
+        FileSink,
+        FileSinkConfig,
+        HttpSink,
+        HttpSinkConfig,
+        StdoutSink,
+        SyslogSink,
+        SyslogSinkConfig,
+    )
+    from ingest.secrets import Secret
+
+    if text in ("stdout", "-"):
+        return StdoutSink()
+    if text.startswith("file:"):
+        return FileSink(FileSinkConfig(path=Path(text[5:]), single_file=True), clock)
+    if text.startswith(("http://", "https://")):
+        import os
+
+        token = os.environ.get("OKTADUCK_EXPORT_TOKEN")
+        return HttpSink(
+            HttpSinkConfig(url=text, token=Secret(token, "env") if token else None), clock=clock
+        )
+    if text.startswith("syslog://"):
+        host, _, port = text[len("syslog://") :].rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError("--to syslog://HOST:PORT")
+        return SyslogSink(SyslogSinkConfig(host=host.strip("[]"), port=int(port)), clock)
+    raise ConfigError(f"--to {text!r}: use file:PATH, stdout, http(s)://URL or syslog://HOST:PORT")
+
+
+def deliver_all(batches: Iterator[list[bytes]], sink: Sink, progress: bool = True) -> int:
+    """Send every batch (no retries: a one-off export fails loudly); return lines sent."""
+    sent = 0
+    shown = time.monotonic()
+    for lines in batches:
+        if lines:
+            sink.send(lines)
+            sent += len(lines)
+        if progress and time.monotonic() - shown > 2:
+            print(f"  exported {sent} events ...", file=sys.stderr, flush=True)
+            shown = time.monotonic()
+    sink.close()
+    return sent

@@ -1,0 +1,87 @@
+"""The sink contract and its two failures.
+
+A sink takes a batch of NDJSON lines that are already formatted (each one JSON object, without
+the trailing newline) and delivers them to one destination.
+
+- ``send(lines)`` MUST return only when the destination has accepted every line of the batch
+  (what "accepted" means is written on each sink), and MUST otherwise raise
+  :class:`SinkUnavailable` or :class:`SinkRejected`. A batch that raised may have been
+  delivered in part, so the caller resends all of it: delivery is at-least-once.
+- A sink MUST NOT retry on its own with waits in between; the caller owns retries and backoff.
+  A sink MAY reconnect once, immediately, when it finds a kept-alive connection already closed.
+- ``flush()`` makes everything sent so far durable and visible; ``close()`` flushes and releases
+  the sink's resources. Neither is needed for durability of a batch that ``send`` accepted.
+- Messages never contain a secret (tokens, authorization headers).
+- A sink is used by one thread at a time.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from typing import Protocol
+
+from ingest.errors import ExportError
+
+
+class Sink(Protocol):
+    name: str
+
+    def send(self, lines: Sequence[bytes]) -> None:
+        """Deliver every line (one JSON object, no trailing newline) or raise."""
+        ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SinkUnavailable(ExportError):
+    """The destination could not take the batch now; resend it later (after ``retry_after``).
+
+    ``retry_after`` is the wait in seconds the destination asked for (HTTP ``Retry-After``), or
+    None when it did not say.
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, status: int | None = None
+    ) -> None:
+        self.retry_after = retry_after
+        self.status = status
+        if retry_after is not None:
+            message = f"{message} (retry after {retry_after:g} s)"
+        super().__init__(message)
+
+
+class SinkRejected(ExportError):
+    """The destination refused the batch for good (bad request, auth, too large, bad config).
+
+    Resending the same batch to the same configuration will fail the same way; a person has to
+    act. ``status`` is the HTTP status when there was one, ``excerpt`` the start of the answer.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, excerpt: str | None = None
+    ) -> None:
+        self.status = status
+        self.excerpt = excerpt
+        super().__init__(message)
+
+
+def ndjson(lines: Sequence[bytes]) -> bytes:
+    """The batch as NDJSON bytes; refuse a line holding a raw newline (it would split in two)."""
+    data = b"\n".join(lines) + b"\n"
+    if data.count(b"\n") != len(lines):
+        index = next(i for i, line in enumerate(lines) if b"\n" in line)
+        raise newline_in_line(index)
+    return data
+
+
+def newline_in_line(index: int) -> SinkRejected:
+    return SinkRejected(f"line {index} of the batch contains a raw newline; not NDJSON")
+
+
+def gzip_member(data: bytes, level: int = 6) -> bytes:
+    """``data`` as one complete gzip member (RFC 1952: header, deflate stream, CRC, size)."""
+    compressor = zlib.compressobj(level, zlib.DEFLATED, 31)
+    return compressor.compress(data) + compressor.flush()

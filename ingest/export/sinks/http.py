@@ -1,0 +1,371 @@
+"""Batches POSTed over HTTP: a generic NDJSON webhook or a Splunk HTTP Event Collector.
+
+Presets (``preset``):
+
+- ``ndjson``: the body is the NDJSON lines (``Content-Type: application/x-ndjson``); with a
+  token, ``Authorization: Bearer <token>``.
+- ``splunk-hec-raw``: ``POST /services/collector/raw``, the body is the NDJSON lines, one event
+  per line; ``Authorization: Splunk <token>``; sourcetype, source, host and index go in the
+  query string; ``channel`` (a GUID) is sent as ``X-Splunk-Request-Channel``, which Splunk
+  requires when the token has indexer acknowledgement on.
+- ``splunk-hec-event``: ``POST /services/collector/event``, the body is one JSON object per
+  line, concatenated: ``{"event": <the line>, "time": <epoch seconds>, "host": ..., "source":
+  ..., "sourcetype": "okta:im2", "index": ...}``. ``time`` comes from the event's
+  ``published``, ``@timestamp`` or ``time`` field and is left out when there is none (Splunk
+  then uses the time it receives the event). The line itself is embedded byte for byte.
+
+  Splunk's format: https://docs.splunk.com/Documentation/Splunk/latest/Data/FormateventsforHTTPEventCollector
+
+For the Splunk presets a URL without a path gets the preset's path appended.
+
+Accepted means a 2xx answer (for Splunk, also a JSON ``code`` of 0 when the answer has one).
+408, 429, 5xx, timeouts and connection failures raise ``SinkUnavailable`` with the
+``Retry-After`` the server sent (seconds or an HTTP date); redirects, other 4xx and a server
+certificate that does not verify raise ``SinkRejected`` with the status and the start of the
+answer. Redirects are not followed: they
+would carry the token to wherever they point.
+
+A batch whose body exceeds ``max_batch_bytes`` (before gzip) goes out in several requests; if
+a later one fails, the earlier ones were accepted and the caller's resend repeats them.
+
+Plain ``http://`` is allowed only to loopback addresses unless ``allow_insecure`` is set: the
+token and the events would cross the network in clear text.
+
+When an ``httpx.Client`` is passed in, its own TLS settings apply; ``verify`` only configures
+the client the sink creates. The connection pool drops kept-alive connections the server has
+closed before reusing them, so an idle-closed connection costs no failed batch.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import httpx
+import orjson
+
+from ingest.clock import Clock, SystemClock
+from ingest.errors import ConfigError
+from ingest.export.sinks.base import (
+    SinkRejected,
+    SinkUnavailable,
+    gzip_member,
+    newline_in_line,
+)
+from ingest.export.sinks.fields import event_time
+from ingest.okta.urls import is_loopback
+from ingest.secrets import Secret
+
+Preset = Literal["ndjson", "splunk-hec-raw", "splunk-hec-event"]
+PRESETS: tuple[str, ...] = get_args(Preset)
+MiB = 1024 * 1024
+_EXCERPT = 200
+
+
+@dataclass(frozen=True)
+class _PresetInfo:
+    path: str | None
+    content_type: str
+    scheme: str
+    splunk: bool
+
+
+_PRESET_INFO = {
+    "ndjson": _PresetInfo(None, "application/x-ndjson", "Bearer", splunk=False),
+    "splunk-hec-raw": _PresetInfo(
+        "/services/collector/raw", "text/plain; charset=utf-8", "Splunk", splunk=True
+    ),
+    "splunk-hec-event": _PresetInfo(
+        "/services/collector/event", "application/json", "Splunk", splunk=True
+    ),
+}
+
+
+@dataclass(frozen=True)
+class HttpSinkConfig:
+    url: str
+    preset: Preset = "ndjson"
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    token: Secret | None = None
+    token_header: str = "Authorization"  # noqa: S105 - a header name, not a secret
+    token_scheme: str | None = None  # None: the preset's (Bearer, Splunk); "": the bare token
+    timeout: float = 30.0
+    verify: bool | Path = True  # a Path: trust that CA file (same as ca_file)
+    ca_file: Path | None = None  # trust this CA file instead of the system's CAs
+    max_batch_bytes: int = MiB
+    gzip: bool = False
+    allow_insecure: bool = False
+    sourcetype: str | None = "okta:im2"
+    source: str | None = "oktaduck"
+    host: str | None = None  # None: this machine's name (Splunk presets)
+    index: str | None = None
+    channel: str | None = None
+    name: str = "http"
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ConfigError(f"http sink preset {self.preset!r}: use one of {', '.join(PRESETS)}")
+        try:
+            url = httpx.URL(self.url)
+        except (httpx.InvalidURL, TypeError) as err:
+            raise ConfigError(f"http sink URL is not a URL: {err}") from None
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ConfigError("http sink URL must start with https:// and name a host")
+        if url.userinfo:
+            raise ConfigError("http sink URL must not contain credentials; use token")
+        if url.scheme == "http" and not is_loopback(url.host) and not self.allow_insecure:
+            raise ConfigError(
+                f"refusing plain http:// to {url.host}: the events and the token would travel "
+                "in clear text; use https:// or set allow_insecure = true"
+            )
+        if self.ca_file is not None and (isinstance(self.verify, Path) or not self.verify):
+            raise ConfigError("http sink: ca_file needs verify = true (not verify = <path>)")
+        if self.timeout <= 0 or self.max_batch_bytes <= 0:
+            raise ConfigError("http sink timeout and max_batch_bytes must be positive")
+        if self.token is not None and any(
+            name.lower() == self.token_header.lower() for name in self.headers
+        ):
+            raise ConfigError(f"http sink: {self.token_header} is set by token; not in headers")
+
+    @property
+    def endpoint(self) -> httpx.URL:
+        url = httpx.URL(self.url)
+        path = _PRESET_INFO[self.preset].path
+        if path is not None and url.path in ("", "/"):
+            url = url.copy_with(path=path)
+        return url
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """``Retry-After`` as seconds from ``now`` (RFC 9110: delay seconds or an HTTP date)."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000": still GMT for an HTTP date
+        when = when.replace(tzinfo=now.tzinfo)
+    return max(0.0, (when - now).total_seconds())
+
+
+class HttpSink:
+    """POSTs batches; see the module docstring for presets and the status mapping."""
+
+    def __init__(
+        self,
+        config: HttpSinkConfig,
+        http: httpx.Client | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self._clock = clock or SystemClock()
+        self._preset = _PRESET_INFO[config.preset]
+        self._url = config.endpoint
+        self._shown = str(self._url.copy_with(query=None, fragment=None))
+        self._owns_http = http is None
+        self._http = http if http is not None else self._client()
+        self._headers = self._build_headers()
+        self._params = self._build_params()
+        self._event_meta = self._build_event_meta()
+
+    def __repr__(self) -> str:
+        return f"HttpSink(name={self.name!r}, url={self._shown!r}, preset={self.config.preset!r})"
+
+    # --- the contract -------------------------------------------------------------------------
+
+    def send(self, lines: Sequence[bytes]) -> None:
+        for body in self._bodies(lines):
+            self._post(body)
+
+    def flush(self) -> None:
+        """Nothing is buffered: ``send`` returns after the server accepted."""
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    # --- requests -----------------------------------------------------------------------------
+
+    def _client(self) -> httpx.Client:
+        verify: bool | ssl.SSLContext = self.config.verify is not False
+        ca_file = self.config.ca_file
+        if isinstance(self.config.verify, Path):
+            ca_file = self.config.verify
+        if ca_file is not None:
+            try:
+                verify = ssl.create_default_context(cafile=str(ca_file))
+            except (OSError, ssl.SSLError) as err:
+                reason = getattr(err, "strerror", None) or err
+                raise ConfigError(f"http sink CA file {ca_file}: {reason}") from None
+        return httpx.Client(verify=verify, timeout=self.config.timeout, follow_redirects=False)
+
+    def _build_headers(self) -> dict[str, str]:
+        headers = {"Content-Type": self._preset.content_type, "User-Agent": "oktaduck"}
+        headers.update(self.config.headers)
+        if self.config.gzip:
+            headers["Content-Encoding"] = "gzip"
+        if self.config.channel and self._preset.splunk:
+            headers["X-Splunk-Request-Channel"] = self.config.channel
+        if self.config.token is not None:
+            scheme = self.config.token_scheme
+            if scheme is None:
+                scheme = self._preset.scheme
+            value = self.config.token.reveal()
+            headers[self.config.token_header] = f"{scheme} {value}" if scheme else value
+        return headers
+
+    def _build_params(self) -> dict[str, str]:
+        if self.config.preset != "splunk-hec-raw":
+            return {}
+        params = {
+            "sourcetype": self.config.sourcetype,
+            "source": self.config.source,
+            "host": self.config.host or socket.gethostname(),
+            "index": self.config.index,
+        }
+        return {key: value for key, value in params.items() if value}
+
+    def _build_event_meta(self) -> bytes:
+        """The constant part of a HEC event envelope, as JSON members after a comma."""
+        meta = {
+            "host": self.config.host or socket.gethostname(),
+            "source": self.config.source,
+            "sourcetype": self.config.sourcetype,
+            "index": self.config.index,
+        }
+        members = orjson.dumps({key: value for key, value in meta.items() if value})[1:-1]
+        return b"," + members if members else b""
+
+    def _bodies(self, lines: Sequence[bytes]) -> Iterator[bytes]:
+        """Request bodies of at most ``max_batch_bytes`` each (a single larger item alone)."""
+        if self.config.preset == "splunk-hec-event":
+            items = [self._envelope(line, i) for i, line in enumerate(lines)]
+        else:
+            items = []
+            for i, line in enumerate(lines):
+                if b"\n" in line:
+                    raise newline_in_line(i)
+                items.append(line + b"\n")
+        body: list[bytes] = []
+        size = 0
+        for item in items:
+            if body and size + len(item) > self.config.max_batch_bytes:
+                yield b"".join(body)
+                body, size = [], 0
+            body.append(item)
+            size += len(item)
+        if body:
+            yield b"".join(body)
+
+    def _envelope(self, line: bytes, index: int) -> bytes:
+        try:
+            event: Any = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            raise SinkRejected(f"{self.name}: line {index} of the batch is not JSON") from None
+        when = event_time(event) if isinstance(event, dict) else None
+        time = b',"time":' + orjson.dumps(round(when, 3)) if when is not None else b""
+        return b'{"event":' + line + time + self._event_meta + b"}"
+
+    def _post(self, body: bytes) -> None:
+        content = gzip_member(body) if self.config.gzip else body
+        try:
+            response = self._http.post(
+                self._url,
+                content=content,
+                headers=self._headers,
+                params=self._params or None,
+                timeout=self.config.timeout,
+            )
+        except httpx.TimeoutException as err:
+            raise SinkUnavailable(
+                f"{self.name}: {self._shown} did not answer within {self.config.timeout:g} s "
+                f"({type(err).__name__})"
+            ) from None
+        except httpx.TransportError as err:
+            if _untrusted_certificate(err):
+                raise SinkRejected(
+                    f"{self.name}: the certificate of {self._shown} is not trusted "
+                    "(set verify to the CA file that signed it)"
+                ) from None
+            reason = self._redact(str(err)) or type(err).__name__
+            raise SinkUnavailable(
+                f"{self.name}: cannot deliver to {self._shown}: {reason}"
+            ) from None
+        self._check(response)
+
+    def _check(self, response: httpx.Response) -> None:
+        status = response.status_code
+        if 200 <= status < 300:
+            code, text = self._hec_code(response)
+            if code not in (None, 0):
+                raise SinkRejected(
+                    f"{self.name}: {self._shown} answered HTTP {status} with HEC code {code}: "
+                    f"{text}",
+                    status=status,
+                    excerpt=self._excerpt(response),
+                )
+            return
+        excerpt = self._excerpt(response)
+        where = f"{self.name}: {self._shown} answered HTTP {status}"
+        if status in (408, 429) or status >= 500:
+            retry_after = retry_after_seconds(
+                response.headers.get("Retry-After"), self._clock.now()
+            )
+            raise SinkUnavailable(
+                f"{where}: {excerpt}" if excerpt else where, retry_after=retry_after, status=status
+            )
+        if 300 <= status < 400:
+            target = httpx.URL(response.headers.get("Location", "")).host or "?"
+            raise SinkRejected(
+                f"{where}, a redirect to {target}: not followed; configure the final URL",
+                status=status,
+            )
+        hint = "; lower max_batch_bytes" if status == 413 else ""
+        raise SinkRejected(f"{where}{hint}: {excerpt}", status=status, excerpt=excerpt)
+
+    def _hec_code(self, response: httpx.Response) -> tuple[int | None, str]:
+        if not self._preset.splunk:
+            return None, ""
+        try:
+            answer = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            return None, ""
+        if not isinstance(answer, dict) or not isinstance(answer.get("code"), int):
+            return None, ""
+        return answer["code"], self._redact(str(answer.get("text", "")))[:_EXCERPT]
+
+    def _excerpt(self, response: httpx.Response) -> str:
+        text = " ".join(response.content[: _EXCERPT * 4].decode("utf-8", "replace").split())
+        return self._redact(text)[:_EXCERPT]
+
+    def _redact(self, text: str) -> str:
+        token = self.config.token
+        if token is not None and token.reveal():
+            text = text.replace(token.reveal(), "***")
+        return text
+
+
+def _untrusted_certificate(err: BaseException) -> bool:
+    """Whether a transport error comes from TLS certificate verification (permanent)."""
+    seen: BaseException | None = err
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

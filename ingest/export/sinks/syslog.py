@@ -1,0 +1,369 @@
+"""Syslog over TCP (RFC 6587) or TLS (RFC 5425): one RFC 5424 message per NDJSON line.
+
+Each line becomes ``<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID - MSG``:
+
+- PRI = facility * 8 + severity. Facility 13 ("log audit") by default. Severity is the
+  configured one, else read from the event (Okta's DEBUG/INFO/WARN/ERROR, ECS ``log.level``,
+  OCSF's caption; see ``fields``), else 6 (informational).
+- TIMESTAMP is when the batch is sent (UTC, milliseconds, ``Z``), the same for a whole batch;
+  the event's own time is inside MSG.
+- PROCID is this process's id; MSGID is the event type (``eventType`` or a mapping's name for
+  it) when it is printable ASCII, cut to RFC 5424's 32 characters, else ``-``. Each line is
+  parsed once to read type and severity (orjson, a few microseconds per line); a line that is
+  not a JSON object gets ``-`` and the default severity.
+- No structured data (``-``). MSG is the JSON line as UTF-8. RFC 5424 asks for a BOM in front
+  of UTF-8 MSG, but receivers keep the BOM as part of the message, so a JSON parser on the
+  other side would see three stray bytes before ``{``; JSON is UTF-8 by definition (RFC 8259),
+  so the BOM is off unless ``bom`` is set.
+
+Framing: ``octet-counting`` (``LEN SP MSG``, RFC 6587 3.4.1 and the only framing RFC 5425
+allows) or ``newline`` (non-transparent, LF after each message, RFC 6587 3.4.2), which is safe
+because an NDJSON line never holds a raw LF (a line that does is refused).
+
+What "accepted" means: plain TCP syslog has no application acknowledgement, so a receiver that
+drops the connection right after a write can lose the bytes in flight. To bound that, after
+writing a batch ``send`` waits (Linux, ``wait_for_ack``) until the receiver's TCP has
+acknowledged every byte, then checks that the connection is still open; a failure at any step
+closes the connection and raises ``SinkUnavailable``, so the caller resends the batch
+(at-least-once). Before the next batch the connection is checked again: closed cleanly (FIN)
+means the receiver read everything, so the sink reconnects; reset means the receiver threw away
+unread bytes, so the previous batch is written again on the new connection before the new one.
+What remains unguarded is a receiver that read the bytes and then lost them itself (a crash
+before its queue reached disk); only an application-level acknowledgement (RELP) closes that.
+
+Receivers limit message size (rsyslog: ``maxMessageSize``, 8 KiB by default); set it above the
+longest line, or long events are cut.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import re
+import select
+import socket
+import ssl
+import struct
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import orjson
+
+from ingest import logs
+from ingest.clock import Clock, SystemClock, rfc3339
+from ingest.errors import ConfigError
+from ingest.export.sinks.base import SinkRejected, SinkUnavailable, newline_in_line
+from ingest.export.sinks.fields import event_type, syslog_severity
+
+try:
+    import fcntl
+    import termios
+
+    _OUTQ: int | None = getattr(termios, "TIOCOUTQ", None)  # SIOCOUTQ on Linux
+except ImportError:  # pragma: no cover - not POSIX
+    _OUTQ = None
+
+Framing = Literal["octet-counting", "newline"]
+FRAMINGS: tuple[str, ...] = get_args(Framing)
+BOM = b"\xef\xbb\xbf"
+DEFAULT_SEVERITY = 6
+_NIL = "-"
+
+
+_PRINTUSASCII = re.compile(r"[!-~]+")
+
+
+def _printable(text: str, limit: int) -> bool:
+    """RFC 5424 header fields: 1 to ``limit`` printable US-ASCII characters (33-126)."""
+    return len(text) <= limit and _PRINTUSASCII.fullmatch(text) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _msgid(kind: str | None) -> str:
+    """The event type as an RFC 5424 MSGID (at most 32 printable ASCII characters), or ``-``."""
+    if kind is None:
+        return _NIL
+    kind = kind[:32]
+    return kind if _printable(kind, 32) else _NIL
+
+
+@dataclass(frozen=True)
+class SyslogSinkConfig:
+    host: str
+    port: int | None = None  # None: 6514 with TLS (RFC 5425), else 514
+    framing: Framing = "octet-counting"
+    tls: bool = False
+    ca_file: Path | None = None  # None: the system's trusted CAs
+    verify: bool = True
+    cert_file: Path | None = None  # client certificate, for receivers that ask for one
+    key_file: Path | None = None
+    server_name: str | None = None  # None: host
+    app_name: str = "oktaduck"
+    hostname: str | None = None  # None: socket.gethostname()
+    facility: int = 13
+    severity: int | None = None  # None: from the event, else 6
+    bom: bool = False
+    timeout: float = 10.0
+    wait_for_ack: bool = True
+    name: str = "syslog"
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            raise ConfigError("syslog sink needs a host")
+        if self.framing not in FRAMINGS:
+            raise ConfigError(f"syslog framing {self.framing!r}: use one of {', '.join(FRAMINGS)}")
+        if self.port is not None and not 0 < self.port < 65536:
+            raise ConfigError(f"syslog port {self.port} is not a TCP port")
+        if not 0 <= self.facility <= 23:
+            raise ConfigError(f"syslog facility {self.facility}: 0-23")
+        if self.severity is not None and not 0 <= self.severity <= 7:
+            raise ConfigError(f"syslog severity {self.severity}: 0-7")
+        if not _printable(self.app_name, 48):
+            raise ConfigError("syslog app_name: 1-48 printable ASCII characters, no spaces")
+        if self.hostname is not None and not _printable(self.hostname, 255):
+            raise ConfigError("syslog hostname: 1-255 printable ASCII characters, no spaces")
+        if self.timeout <= 0:
+            raise ConfigError("syslog timeout must be positive")
+        if (self.key_file or self.cert_file) and not self.tls:
+            raise ConfigError("syslog cert_file/key_file need tls = true")
+
+    @property
+    def effective_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return 6514 if self.tls else 514
+
+
+def _local_hostname() -> str:
+    name = socket.gethostname()
+    return name if _printable(name, 255) else _NIL
+
+
+class SyslogSink:
+    """Writes RFC 5424 messages over one TCP (or TLS) connection, reconnecting as needed."""
+
+    def __init__(self, config: SyslogSinkConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.name = config.name
+        self._clock = clock or SystemClock()
+        self._context = self._tls_context() if config.tls else None
+        self._sock: socket.socket | None = None
+        self._last: bytes | None = None  # the last batch written on the current connection
+        self._resend: bytes | None = None  # a batch a reset connection may have thrown away
+        hostname = config.hostname or _local_hostname()
+        self._fixed = f" {hostname} {config.app_name} {os.getpid()} "
+        self._where = f"{config.host}:{config.effective_port}"
+
+    def __repr__(self) -> str:
+        return f"SyslogSink(name={self.name!r}, to={self._where!r}, tls={self.config.tls})"
+
+    # --- the contract -------------------------------------------------------------------------
+
+    def send(self, lines: Sequence[bytes]) -> None:
+        if not lines:
+            return
+        payload = self.frames(lines)
+        sock = self._ready()
+        if self._resend is not None:
+            self._write(sock, self._resend)
+            self._resend = None
+        self._write(sock, payload)
+        self._last = payload
+
+    def flush(self) -> None:
+        """Nothing is buffered: ``send`` returns after the bytes were written and acknowledged."""
+
+    def close(self) -> None:
+        self._drop()
+
+    # --- messages -----------------------------------------------------------------------------
+
+    def frames(self, lines: Sequence[bytes]) -> bytes:
+        """The batch as framed RFC 5424 messages, stamped with the current time."""
+        stamp = rfc3339(self._clock.now())
+        fixed = f" {stamp}{self._fixed}"
+        facility = self.config.facility * 8
+        octets = self.config.framing == "octet-counting"
+        bom = BOM if self.config.bom else b""
+        parts: list[bytes] = []
+        for index, line in enumerate(lines):
+            severity, msgid = self._read(line)
+            message = f"<{facility + severity}>1{fixed}{msgid} - ".encode() + bom + line
+            if octets:
+                parts.append(b"%d " % len(message))
+                parts.append(message)
+            else:
+                if b"\n" in line:
+                    raise newline_in_line(index)
+                parts.append(message)
+                parts.append(b"\n")
+        return b"".join(parts)
+
+    def _read(self, line: bytes) -> tuple[int, str]:
+        """Severity and MSGID of one line (defaults when it is not a JSON object)."""
+        severity = self.config.severity
+        try:
+            event: Any = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            event = None
+        if not isinstance(event, dict):
+            return (DEFAULT_SEVERITY if severity is None else severity), _NIL
+        if severity is None:
+            found = syslog_severity(event)
+            severity = DEFAULT_SEVERITY if found is None else found
+        return severity, _msgid(event_type(event))
+
+    # --- the connection -----------------------------------------------------------------------
+
+    def _tls_context(self) -> ssl.SSLContext:
+        config = self.config
+        try:
+            context = ssl.create_default_context(
+                cafile=str(config.ca_file) if config.ca_file else None
+            )
+            if not config.verify:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            if config.cert_file:
+                context.load_cert_chain(
+                    str(config.cert_file), str(config.key_file) if config.key_file else None
+                )
+        except (OSError, ssl.SSLError) as err:
+            reason = getattr(err, "strerror", None) or err
+            raise ConfigError(f"syslog TLS files: {reason}") from None
+        return context
+
+    def _connect(self) -> socket.socket:
+        try:
+            raw = socket.create_connection(
+                (self.config.host, self.config.effective_port), timeout=self.config.timeout
+            )
+        except OSError as err:
+            raise SinkUnavailable(
+                f"{self.name}: cannot connect to {self._where}: {err.strerror or err}"
+            ) from None
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if self._context is None:
+            return raw
+        try:
+            return self._context.wrap_socket(
+                raw, server_hostname=self.config.server_name or self.config.host
+            )
+        except ssl.SSLCertVerificationError as err:
+            raw.close()
+            raise SinkRejected(
+                f"{self.name}: the certificate of {self._where} is not trusted: "
+                f"{err.verify_message}"
+            ) from None
+        except OSError as err:
+            raw.close()
+            raise SinkUnavailable(
+                f"{self.name}: TLS handshake with {self._where} failed: {err}"
+            ) from None
+
+    def _ready(self) -> socket.socket:
+        """The open connection, or a new one when the old one was closed meanwhile."""
+        if self._sock is not None:
+            state = _peer_state(self._sock, self.config.timeout)
+            if state == "open":
+                return self._sock
+            if state == "reset" and self._last is not None:
+                self._resend = self._last
+            logs.emit(
+                "sink.syslog_reconnect",
+                sink=self.name,
+                to=self._where,
+                reason=state,
+                resend_previous=self._resend is not None,
+            )
+            self._drop()
+        self._sock = self._connect()
+        return self._sock
+
+    def _write(self, sock: socket.socket, payload: bytes) -> None:
+        try:
+            sock.sendall(payload)
+            if self.config.wait_for_ack:
+                self._wait_acked(sock)
+            state = _peer_state(sock, self.config.timeout)
+        except (OSError, TimeoutError) as err:
+            self._drop()
+            raise SinkUnavailable(
+                f"{self.name}: sending to {self._where} failed: {err}; resend the batch"
+            ) from None
+        if state != "open":
+            self._drop()
+            raise SinkUnavailable(
+                f"{self.name}: {self._where} closed the connection ({state}) right after the "
+                "batch; resend the batch"
+            )
+
+    def _wait_acked(self, sock: socket.socket) -> None:
+        """Wait until the receiver's TCP acknowledged every byte written (Linux only).
+
+        The kernel offers no event for acknowledgements, so the send queue is polled with
+        short, growing pauses (on loopback or a LAN it is empty at the first or second look).
+        Each pause is a ``select`` on the socket, so a close or reset ends the wait at once.
+        """
+        deadline = time.monotonic() + self.config.timeout
+        pause = 0.0005
+        while (pending := _unacknowledged(sock)) > 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"{pending} bytes not acknowledged within {self.config.timeout:g} s"
+                )
+            readable, _, _ = select.select([sock], [], [], min(pause, remaining))
+            if readable and (state := _peer_state(sock, self.config.timeout)) != "open":
+                raise ConnectionError(f"connection {state} with {pending} bytes unacknowledged")
+            pause = min(pause * 2, 0.05)
+
+    def _drop(self) -> None:
+        sock, self._sock = self._sock, None
+        self._last = None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+def _unacknowledged(sock: socket.socket) -> int:
+    """Bytes written to ``sock`` that its peer has not acknowledged yet (0 when unknown)."""
+    if _OUTQ is None:
+        return 0
+    try:
+        answer = fcntl.ioctl(sock.fileno(), _OUTQ, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return int(struct.unpack("i", answer)[0])
+
+
+def _peer_state(sock: socket.socket, timeout: float) -> Literal["open", "closed", "reset"]:
+    """Whether the peer closed (FIN), reset (RST) or kept the connection, without blocking.
+
+    A syslog receiver sends nothing, so anything readable is the end of the connection or
+    bytes to drop (TLS session tickets are handled inside ``recv``).
+    """
+    pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return "reset"
+    if not readable and not pending:
+        return "open"
+    sock.setblocking(False)
+    try:
+        for _ in range(16):
+            if not sock.recv(65536):
+                return "closed"
+    except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        return "open"
+    except OSError:
+        return "reset"
+    finally:
+        with contextlib.suppress(OSError):
+            sock.settimeout(timeout)
+    return "open"
