@@ -8,6 +8,7 @@ daemon writes its address to ``<database>.api.json`` so the CLI can find it.
 Routes (GET unless said otherwise; ``format`` = table, json, ndjson or csv):
 
 - ``/healthz``: 200 when every source is healthy, 503 otherwise (JSON body says why)
+- ``/metrics``: Prometheus text format
 - ``/api/status?format=``: the rows of ``oktaduck status``
 - ``/api/feeds``: the feeds with their parameters
 - ``/api/feeds/NAME?format=&PARAM=VALUE...``: run a feed
@@ -60,12 +61,14 @@ class ApiServer:
         clock: Clock,
         health: Health,
         normalized: CompiledMapping,
+        metrics: Callable[[], str] | None = None,
     ) -> None:
         self.config = config
         self.con = con
         self.normalized = normalized
         self.clock = clock
         self.health = health
+        self.metrics = metrics
         handler = type("Handler", (_Handler,), {"api": self})
         try:
             self.httpd = ThreadingHTTPServer((config.host, config.port), handler)
@@ -133,6 +136,9 @@ class _Handler(BaseHTTPRequestHandler):
             if url.path == "/healthz" and method == "GET":
                 ok, body = self.api.health()
                 self._send(200 if ok else 503, body)
+            elif url.path == "/metrics" and method == "GET" and self.api.metrics is not None:
+                text = self.api.metrics().encode()
+                self._send_bytes(200, text, "text/plain; version=0.0.4; charset=utf-8")
             elif url.path == "/api/status" and method == "GET":
                 self._rows(status(self.api.con.cursor(), self.api.clock.now()), query)
             elif url.path == "/api/sinks" and method == "GET":

@@ -19,6 +19,7 @@ from ingest import logs
 from ingest.clock import SystemClock
 from ingest.config import (
     DEFAULT_TOKEN_ENV,
+    MAX_LOOKBACK,
     Config,
     SourceConfig,
     StorageConfig,
@@ -85,7 +86,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
     if args.config and args.source:
         sources = (config.source(args.source),)
     for source in sources:
-        source.token()  # fail before touching the database when a token is missing
+        source.check_credentials()  # fail before touching the database when one is missing
     stop = threading.Event()
     _stop_on_signals(stop)
     clock = SystemClock()
@@ -112,10 +113,91 @@ def cmd_poll(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from ingest import daemon
 
+    def load() -> Config:
+        config = load_config(args.config)
+        if args.db is not None:
+            config = dataclasses.replace(
+                config, storage=dataclasses.replace(config.storage, path=args.db)
+            )
+        return config
+
+    return daemon.run(load(), reload=load)
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    """Validate a config file without the network: keys, values, secrets present, mapping."""
+    from ingest.mapping import load_mapping
+
     config = load_config(args.config)
-    if args.db is not None:
-        config = dataclasses.replace(config, storage=StorageConfig(args.db))
-    return daemon.run(config)
+    load_mapping(config.mapping_path())
+    problems = []
+    for source in config.sources:
+        try:
+            problems += [f"sources {source.name}: {w}" for w in source.check_credentials()]
+        except OktaduckError as err:
+            problems.append(f"sources {source.name}: {err}")
+    for sink in config.sinks:
+        try:
+            sink.token()
+        except OktaduckError as err:
+            problems.append(f"sinks {sink.name}: {err}")
+    try:
+        config.api.token()
+    except OktaduckError as err:
+        problems.append(f"api: {err}")
+    for line in problems:
+        print(f"{args.config}: warning: {line}", file=sys.stderr)
+    if problems and args.require_secrets:
+        return 2
+    print(
+        f"{args.config}: OK ({len(config.sources)} sources, {len(config.sinks)} sinks, "
+        f"database {config.storage.path})"
+    )
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from ingest.backfill import Progress, backfill
+    from ingest.feeds.catalog import parse_time
+    from ingest.mapping import load_mapping
+    from ingest.okta.session import open_client
+    from ingest.store.db import Store
+
+    config = load_config(args.config)
+    source = config.source(args.source)
+    clock = SystemClock()
+    since = parse_time(args.since, clock.now(), "--since")
+    if clock.now() - since > MAX_LOOKBACK:
+        raise ConfigError("--since: Okta keeps 90 days of System Log; use 90d or later")
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    tty = sys.stderr.isatty()
+
+    def report(p: Progress) -> None:
+        eta = f"{p.eta_seconds:.0f}s" if p.eta_seconds is not None else "?"
+        at = p.position.strftime("%Y-%m-%d %H:%M") if p.position else "-"
+        line = (
+            f"{100 * p.fraction:5.1f}%  at {at}  pages {p.pages}  events {p.fetched} "
+            f"(stored {p.stored})  rate-limit waits {p.rate_limit_waits}  ETA {eta}"
+        )
+        print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    mapping = load_mapping(config.mapping_path())
+    db = args.db or config.storage.path
+    with Store(db, mapping, config.storage.memory_limit) as store:
+        client = open_client(source, clock, stop)
+        try:
+            result = backfill(source, store, client, clock, since, report, stop)
+        finally:
+            client.http.close()
+    if tty:
+        print(file=sys.stderr)
+    state = "done" if result.caught_up else "stopped early (run it again to continue)"
+    print(
+        f"{source.name}: backfill ({result.mode}) {state}: {result.pages} pages, "
+        f"{result.fetched} events fetched, {result.stored} stored"
+    )
+    return 0 if result.caught_up else 130
 
 
 def _query(
@@ -460,6 +542,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, required=True, help="config file (TOML)")
     p.add_argument("--db", type=Path, help="override the config's storage.path")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "backfill", help="fill a source's history from --since, with progress, then hand over"
+    )
+    p.add_argument("--config", type=Path, required=True, help="config file (TOML)")
+    p.add_argument("--source", required=True, help="the source to backfill")
+    p.add_argument(
+        "--since", default="90d", help="how far back: 90d (the most Okta keeps) or a time"
+    )
+    p.add_argument("--db", type=Path, help="override the config's storage.path")
+    p.set_defaults(func=cmd_backfill)
+
+    p = sub.add_parser("config", help="check a config file")
+    csub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    q = csub.add_parser("check", help="validate keys, values and secrets; no network access")
+    q.add_argument("--config", type=Path, required=True, help="config file (TOML)")
+    q.add_argument(
+        "--require-secrets",
+        action="store_true",
+        help="fail when a referenced secret (environment variable or file) is missing",
+    )
+    q.set_defaults(func=cmd_config_check)
 
     p = sub.add_parser("sql", help="run a SQL query against the store (read-only)")
     p.add_argument("query", help='SQL, e.g. "SELECT event_type, count(*) FROM events GROUP BY 1"')

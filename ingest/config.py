@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ingest.export.settings import SinkSpec
 from ingest.mapping import default_mapping_dir
 from ingest.okta.client import ClientPolicy
+from ingest.okta.oauth import OAuthConfig
 from ingest.okta.urls import OrgURL, is_loopback
 from ingest.secrets import Secret, secret_from_env, secret_from_file
 
@@ -60,11 +61,33 @@ class SourceConfig:
     timeout: float = 60.0
     ca_bundle: Path | None = None
     proxy: str | None = None
+    oauth: OAuthConfig | None = None  # an Okta API Services app instead of an API token
+    completeness_every: timedelta | None = None  # off unless configured
+    completeness_window: timedelta = timedelta(hours=1)
+    completeness_delay: timedelta = timedelta(minutes=15)
 
     def token(self) -> Secret:
         if self.token_file is not None:
             return secret_from_file(self.token_file)
         return secret_from_env(self.token_env or DEFAULT_TOKEN_ENV)
+
+    def check_credentials(self) -> list[str]:
+        """Read the token, or the OAuth keys, now; return warnings (raise when missing)."""
+        warnings: list[str] = []
+        if self.oauth is None:
+            if self.token_file is not None:
+                secret_from_file(self.token_file, warnings)
+            else:
+                self.token()
+            return warnings
+        from ingest.okta.keys import load_dpop_key, load_signing_key
+
+        load_signing_key(
+            self.oauth.private_key_file, self.oauth.key_id, self.oauth.algorithm, warnings
+        )
+        if self.oauth.dpop_key_file is not None:
+            load_dpop_key(self.oauth.dpop_key_file)
+        return warnings
 
 
 @dataclass(frozen=True)
@@ -112,6 +135,9 @@ def _api(table: _Table, base: Path) -> ApiConfig:
 @dataclass(frozen=True)
 class StorageConfig:
     path: Path = Path("state/oktaduck.duckdb")
+    retention: timedelta | None = None  # keep everything unless configured
+    retention_every: timedelta = timedelta(hours=6)
+    memory_limit: str | None = None  # DuckDB's memory_limit, e.g. "1GB"
 
 
 @dataclass(frozen=True)
@@ -204,6 +230,15 @@ def _source(table: _Table, base: Path) -> SourceConfig:
     timeout = parse_duration(table.get("timeout", "60s"), table.key("timeout"))
     ca = table.get("ca_bundle", None, str)
     proxy = table.get("proxy", None, str)
+    oauth_data = table.get("oauth", None, dict)
+    oauth = _oauth(oauth_data, table.key("oauth"), base) if oauth_data is not None else None
+    if oauth is not None and (token_env or token_file):
+        raise ConfigError(f"{table.key('oauth')}: use an API token or oauth, not both")
+    every = table.get("completeness_check", None, (str, int))
+    window = parse_duration(
+        table.get("completeness_window", "1h"), table.key("completeness_window")
+    )
+    delay = parse_duration(table.get("completeness_delay", "15m"), table.key("completeness_delay"))
     table.done()
     return SourceConfig(
         name=name,
@@ -217,6 +252,12 @@ def _source(table: _Table, base: Path) -> SourceConfig:
         timeout=timeout.total_seconds(),
         ca_bundle=(base / ca) if ca else None,
         proxy=proxy,
+        oauth=oauth,
+        completeness_every=(
+            parse_duration(every, table.key("completeness_check")) if every else None
+        ),
+        completeness_window=window,
+        completeness_delay=delay,
     )
 
 
@@ -226,10 +267,55 @@ def parse_sink(data: Any, where: str, base: Path) -> SinkSpec:
     return parse(data, where, base)
 
 
+def _oauth(data: object, where: str, base: Path) -> OAuthConfig:
+    t = _Table(data, where)
+    client_id = t.get("client_id", None, str)
+    key_file = t.get("private_key_file", None, str)
+    if not client_id or not key_file:
+        raise ConfigError(f"{where}: client_id and private_key_file are required")
+    scopes = t.get("scopes", ["okta.logs.read"], list)
+    if not all(isinstance(s, str) for s in scopes):
+        raise ConfigError(f"{t.key('scopes')}: expected a list of strings")
+    dpop_key = t.get("dpop_key_file", None, str)
+    lifetime = parse_duration(t.get("assertion_lifetime", "5m"), t.key("assertion_lifetime"))
+    key_id = t.get("key_id", None, str)
+    algorithm = t.get("algorithm", None, str)
+    dpop = t.get("dpop", False, bool)
+    t.done()
+    try:
+        return OAuthConfig(
+            client_id,
+            base / key_file,
+            key_id,
+            algorithm,
+            tuple(scopes),
+            dpop,
+            base / dpop_key if dpop_key else None,
+            lifetime,
+        )
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
 def parse_config(data: dict[str, Any], base: Path) -> Config:
     root = _Table(data, "")
     storage_t = _Table(root.get("storage", {}), "storage")
-    storage = StorageConfig(path=base / storage_t.get("path", "state/oktaduck.duckdb", str))
+    retention = storage_t.get("retention", None, (str, int))
+    memory = storage_t.get("memory_limit", None, str)
+    if memory is not None and not re.fullmatch(
+        r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", memory
+    ):
+        raise ConfigError("storage.memory_limit: e.g. '512MB' or '2GB'")
+    storage = StorageConfig(
+        path=base / storage_t.get("path", "state/oktaduck.duckdb", str),
+        retention=parse_duration(retention, "storage.retention") if retention else None,
+        retention_every=parse_duration(
+            storage_t.get("retention_every", "6h"), "storage.retention_every"
+        ),
+        memory_limit=memory,
+    )
+    if storage.retention is not None and storage.retention < timedelta(days=1):
+        raise ConfigError("storage.retention: at least 1d")
     storage_t.done()
     api = _api(_Table(root.get("api", {}), "api"), base)
     sinks = tuple(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -23,9 +24,10 @@ from ingest.faults import crash_point
 from ingest.logs import emit
 from ingest.mapping import CompiledMapping
 from ingest.okta.client import OktaClient, Page, Stopped
-from ingest.store.db import PageRows, Store
+from ingest.store.db import CommitResult, PageRows, Store
 
 OKTA_DEFAULT_LIMIT = 100
+PageHook = Callable[[Page, CommitResult], None]
 
 
 @dataclass(frozen=True)
@@ -50,11 +52,11 @@ class PollResult:
         )
 
 
-def start_url(source: SourceConfig, now: datetime) -> str:
+def start_url(source: SourceConfig, now: datetime, since: datetime | None = None) -> str:
     """The cold-start request: a polling query (no ``until``) from ``now - lookback``."""
     query = urlencode(
         {
-            "since": rfc3339(now - source.lookback),
+            "since": rfc3339(since or now - source.lookback),
             "limit": source.page_limit,
             "sortOrder": "ASCENDING",
         }
@@ -71,10 +73,12 @@ def page_limit(url: str) -> int:
         return OKTA_DEFAULT_LIMIT
 
 
-def resume_url(source: SourceConfig, store: Store, now: datetime) -> str:
+def resume_url(
+    source: SourceConfig, store: Store, now: datetime, since: datetime | None = None
+) -> str:
     state = store.cursor(source.name)
     if state is None or not state.next_url:
-        return start_url(source, now)
+        return start_url(source, now, since)
     if state.org_url != source.org.origin:
         raise ConfigError(
             f"source {source.name!r} has a stored cursor for {state.org_url}, not "
@@ -83,7 +87,9 @@ def resume_url(source: SourceConfig, store: Store, now: datetime) -> str:
     return state.next_url
 
 
-def _rows(source: SourceConfig, mapping: CompiledMapping, page: Page, next_url: str) -> PageRows:
+def _rows(
+    source: SourceConfig, mapping: CompiledMapping, page: Page, next_url: str | None
+) -> PageRows:
     events = page.events
     raw = [orjson.dumps(event).decode() for event in events]
     uuids = [
@@ -100,9 +106,14 @@ def poll_cycle(
     client: OktaClient,
     clock: Clock,
     stop: threading.Event | None = None,
+    since: datetime | None = None,
+    on_page: PageHook | None = None,
 ) -> PollResult:
-    """Fetch and commit pages until a short page or ``next == self`` says we are caught up."""
-    url = resume_url(source, store, clock.now())
+    """Fetch and commit pages until a short page or ``next == self`` says we are caught up.
+
+    ``since`` overrides the cold start (backfill); ``on_page`` sees every committed page.
+    """
+    url = resume_url(source, store, clock.now(), since)
     pages = fetched = stored = duplicates = rejected = 0
     newest: datetime | None = None
     caught_up = stopped = False
@@ -134,6 +145,8 @@ def poll_cycle(
         rejected += len(rows.batch.rejected)
         if result.newest_published is not None:
             newest = max(newest or result.newest_published, result.newest_published)
+        if on_page is not None:
+            on_page(page, result)
         emit(
             "poll.page_stored",
             source=source.name,

@@ -58,6 +58,8 @@ class ClientStats:
     rate_limited: int = 0
     paced_seconds: float = 0.0
     last_rate: RateLimit | None = None
+    limit: int | None = None  # the bucket size and what was left, as of the last response
+    remaining: int | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,8 @@ class OktaClient:
         rate = RateLimit.from_response(response, now)
         self.stats.requests[response.status_code] += 1
         self.stats.last_rate = rate
+        if rate is not None and not rate.is_concurrency:
+            self.stats.limit, self.stats.remaining = rate.limit, rate.remaining
         status = response.status_code
         if status == 200:
             return self._page(url, response, now, request_id)

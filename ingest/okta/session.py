@@ -10,6 +10,7 @@ from ingest.clock import Clock
 from ingest.config import SourceConfig
 from ingest.okta.auth import SswsAuth
 from ingest.okta.client import OktaClient
+from ingest.okta.oauth import OAuthAuth
 
 
 def open_client(
@@ -17,7 +18,11 @@ def open_client(
 ) -> OktaClient:
     """An ``OktaClient`` with the source's token, TLS settings, proxy and timeouts."""
     http = httpx.Client(
-        auth=SswsAuth(source.token()),
+        auth=(
+            OAuthAuth(source.oauth, source.org.origin, clock)
+            if source.oauth is not None
+            else SswsAuth(source.token())
+        ),
         timeout=httpx.Timeout(source.timeout, connect=min(source.timeout, 15.0)),
         verify=str(source.ca_bundle) if source.ca_bundle else True,
         proxy=source.proxy,

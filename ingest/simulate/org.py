@@ -25,6 +25,7 @@ import orjson
 
 from ingest.simulate import responses as r
 from ingest.simulate.generator import EventGenerator
+from ingest.simulate.oauth import AuthorizationServer, OAuthSettings
 from ingest.simulate.population import token
 from ingest.simulate.query import (
     Limits,
@@ -73,6 +74,7 @@ class OrgConfig:
     seed: int = 0
     domain: str = "example.okta.com"
     now: Callable[[], datetime] = _system_now
+    oauth: OAuthSettings = field(default_factory=OAuthSettings)  # service apps (none by default)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tokens", frozenset(self.tokens))
@@ -154,6 +156,7 @@ class SimulatedOrg:
         self._statuses: Counter[int] = Counter()
         self._served: set[str] = set()
         self._urls: list[str] = []
+        self.oauth = AuthorizationServer(self.config.oauth, self.now)
 
     def now(self) -> datetime:
         """The org's current time, from the injected clock."""
@@ -266,10 +269,26 @@ class SimulatedOrg:
 
     # -- the endpoint -----------------------------------------------------------------------
 
-    def logs(
-        self, params: Mapping[str, str], authorization: str | None, request_url: str
+    def token(
+        self, body: bytes | None, content_type: str | None, dpop: str | None, request_url: str
     ) -> SimResponse:
-        """Answer ``GET /api/v1/logs`` with query ``params`` as sent to ``request_url``."""
+        """Answer ``POST /oauth2/v1/token`` (see ``ingest.simulate.oauth``)."""
+        with self._lock:
+            request_id = token(self._rng, 27, _ID_CHARS)
+        return self.oauth.token(body, content_type, dpop, request_url, request_id)
+
+    def logs(
+        self,
+        params: Mapping[str, str],
+        authorization: str | None,
+        request_url: str,
+        dpop: str | None = None,
+    ) -> SimResponse:
+        """Answer ``GET /api/v1/logs`` with query ``params`` as sent to ``request_url``.
+
+        ``authorization`` is ``SSWS <token>``, or an OAuth ``Bearer``/``DPoP`` token with the
+        request's ``DPoP`` proof in ``dpop``.
+        """
         with self._lock:
             self._urls.append(request_url)
             fault = self._faults.popleft() if self._faults else None
@@ -280,7 +299,9 @@ class SimulatedOrg:
             request_id = token(self._rng, 27, _ID_CHARS)
             response, page = self._faulted(fault, now, request_id, request_url)
             if response is None:
-                response, page = self._answer(params, authorization, request_url, now, request_id)
+                response, page = self._answer(
+                    params, authorization, request_url, now, request_id, dpop
+                )
                 if fault == "truncated":
                     response = replace(response, cut_at=max(1, len(response.body) // 2))
                     page = []
@@ -318,10 +339,19 @@ class SimulatedOrg:
         url: str,
         now: datetime,
         request_id: str,
+        dpop: str | None = None,
     ) -> tuple[SimResponse, list[_Stored]]:
         cfg = self.config
         scheme, _, secret = (authorization or "").partition(" ")
-        if scheme != "SSWS" or secret.strip() not in cfg.tokens:
+        if scheme in ("Bearer", "DPoP"):
+            denial = self.oauth.check(authorization or "", dpop, "GET", url)
+            if denial is not None:
+                state = self._peek(now)
+                refused = self._error(
+                    denial.status, denial.code, now, request_id, state, denial.summary
+                )
+                return replace(refused, headers=refused.headers + denial.headers), []
+        elif scheme != "SSWS" or secret.strip() not in cfg.tokens:
             return self._error(401, r.E_TOKEN, now, request_id, self._peek(now)), []
         if cfg.concurrency_probability and self._rng.random() < cfg.concurrency_probability:
             return self._error(429, r.E_RATE_LIMIT, now, request_id, self._concurrency(now)), []

@@ -1,5 +1,8 @@
 """The simulated org over HTTP: ``GET /api/v1/logs`` plus a loopback-only control API.
 
+``POST /oauth2/v1/token`` serves the org's OAuth service apps (``OrgConfig.oauth``, see
+``ingest.simulate.oauth``); ``/api/v1/logs`` then accepts their ``Bearer``/``DPoP`` tokens.
+
 Control API (POST, loopback clients only):
 
 - ``/__sim/events``: body is NDJSON or a JSON array of events. With ``late_seconds=S`` the
@@ -33,6 +36,7 @@ from ingest.clock import rfc3339
 from ingest.errors import ConfigError
 from ingest.simulate import responses as r
 from ingest.simulate.generator import LOCK
+from ingest.simulate.oauth import TOKEN_PATH
 from ingest.simulate.org import DEMO_TOKEN, OrgConfig, SimulatedOrg, http_date
 from ingest.simulate.responses import SimResponse
 
@@ -111,11 +115,16 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in parse_qsl(split.query, keep_blank_values=True):
             params.setdefault(key, value)
         org = self.server.org
-        self._send(org.logs(params, self.headers.get("Authorization"), self._request_url()))
+        authorization, dpop = self.headers.get("Authorization"), self.headers.get("DPoP")
+        self._send(org.logs(params, authorization, self._request_url(), dpop))
 
     def do_POST(self) -> None:
         split = urlsplit(self.path)
         body = self._body()
+        if split.path == TOKEN_PATH:
+            content_type, dpop = self.headers.get("Content-Type"), self.headers.get("DPoP")
+            self._send(self.server.org.token(body, content_type, dpop, self._request_url()))
+            return
         if not split.path.startswith("/__sim/"):
             if split.path == LOGS_PATH:
                 payload = r.envelope(r.E_METHOD, "oae0simulator0method000")

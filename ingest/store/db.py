@@ -92,12 +92,16 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
 class Store:
     """The writer's handle on the database. Commits are serialized by a lock."""
 
-    def __init__(self, path: Path, mapping: CompiledMapping) -> None:
+    def __init__(
+        self, path: Path, mapping: CompiledMapping, memory_limit: str | None = None
+    ) -> None:
         self.path = path
         self.mapping = mapping
         self.con = connect(path)
         self._lock = threading.Lock()
         try:
+            if memory_limit:
+                self.con.execute(f"SET memory_limit = '{memory_limit}'")
             migrate(self.con)
             ensure_mapping_columns(self.con, mapping.columns)
             row = self.con.execute("SELECT coalesce(max(ingest_seq), 0) FROM events").fetchall()
@@ -115,6 +119,15 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextlib.contextmanager
+    def transaction_lock(self) -> Iterator[None]:
+        """Hold the writer lock without a transaction (for CHECKPOINT)."""
+        with self._lock:
+            try:
+                yield
+            except duckdb.Error as err:
+                raise translate(err, self.path) from None
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
