@@ -44,5 +44,14 @@ unit: $(STAMP) system-deps
 
 test: lint typecheck unit
 
+bench: $(STAMP)
+	$(BIN)/python -m tests.perf.bench
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m tests.perf.bench --quick
+
+soak: $(STAMP) system-deps
+	$(BIN)/python -m tests.perf.soak
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -139,6 +140,21 @@ def run_cli(
     )
 
 
+_RUNNING: list[Daemon] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_daemon_outlives_its_test() -> Iterator[None]:
+    yield
+    while _RUNNING:
+        daemon = _RUNNING.pop()
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.wait()
+        if daemon.proc.stderr is not None:
+            daemon.proc.stderr.close()
+
+
 class Daemon:
     """``oktaduck run`` in a subprocess, read through its JSON logs on stderr."""
 
@@ -162,9 +178,23 @@ class Daemon:
             cwd=REPO,
         )
         self.logs: list[dict[str, Any]] = []
+        _RUNNING.append(self)
 
-    def wait_for(self, done: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
-        """Read log lines until ``done(logs)`` is true (or the daemon exits)."""
+    def wait_for(
+        self, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 180
+    ) -> list[dict[str, Any]]:
+        """Read log lines until ``done(logs)`` is true; a daemon that goes quiet for longer
+        than ``timeout`` is killed so the test fails instead of hanging."""
+        assert self.proc.stderr is not None
+        watchdog = threading.Timer(timeout, self.proc.kill)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            return self._read_until(done)
+        finally:
+            watchdog.cancel()
+
+    def _read_until(self, done: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
             try:

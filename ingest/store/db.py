@@ -81,6 +81,7 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
             str(path), read_only=read_only, config={"enable_external_access": False}
         )
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
     except duckdb.Error as err:
         raise translate(err, path) from None
     if not read_only:

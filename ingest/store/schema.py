@@ -38,7 +38,8 @@ MIGRATIONS: tuple[str, ...] = (
         mapping_version VARCHAR NOT NULL,
         mapping_issues VARCHAR[],
         ingested_at TIMESTAMPTZ NOT NULL,
-        raw JSON NOT NULL
+        -- zstd: the raw events take about a tenth of their JSON size instead of two thirds
+        raw JSON NOT NULL USING COMPRESSION zstd
     );
     CREATE TABLE cursors (
         source VARCHAR PRIMARY KEY,
@@ -57,7 +58,7 @@ MIGRATIONS: tuple[str, ...] = (
         uuid VARCHAR,
         reason VARCHAR NOT NULL,
         raw_hash VARCHAR NOT NULL,
-        raw JSON NOT NULL,
+        raw JSON NOT NULL USING COMPRESSION zstd,
         mapping_version VARCHAR NOT NULL,
         first_seen TIMESTAMPTZ NOT NULL,
         resolved_at TIMESTAMPTZ
