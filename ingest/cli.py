@@ -67,6 +67,7 @@ def _config_from_flags(args: argparse.Namespace) -> Config:
         token_env=args.token_env,
         lookback=lookback,
         page_limit=args.page_limit,
+        group_events=args.group_events,
     )
     return Config(sources=(source,), storage=StorageConfig(path=args.db or DEFAULT_DB))
 
@@ -536,6 +537,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--lookback", default="24h", help="cold start: how far back (max 90d)")
     p.add_argument("--page-limit", type=int, default=1000, help="events per page (max 1000)")
+    p.add_argument(
+        "--group-events",
+        type=int,
+        default=5000,
+        help="events committed per transaction while catching up (default 5000)",
+    )
     p.set_defaults(func=cmd_poll)
 
     p = sub.add_parser("run", help="run the daemon: poll every configured source on schedule")

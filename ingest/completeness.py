@@ -47,8 +47,8 @@ def check_window(
     since = until - window
     counts = {"fetched": 0, "missing": 0}
 
-    def on_page(page: Page, result: CommitResult) -> None:
-        counts["fetched"] += len(page.events)
+    def on_page(pages: list[Page], result: CommitResult) -> None:
+        counts["fetched"] += sum(len(page.events) for page in pages)
         counts["missing"] += result.stored
 
     # counted before the repair: events that polling itself collected late

@@ -57,6 +57,7 @@ class SourceConfig:
     lookback: timedelta = timedelta(hours=24)
     poll_interval: timedelta = timedelta(seconds=60)
     page_limit: int = 1000
+    group_events: int = 5000  # events committed per transaction while catching up
     client: ClientPolicy = field(default_factory=ClientPolicy)
     timeout: float = 60.0
     ca_bundle: Path | None = None
@@ -220,6 +221,9 @@ def _source(table: _Table, base: Path) -> SourceConfig:
     interval = parse_duration(table.get("poll_interval", "60s"), table.key("poll_interval"))
     if interval < timedelta(seconds=1):
         raise ConfigError(f"{table.key('poll_interval')}: must be at least 1s")
+    group = table.get("group_events", 5000, int)
+    if group < 1:
+        raise ConfigError(f"{table.key('group_events')}: at least 1")
     limit = table.get("page_limit", 1000, int)
     if not 1 <= limit <= 1000:
         raise ConfigError(f"{table.key('page_limit')}: must be between 1 and 1000")
@@ -248,6 +252,7 @@ def _source(table: _Table, base: Path) -> SourceConfig:
         lookback=lookback,
         poll_interval=interval,
         page_limit=limit,
+        group_events=group,
         client=ClientPolicy(reserve_share=float(share), retry_for=retry_for.total_seconds()),
         timeout=timeout.total_seconds(),
         ca_bundle=(base / ca) if ca else None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -27,7 +28,7 @@ from ingest.okta.client import OktaClient, Page, Stopped
 from ingest.store.db import CommitResult, PageRows, Store
 
 OKTA_DEFAULT_LIMIT = 100
-PageHook = Callable[[Page, CommitResult], None]
+PageHook = Callable[[list[Page], CommitResult], None]
 
 
 @dataclass(frozen=True)
@@ -111,55 +112,81 @@ def poll_cycle(
 ) -> PollResult:
     """Fetch and commit pages until a short page or ``next == self`` says we are caught up.
 
-    ``since`` overrides the cold start (backfill); ``on_page`` sees every committed page.
+    While one group of pages is mapped and committed, the next page is already being fetched
+    (its URL is the last page's ``next`` link, known before the commit); pages are committed
+    in groups of up to ``source.group_events`` events, each group in one transaction with the
+    ``next`` URL after its last page. A crash loses at most the group not yet committed, and
+    the rerun fetches it again from the stored cursor. ``since`` overrides the cold start
+    (backfill); ``on_page`` sees every committed group.
     """
     url = resume_url(source, store, clock.now(), since)
     pages = fetched = stored = duplicates = rejected = 0
     newest: datetime | None = None
     caught_up = stopped = False
     cursor = url
-    while True:
-        if stop is not None and stop.is_set():
-            stopped = True
-            break
-        try:
-            page = client.fetch(url)
-        except Stopped:
-            stopped = True
-            break
-        crash_point("poll.fetched")
-        next_url = page.next_url
-        if next_url is None:
-            emit("poll.no_next_link", logging.WARNING, source=source.name, url=url)
-            next_url = url  # re-reading this page later is harmless: uuids decide
-        else:
-            source.org.check_link(next_url)
-        rows = _rows(source, store.mapping, page, next_url)
-        crash_point("poll.mapped")
-        result = store.commit_page(rows, clock.now())
-        cursor = next_url
-        pages += 1
-        fetched += len(page.events)
+    pending: list[tuple[Page, PageRows]] = []
+
+    def commit() -> None:
+        nonlocal pages, stored, duplicates, rejected, newest, cursor
+        if not pending:
+            return
+        result = store.commit_pages([rows for _, rows in pending], clock.now())
+        cursor = pending[-1][1].next_url or cursor
+        pages += len(pending)
         stored += result.stored
         duplicates += result.duplicates
-        rejected += len(rows.batch.rejected)
+        rejected += sum(len(rows.batch.rejected) for _, rows in pending)
         if result.newest_published is not None:
             newest = max(newest or result.newest_published, result.newest_published)
         if on_page is not None:
-            on_page(page, result)
+            on_page([page for page, _ in pending], result)
         emit(
-            "poll.page_stored",
+            "poll.pages_stored",
             source=source.name,
-            events=len(page.events),
+            pages=len(pending),
+            events=sum(len(page.events) for page, _ in pending),
             stored=result.stored,
             duplicates=result.duplicates,
-            rejected=len(rows.batch.rejected),
-            request_id=page.request_id,
+            request_id=pending[-1][0].request_id,
         )
-        if len(page.events) < page_limit(url) or next_url == url:
-            caught_up = True
-            break
-        url = next_url
+        pending.clear()
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{source.name}")
+    future = pool.submit(client.fetch, url)
+    try:
+        while True:
+            try:
+                page = future.result()
+            except Stopped:
+                stopped = True
+                break
+            crash_point("poll.fetched")
+            next_url = page.next_url
+            if next_url is None:
+                emit("poll.no_next_link", logging.WARNING, source=source.name, url=url)
+                next_url = url  # re-reading this page later is harmless: uuids decide
+            else:
+                source.org.check_link(next_url)
+            done = len(page.events) < page_limit(url) or next_url == url
+            halt = stop is not None and stop.is_set()
+            if not done and not halt:
+                future = pool.submit(client.fetch, next_url)
+            fetched += len(page.events)
+            pending.append((page, _rows(source, store.mapping, page, next_url)))
+            crash_point("poll.mapped")
+            size = sum(len(rows.raw) for _, rows in pending)
+            if done or halt or size >= source.group_events:
+                commit()
+            if done:
+                caught_up = True
+                break
+            if halt:
+                stopped = True
+                break
+            url = next_url
+    finally:
+        commit()  # pages already fetched are worth keeping, even when the next one failed
+        pool.shutdown(wait=False, cancel_futures=True)
     return PollResult(
         source.name,
         pages,

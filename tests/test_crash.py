@@ -24,18 +24,22 @@ def stored_cursor(db: Path) -> str | None:
     return rows[0][0] if rows else None
 
 
+@pytest.mark.parametrize("group", [100, 300])
 @pytest.mark.parametrize("point", POINTS)
 def test_sigkill_at_any_step_loses_and_duplicates_nothing(
-    point: str, live_sim: Sim, tmp_path: Path
+    point: str, group: int, live_sim: Sim, tmp_path: Path
 ) -> None:
+    """One page per transaction (group 100) and three pages per transaction (group 300)."""
     now = datetime.now(UTC)
     gen = live_sim.org.generator
     live_sim.org.add(gen.stream(650, now - timedelta(hours=3), now - timedelta(minutes=1)))
     db = tmp_path / "okta.duckdb"
-    args = ("poll", "--org", live_sim.url, "--db", str(db), "--page-limit", "100")
+    args = ("poll", "--org", live_sim.url, "--db", str(db), "--page-limit", "100",
+            "--group-events", str(group))  # fmt: skip
     env = {"OKTA_API_TOKEN": TOKEN}
 
-    crashed = run_cli(*args, env={**env, "OKTADUCK_CRASH_AT": f"{point}:3"})
+    hit = 3 if group == 100 or point.startswith("poll.") else 2
+    crashed = run_cli(*args, env={**env, "OKTADUCK_CRASH_AT": f"{point}:{hit}"})
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     cursor = stored_cursor(db)
     before = len(live_sim.org.request_urls())

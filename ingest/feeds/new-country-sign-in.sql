@@ -23,39 +23,68 @@ WITH sign_ins AS (
       AND actor_id IS NOT NULL
       AND geo_country IS NOT NULL
 ),
-flagged AS (
-    -- per sign-in: successes of the same user, and from the same country, in [t - lookback, t)
-    SELECT *,
-           count(*) OVER (
-               PARTITION BY source, actor_id ORDER BY published
-               RANGE BETWEEN to_microseconds(CAST(epoch($lookback) * 1000000 AS BIGINT)) PRECEDING
-                     AND INTERVAL 1 MICROSECOND PRECEDING) AS prior_sign_ins,
-           count(*) OVER (
-               PARTITION BY source, actor_id, geo_country ORDER BY published
-               RANGE BETWEEN to_microseconds(CAST(epoch($lookback) * 1000000 AS BIGINT)) PRECEDING
-                     AND INTERVAL 1 MICROSECOND PRECEDING) AS prior_same_country
-    FROM sign_ins
+before_user AS (
+    -- the last sign-in of each user before the window (hash aggregates: no sort of history)
+    SELECT source, actor_id, max(published) AS last_any
+    FROM sign_ins WHERE published < $since GROUP BY ALL
 ),
-candidates AS (
-    SELECT * FROM flagged
-    WHERE published >= $since AND prior_sign_ins > 0 AND prior_same_country = 0
-      AND ($user IS NULL OR actor_id = $user OR lower(actor_login) = lower($user))
+before_country AS (
+    SELECT source, actor_id, geo_country, max(published) AS last_same
+    FROM sign_ins WHERE published < $since GROUP BY ALL
+),
+instants AS (
+    -- sign-ins in the window, one row per user, country and instant (ties are one sign-in)
+    SELECT source, actor_id, geo_country, published
+    FROM sign_ins WHERE published >= $since GROUP BY ALL
+),
+user_instants AS (
+    SELECT source, actor_id, published,
+           lag(published) OVER (PARTITION BY source, actor_id ORDER BY published) AS prev_any
+    FROM (SELECT DISTINCT source, actor_id, published FROM instants)
+),
+flagged AS (
+    SELECT i.*,
+           coalesce(u.prev_any, bu.last_any) AS prev_any,
+           coalesce(
+               lag(i.published) OVER (
+                   PARTITION BY i.source, i.actor_id, i.geo_country ORDER BY i.published),
+               bc.last_same) AS prev_same
+    FROM instants i
+    JOIN user_instants u USING (source, actor_id, published)
+    LEFT JOIN before_user bu USING (source, actor_id)
+    LEFT JOIN before_country bc USING (source, actor_id, geo_country)
+),
+new_country AS (
+    SELECT source, actor_id, geo_country, published FROM flagged
+    WHERE prev_any >= published - to_microseconds(CAST(epoch($lookback) * 1000000 AS BIGINT))
+      AND (prev_same IS NULL OR prev_same < published
+            - to_microseconds(CAST(epoch($lookback) * 1000000 AS BIGINT)))
+),
+history AS (
+    SELECT n.source, n.actor_id, n.geo_country, n.published,
+           list_sort(list_distinct(list(h.geo_country))) AS prior_countries,
+           count(*) AS prior_sign_ins
+    FROM new_country n
+    JOIN sign_ins h ON h.source = n.source AND h.actor_id = n.actor_id
+     AND h.published >= n.published - to_microseconds(CAST(epoch($lookback) * 1000000 AS BIGINT))
+     AND h.published < n.published
+    GROUP BY ALL
 )
-SELECT c.published AS first_seen,
-       c.published AS last_seen,
-       c.source,
-       c.actor_id,
+SELECT n.published AS first_seen,
+       n.published AS last_seen,
+       n.source,
+       n.actor_id,
        min(c.actor_login) AS actor_login,
-       c.geo_country,
+       n.geo_country,
        list_sort(list_distinct(list(c.geo_city))) AS cities,
        list_sort(list_distinct(list(c.client_ip))) AS client_ips,
-       (SELECT list_sort(list_distinct(list(h.geo_country))) FROM sign_ins h
-         WHERE h.source = c.source AND h.actor_id = c.actor_id
-           AND h.published >= c.published
-                 - to_microseconds(CAST(epoch($lookback) * 1000000 AS BIGINT))
-           AND h.published < c.published) AS prior_countries,
-       any_value(c.prior_sign_ins) AS prior_sign_ins,
+       any_value(h.prior_countries) AS prior_countries,
+       any_value(h.prior_sign_ins) AS prior_sign_ins,
        count(*) AS events,
        list_sort(list(c.uuid)) AS uuids
-FROM candidates c
-GROUP BY c.source, c.actor_id, c.geo_country, c.published
+FROM new_country n
+JOIN history h USING (source, actor_id, geo_country, published)
+JOIN sign_ins c ON c.source = n.source AND c.actor_id = n.actor_id
+               AND c.geo_country = n.geo_country AND c.published = n.published
+WHERE ($user IS NULL OR n.actor_id = $user OR lower(c.actor_login) = lower($user))
+GROUP BY n.source, n.actor_id, n.geo_country, n.published

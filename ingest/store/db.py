@@ -152,25 +152,38 @@ class Store:
             return read_cursor(self.con, source)
 
     def commit_page(self, page: PageRows, now: datetime) -> CommitResult:
-        """Store a page's new events, its rejects and its ``next`` URL in ONE transaction.
+        """Store a page's new events, its rejects and its ``next`` URL in ONE transaction."""
+        return self.commit_pages([page], now)
+
+    def commit_pages(self, pages: Sequence[PageRows], now: datetime) -> CommitResult:
+        """Store consecutive pages of one source and the ``next`` URL that follows the last
+        one, in ONE transaction: all of them with the cursor, or none.
 
         Events already stored are skipped by ``uuid``. The lookup only reads stored rows whose
-        ``published`` falls in the page's own range (an event's uuid always comes with the
+        ``published`` falls in each page's own range (an event's uuid always comes with the
         same published time), so its cost does not grow with the table.
         """
-        batch = page.batch
-        published: list[datetime] = batch.columns["published"]
+        stored = duplicates = rejected = 0
+        newest: datetime | None = None
         with self.transaction() as con:
             crash_point("store.begun")
-            everything = range(len(batch.accepted))
-            keep = self.insert_mapped(con, page.source, batch, everything, page.raw, now)
-            stored = len(keep)
-            crash_point("store.events_inserted")
-            rejected = self._insert_rejects(con, page, now)
-            crash_point("store.rejects_inserted")
-            newest = max((published[i] for i in keep), default=None)
-            duplicates = len(batch.accepted) - stored
-            self._update_cursor(con, page, stored, duplicates, rejected, newest, now)
+            for page in pages:
+                batch = page.batch
+                published: list[datetime] = batch.columns["published"]
+                everything = range(len(batch.accepted))
+                keep = self.insert_mapped(con, page.source, batch, everything, page.raw, now)
+                stored += len(keep)
+                duplicates += len(batch.accepted) - len(keep)
+                page_newest = max((published[i] for i in keep), default=None)
+                if page_newest is not None:
+                    newest = max(newest or page_newest, page_newest)
+                crash_point("store.events_inserted")
+                rejected += self._insert_rejects(con, page, now)
+                crash_point("store.rejects_inserted")
+            if pages:
+                self._update_cursor(
+                    con, pages[-1], len(pages), stored, duplicates, rejected, newest, now
+                )
             crash_point("store.cursor_updated")
         crash_point("store.committed")
         return CommitResult(stored, duplicates, rejected, newest)
@@ -279,6 +292,7 @@ class Store:
         self,
         con: duckdb.DuckDBPyConnection,
         page: PageRows,
+        pages: int,
         stored: int,
         duplicates: int,
         rejected: int,
@@ -289,11 +303,11 @@ class Store:
             """
             INSERT INTO cursors (source, org_url, next_url, pages, events, duplicates, rejects,
                                  newest_published, last_commit, created_at)
-            VALUES ($source, $org, $next, 1, $stored, $dups, $rejected, $newest, $now, $now)
+            VALUES ($source, $org, $next, $pages, $stored, $dups, $rejected, $newest, $now, $now)
             ON CONFLICT (source) DO UPDATE SET
                 org_url = excluded.org_url,
                 next_url = coalesce(excluded.next_url, cursors.next_url),
-                pages = cursors.pages + 1,
+                pages = cursors.pages + excluded.pages,
                 events = cursors.events + excluded.events,
                 duplicates = cursors.duplicates + excluded.duplicates,
                 rejects = cursors.rejects + excluded.rejects,
@@ -304,6 +318,7 @@ class Store:
                 "source": page.source,
                 "org": page.org_url,
                 "next": page.next_url,
+                "pages": pages,
                 "stored": stored,
                 "dups": duplicates,
                 "rejected": rejected,
