@@ -82,7 +82,9 @@ def cmd_poll(args: argparse.Namespace) -> int:
         raise ConfigError("give either --org URL or --config FILE")
     config = _config_from_flags(args) if args.org else load_config(args.config)
     if args.db is not None:
-        config = dataclasses.replace(config, storage=StorageConfig(args.db))
+        config = dataclasses.replace(
+            config, storage=dataclasses.replace(config.storage, path=args.db)
+        )
     sources = config.sources
     if args.config and args.source:
         sources = (config.source(args.source),)
@@ -92,7 +94,8 @@ def cmd_poll(args: argparse.Namespace) -> int:
     _stop_on_signals(stop)
     clock = SystemClock()
     failed = 0
-    with Store(config.storage.path, load_mapping(config.mapping_path())) as store:
+    mapping = load_mapping(config.mapping_path())
+    with Store(config.storage.path, mapping, config.storage.memory_limit) as store:
         for source in sources:
             client = open_client(source, clock, stop)
             try:
