@@ -25,12 +25,26 @@ def _stored(rows: list[tuple[Any, ...]], columns: Sequence[str]) -> list[Stored]
 def read_after(
     con: duckdb.DuckDBPyConnection, after_seq: int, limit: int, columns: Sequence[str] = ()
 ) -> list[Stored]:
-    """Up to ``limit`` events with ``ingest_seq > after_seq``, in ingest order."""
-    rows = con.execute(
-        _select(columns) + " WHERE ingest_seq > $after ORDER BY ingest_seq LIMIT $n",
-        {"after": after_seq, "n": limit},
-    ).fetchall()
-    return _stored(rows, columns)
+    """Up to ``limit`` events with ``ingest_seq > after_seq``, in ingest order.
+
+    Sequence numbers are dense but for small gaps, so the query asks for the range
+    ``(after, after + limit]``: DuckDB then reads ``raw`` for those rows only (an ``ORDER BY
+    ... LIMIT`` over everything after the cursor would decompress every remaining event).
+    Across a larger gap it jumps to the next stored number.
+    """
+    query = _select(columns) + (
+        " WHERE ingest_seq > $after AND ingest_seq <= $upto ORDER BY ingest_seq"
+    )
+    while True:
+        rows = con.execute(query, {"after": after_seq, "upto": after_seq + limit}).fetchall()
+        if rows:
+            return _stored(rows, columns)
+        nxt = con.execute(
+            "SELECT min(ingest_seq) FROM events WHERE ingest_seq > $after", {"after": after_seq}
+        ).fetchall()[0][0]
+        if nxt is None:
+            return []
+        after_seq = int(nxt) - 1
 
 
 def read_range(
@@ -42,22 +56,16 @@ def read_range(
     where: str = "",
     params: dict[str, Any] | None = None,
 ) -> Iterator[list[Stored]]:
-    """Events published in ``[since, until)`` (plus an optional SQL condition), in ingest
-    order, ``batch`` at a time."""
-    after = -1
+    """Events published in ``[since, until)`` (plus an optional SQL condition), ``batch`` at
+    a time, streamed from one query in storage order (which is ingest order: rows are
+    appended in sequence and DuckDB preserves insertion order)."""
     condition = f" AND ({where})" if where else ""
-    while True:
-        rows = con.execute(
-            _select(columns)
-            + " WHERE published >= $since AND published < $until AND ingest_seq > $after"
-            + condition
-            + " ORDER BY ingest_seq LIMIT $n",
-            {**(params or {}), "since": since, "until": until, "after": after, "n": batch},
-        ).fetchall()
-        if not rows:
-            return
+    cur = con.execute(
+        _select(columns) + " WHERE published >= $since AND published < $until" + condition,
+        {**(params or {}), "since": since, "until": until},
+    )
+    while rows := cur.fetchmany(batch):
         yield _stored(rows, columns)
-        after = rows[-1][0]
 
 
 def last_seq(con: duckdb.DuckDBPyConnection) -> int:
