@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from ingest.clock import Clock, rfc3339
 from ingest.config import SourceConfig
-from ingest.okta.client import OktaClient, Page, Stopped
+from ingest.okta.client import OktaClient, Stopped
 from ingest.poll import _rows, poll_cycle
 from ingest.store.db import CommitResult, Store
 
@@ -58,9 +58,9 @@ class _Tracker:
         self.pages = self.fetched = self.stored = 0
         self.position: datetime | None = None
 
-    def __call__(self, pages: list[Page], result: CommitResult) -> None:
-        self.pages += len(pages)
-        self.fetched += sum(len(page.events) for page in pages)
+    def __call__(self, pages: int, events: int, result: CommitResult) -> None:
+        self.pages += pages
+        self.fetched += events
         self.stored += result.stored
         if result.newest_published is not None:
             self.position = max(self.position or result.newest_published, result.newest_published)
@@ -131,7 +131,7 @@ def read_range(
     clock: Clock,
     since: datetime,
     until: datetime,
-    on_page: Callable[[list[Page], CommitResult], None],
+    on_page: Callable[[int, int, CommitResult], None],
     stop: threading.Event | None = None,
 ) -> bool:
     """Commit every event Okta returns for a bounded query (cursor untouched); True when
@@ -145,7 +145,7 @@ def read_range(
         except Stopped:
             return False
         rows = _rows(source, store.mapping, page, None)
-        on_page([page], store.commit_page(rows, clock.now()))
+        on_page(1, len(page.events), store.commit_page(rows, clock.now()))
         url = page.next_url
         if url is not None:
             source.org.check_link(url)

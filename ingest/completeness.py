@@ -19,7 +19,7 @@ from ingest.backfill import read_range
 from ingest.clock import Clock
 from ingest.config import SourceConfig
 from ingest.logs import emit
-from ingest.okta.client import OktaClient, Page
+from ingest.okta.client import OktaClient
 from ingest.store.db import CommitResult, Store
 
 
@@ -47,8 +47,8 @@ def check_window(
     since = until - window
     counts = {"fetched": 0, "missing": 0}
 
-    def on_page(pages: list[Page], result: CommitResult) -> None:
-        counts["fetched"] += sum(len(page.events) for page in pages)
+    def on_page(pages: int, events: int, result: CommitResult) -> None:
+        counts["fetched"] += events
         counts["missing"] += result.stored
 
     # counted before the repair: events that polling itself collected late

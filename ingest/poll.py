@@ -28,7 +28,8 @@ from ingest.okta.client import OktaClient, Page, Stopped
 from ingest.store.db import CommitResult, PageRows, Store
 
 OKTA_DEFAULT_LIMIT = 100
-PageHook = Callable[[list[Page], CommitResult], None]
+# after each commit: (pages, events fetched, result)
+PageHook = Callable[[int, int, CommitResult], None]
 
 
 @dataclass(frozen=True)
@@ -124,30 +125,33 @@ def poll_cycle(
     newest: datetime | None = None
     caught_up = stopped = False
     cursor = url
-    pending: list[tuple[Page, PageRows]] = []
+    # (events on the page, its request id, its rows): the parsed events themselves are
+    # dropped as soon as they are mapped, so a group costs its rows, not its dicts
+    pending: list[tuple[int, str | None, PageRows]] = []
 
     def commit() -> None:
         nonlocal pages, stored, duplicates, rejected, newest, cursor
         if not pending:
             return
-        result = store.commit_pages([rows for _, rows in pending], clock.now())
-        cursor = pending[-1][1].next_url or cursor
+        result = store.commit_pages([rows for _, _, rows in pending], clock.now())
+        cursor = pending[-1][2].next_url or cursor
         pages += len(pending)
         stored += result.stored
         duplicates += result.duplicates
-        rejected += sum(len(rows.batch.rejected) for _, rows in pending)
+        rejected += sum(len(rows.batch.rejected) for _, _, rows in pending)
         if result.newest_published is not None:
             newest = max(newest or result.newest_published, result.newest_published)
+        events = sum(count for count, _, _ in pending)
         if on_page is not None:
-            on_page([page for page, _ in pending], result)
+            on_page(len(pending), events, result)
         emit(
             "poll.pages_stored",
             source=source.name,
             pages=len(pending),
-            events=sum(len(page.events) for page, _ in pending),
+            events=events,
             stored=result.stored,
             duplicates=result.duplicates,
-            request_id=pending[-1][0].request_id,
+            request_id=pending[-1][1],
         )
         pending.clear()
 
@@ -172,9 +176,11 @@ def poll_cycle(
             if not done and not halt:
                 future = pool.submit(client.fetch, next_url)
             fetched += len(page.events)
-            pending.append((page, _rows(source, store.mapping, page, next_url)))
+            rows = _rows(source, store.mapping, page, next_url)
+            pending.append((len(page.events), page.request_id, rows))
+            del page
             crash_point("poll.mapped")
-            size = sum(len(rows.raw) for _, rows in pending)
+            size = sum(len(rows.raw) for _, _, rows in pending)
             if done or halt or size >= source.group_events:
                 commit()
             if done:

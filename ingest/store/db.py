@@ -21,6 +21,9 @@ from ingest.mapping import CompiledMapping, MappedBatch
 from ingest.store.schema import ensure_mapping_columns, migrate
 
 DEFAULT_DB = Path("state/oktaduck.duckdb")
+# DuckDB's own default is 80% of the machine's memory, kept as buffer cache; a collector
+# needs far less, and a bounded cache keeps the daemon's footprint flat as tables grow.
+DEFAULT_MEMORY_LIMIT = "512MB"
 
 
 @dataclass(frozen=True)
@@ -101,8 +104,7 @@ class Store:
         self.con = connect(path)
         self._lock = threading.Lock()
         try:
-            if memory_limit:
-                self.con.execute(f"SET memory_limit = '{memory_limit}'")
+            self.con.execute(f"SET memory_limit = '{memory_limit or DEFAULT_MEMORY_LIMIT}'")
             migrate(self.con)
             ensure_mapping_columns(self.con, mapping.columns)
             row = self.con.execute("SELECT coalesce(max(ingest_seq), 0) FROM events").fetchall()
