@@ -218,3 +218,21 @@ class Daemon:
         assert self.proc.stderr is not None
         self.proc.stderr.close()
         return code
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The feeds' data set (tests/test_feeds_dataset.py), built once per session."""
+    from tests.test_feeds_dataset import shared_dataset
+
+    return shared_dataset(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def con(data: Any) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the feeds' data set."""
+    from tests.test_feeds_dataset import connect
+
+    connection = connect(data)
+    yield connection
+    connection.close()

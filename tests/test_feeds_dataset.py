@@ -566,9 +566,12 @@ def shared_dataset(factory: pytest.TempPathFactory) -> Dataset:
     return _BUILT[0]
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
-    return shared_dataset(tmp_path_factory)
+def run(con: duckdb.DuckDBPyConnection, name: str, params: Params) -> list[dict[str, Any]]:
+    """A feed's rows as dicts."""
+    from ingest.feeds.run import run_feed
+
+    result = run_feed(con, name, params, NOW)
+    return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
 
 
 def test_every_event_is_stored_once(data: Dataset) -> None:

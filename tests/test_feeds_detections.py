@@ -7,56 +7,35 @@ whole -- keys, counts, first/last seen and the sorted uuids -- for several param
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import duckdb
 import pytest
 
-from ingest.feeds.run import run_feed
 from tests.test_feeds_dataset import (
     DENY_PUSH,
     MFA,
-    NOW,
     SESSION_START,
     T0,
     VERIFY,
     Dataset,
     Params,
     Stored,
-    connect,
     distinct,
     duration,
     in_scope,
     is_id_or_login,
     iso,
     ordered,
+    run,
     same_login,
-    shared_dataset,
     sliding_findings,
     text,
 )
 
 Row = dict[str, Any]
 H = timedelta(hours=1)
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
-    return shared_dataset(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def con(data: Dataset) -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = connect(data)
-    yield connection
-    connection.close()
-
-
-def run(con: duckdb.DuckDBPyConnection, name: str, params: Params) -> list[Row]:
-    result = run_feed(con, name, params, NOW)
-    return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
 
 
 def as_org(s: Stored) -> str | None:

@@ -8,7 +8,7 @@ source) and the feed's own filters, and compares the uuids in order and the colu
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -27,35 +27,17 @@ from tests.test_feeds_dataset import (
     Dataset,
     Params,
     Stored,
-    connect,
     in_scope,
     is_id_or_login,
     iso,
     ordered,
+    run,
     same_login,
-    shared_dataset,
     text,
 )
 
 Predicate = Callable[[Stored, Params], bool]
 Row = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
-    return shared_dataset(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def con(data: Dataset) -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = connect(data)
-    yield connection
-    connection.close()
-
-
-def run(con: duckdb.DuckDBPyConnection, name: str, params: Params) -> list[Row]:
-    result = run_feed(con, name, params, NOW)
-    return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
 
 
 # -- the definitions, in plain Python ----------------------------------------------------------
