@@ -543,8 +543,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--group-events",
         type=int,
-        default=5000,
-        help="events committed per transaction while catching up (default 5000)",
+        default=2000,
+        help="events committed per transaction while catching up (default 2000)",
     )
     p.set_defaults(func=cmd_poll)
 

@@ -57,7 +57,7 @@ class SourceConfig:
     lookback: timedelta = timedelta(hours=24)
     poll_interval: timedelta = timedelta(seconds=60)
     page_limit: int = 1000
-    group_events: int = 5000  # events committed per transaction while catching up
+    group_events: int = 2000  # events committed per transaction while catching up
     client: ClientPolicy = field(default_factory=ClientPolicy)
     timeout: float = 60.0
     ca_bundle: Path | None = None
@@ -221,7 +221,7 @@ def _source(table: _Table, base: Path) -> SourceConfig:
     interval = parse_duration(table.get("poll_interval", "60s"), table.key("poll_interval"))
     if interval < timedelta(seconds=1):
         raise ConfigError(f"{table.key('poll_interval')}: must be at least 1s")
-    group = table.get("group_events", 5000, int)
+    group = table.get("group_events", 2000, int)
     if group < 1:
         raise ConfigError(f"{table.key('group_events')}: at least 1")
     limit = table.get("page_limit", 1000, int)

@@ -127,7 +127,12 @@ def busy(minutes: float, work: Path) -> dict[str, Any]:
         while not stop.wait(2.0):
             now = datetime.now(UTC)
             for _, org, _ in fleet.orgs:
-                org.add(org.generator.stream(rng.randint(0, 12), now - timedelta(seconds=2), now))
+                # as on Okta, what is stored now is persisted now or later, never in the past
+                # of a poller's cursor; some of it published up to 30 s ago (late events)
+                events = org.generator.stream(rng.randint(1, 12), now - timedelta(seconds=30), now)
+                org.add_late(
+                    events, persisted_at=now + timedelta(milliseconds=rng.randint(0, 3000))
+                )
             if rng.random() < 0.5:
                 _, org, _ = rng.choice(fleet.orgs)
                 org.inject(rng.choice(FAULTS), count=rng.randint(1, 3))
