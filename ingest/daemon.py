@@ -33,8 +33,9 @@ from ingest.clock import Clock, SystemClock
 from ingest.completeness import check_window
 from ingest.config import Config, SourceConfig
 from ingest.errors import AuthFailed, BadRequest, OktaduckError
-from ingest.export.deliver import Sink, export_cycle
+from ingest.export.deliver import export_cycle
 from ingest.export.settings import SinkSpec
+from ingest.export.sinks.base import Sink
 from ingest.logs import emit
 from ingest.mapping import load_mapping
 from ingest.metrics import render_metrics

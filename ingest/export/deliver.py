@@ -16,26 +16,17 @@ import random
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from ingest.clock import Clock
 from ingest.errors import ExportError
 from ingest.export.formats import columns_for, format_batch, formatter
 from ingest.export.reader import last_seq, read_after, seq_before
+from ingest.export.sinks.base import Sink, SinkRejected
 from ingest.faults import crash_point
 from ingest.feeds.catalog import parse_time
 from ingest.logs import emit
 from ingest.store.db import Store
-
-
-class Sink(Protocol):
-    name: str
-
-    def send(self, lines: list[bytes]) -> None: ...
-
-    def flush(self) -> None: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -95,8 +86,6 @@ def export_cycle(
     rng: random.Random | None = None,
 ) -> ExportResult:
     """Send everything after the cursor; return when caught up, stopped, or the sink is down."""
-    from ingest.export.sinks import SinkRejected, SinkUnavailable
-
     rng = rng or random.Random()
     fmt = formatter(delivery.format, delivery.fields)
     columns = columns_for(delivery.format, store.mapping)
@@ -110,7 +99,7 @@ def export_cycle(
             return ExportResult(delivery.sink, delivered, batches, True)
         lines = format_batch(fmt, stored)
         lines, stored = _bound_bytes(lines, stored, delivery.batch_bytes)
-        error = _send(delivery, sink, lines, clock, stop, rng, SinkUnavailable, SinkRejected)
+        error = _send(delivery, sink, lines, clock, stop, rng)
         if error is not None:
             _record_error(store, delivery.sink, error, clock.now())
             return ExportResult(delivery.sink, delivered, batches, False, error)
@@ -142,8 +131,6 @@ def _send(
     clock: Clock,
     stop: threading.Event | None,
     rng: random.Random,
-    unavailable: type[Exception],
-    rejected: type[Exception],
 ) -> str | None:
     """Send with retries; None on success, else the last error (the cycle gives up)."""
     started = clock.now()
@@ -152,10 +139,10 @@ def _send(
         try:
             sink.send(lines)
             return None
-        except rejected as err:
+        except SinkRejected as err:
             emit("export.rejected", logging.ERROR, sink=delivery.sink, error=str(err))
             return str(err)
-        except (unavailable, ExportError) as err:
+        except ExportError as err:  # SinkUnavailable, or anything else a sink raised
             attempt += 1
             elapsed = (clock.now() - started).total_seconds()
             if elapsed >= delivery.retry_for:

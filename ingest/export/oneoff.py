@@ -14,9 +14,9 @@ from typing import Any
 import duckdb
 
 from ingest.errors import ConfigError
-from ingest.export.deliver import Sink
 from ingest.export.formats import columns_for, format_batch, formatter
 from ingest.export.reader import read_range
+from ingest.export.sinks.base import Sink
 from ingest.mapping import CompiledMapping
 
 
@@ -37,21 +37,12 @@ def select_lines(
     con: duckdb.DuckDBPyConnection, selection: Selection, normalized: CompiledMapping
 ) -> Iterator[list[bytes]]:
     """Formatted NDJSON lines of the selected events, a batch at a time, in ingest order."""
-    from ingest.feeds.okta_filter import filter_to_sql, q_to_sql
+    from ingest.feeds.okta_filter import search_to_sql
 
-    conditions = []
-    params: dict[str, Any] = {}
-    if selection.filter:
-        c = filter_to_sql(selection.filter)
-        conditions.append(c.sql)
-        params.update(c.params)
-    if selection.q:
-        c = q_to_sql(selection.q)
-        conditions.append(c.sql)
-        params.update(c.params)
+    condition = search_to_sql(selection.filter, selection.q)
+    where, params = (condition.sql, condition.params) if condition else ("", {})
     fmt = formatter(selection.format, selection.fields)
     columns = columns_for(selection.format, normalized)
-    where = " AND ".join(f"({c})" for c in conditions)
     for stored in read_range(
         con, selection.since, selection.until, selection.batch, columns, where, params
     ):

@@ -14,8 +14,9 @@ from typing import Any
 
 from ingest.clock import Clock
 from ingest.errors import ConfigError
-from ingest.export.deliver import Delivery, Sink
+from ingest.export.deliver import Delivery
 from ingest.export.formats import FORMATS
+from ingest.export.sinks.base import Sink
 from ingest.secrets import Secret, secret_from_env, secret_from_file
 
 KINDS = ("file", "stdout", "http", "syslog")

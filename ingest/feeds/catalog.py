@@ -232,22 +232,13 @@ def bind(feed: Feed, given: dict[str, Any], now: datetime) -> BoundFeed:
 
 def _search(values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """Okta ``filter`` and ``q`` as a condition on the feed's rows (by rowid)."""
-    from ingest.feeds.okta_filter import filter_to_sql, q_to_sql
+    from ingest.feeds.okta_filter import search_to_sql
 
-    conditions = []
-    params: dict[str, Any] = {}
-    for name, translate in (("filter", filter_to_sql), ("q", q_to_sql)):
-        text = values.get(name)
-        if text is None or not str(text).strip():
-            continue
-        condition = translate(str(text))
-        conditions.append(condition.sql)
-        params.update(condition.params)
-    if not conditions:
+    condition = search_to_sql(values.get("filter"), values.get("q"))
+    if condition is None:
         return "", {}
-    inner = " AND ".join(f"({c})" for c in conditions)
     return (
         " WHERE feed._rowid IN (SELECT rowid FROM events WHERE published >= $since "
-        f"AND published < $until AND {inner})",
-        params,
+        f"AND published < $until AND {condition.sql})",
+        condition.params,
     )

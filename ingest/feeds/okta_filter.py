@@ -426,3 +426,18 @@ def q_to_sql(text: str, prefix: str = "q") -> SqlCondition:
     return SqlCondition(
         f"(CASE WHEN contains({raw}, '\\u') OR ({found}) THEN {full} ELSE false END)", params
     )
+
+
+def search_to_sql(filter_text: str | None, q_text: str | None) -> SqlCondition | None:
+    """Okta ``filter`` and ``q`` together (both must hold), or None when neither is given."""
+    parts = [
+        translate(text)
+        for text, translate in ((filter_text, filter_to_sql), (q_text, q_to_sql))
+        if text is not None and str(text).strip()
+    ]
+    if not parts:
+        return None
+    params: dict[str, Any] = {}
+    for part in parts:
+        params.update(part.params)
+    return SqlCondition(" AND ".join(f"({p.sql})" for p in parts), params)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import duckdb
 import orjson
 import pyarrow as pa
 
@@ -129,10 +130,16 @@ def _remap_events(
 
 
 def _insert_reject(
-    con: object, source: str, event: object, raw: str, reason: str, version: str, now: datetime
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    event: object,
+    raw: str,
+    reason: str,
+    version: str,
+    now: datetime,
 ) -> None:
     uuid = event.get("uuid") if isinstance(event, dict) else None
-    con.execute(  # type: ignore[attr-defined]
+    con.execute(
         "INSERT INTO rejects (source, uuid, reason, raw_hash, raw, mapping_version, first_seen) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
