@@ -1,9 +1,8 @@
 """One poll cycle of one source: follow Okta's ``next`` links until caught up.
 
 The CLI's ``poll`` and the daemon's scheduled job both call :func:`poll_cycle`. Each page is
-mapped and committed together with the ``next`` URL that follows it, and the next page is
-requested only after that commit, so a crash anywhere leaves the page and its cursor, or
-neither.
+mapped and committed together with the ``next`` URL that follows it, so a crash anywhere
+leaves the page and its cursor, or neither.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -113,50 +112,24 @@ def poll_cycle(
 ) -> PollResult:
     """Fetch and commit pages until a short page or ``next == self`` says we are caught up.
 
-    While one group of pages is mapped and committed, the next page is already being fetched
-    (its URL is the last page's ``next`` link, known before the commit); pages are committed
-    in groups of up to ``source.group_events`` events, each group in one transaction with the
-    ``next`` URL after its last page. A crash loses at most the group not yet committed, and
-    the rerun fetches it again from the stored cursor. ``since`` overrides the cold start
-    (backfill); ``on_page`` sees every committed group.
+    Three things overlap: the next page is fetched (its URL is the last page's ``next`` link)
+    while this one is mapped, and the previous group is committed by a writer thread while
+    this group is mapped. Pages are committed in groups of up to ``source.group_events``
+    events, each group in ONE transaction with the ``next`` URL after its last page, strictly
+    in order, at most one group in flight. A crash loses at most the groups not yet committed
+    and the rerun fetches them again from the stored cursor; a failed commit stops the cycle
+    before any later group is committed. ``since`` overrides the cold start (backfill);
+    ``on_page`` sees every committed group.
     """
     url = resume_url(source, store, clock.now(), since)
-    pages = fetched = stored = duplicates = rejected = 0
-    newest: datetime | None = None
+    tally = _Tally(source, url, on_page)
     caught_up = stopped = False
-    cursor = url
     # (events on the page, its request id, its rows): the parsed events themselves are
     # dropped as soon as they are mapped, so a group costs its rows, not its dicts
-    pending: list[tuple[int, str | None, PageRows]] = []
-
-    def commit() -> None:
-        nonlocal pages, stored, duplicates, rejected, newest, cursor
-        if not pending:
-            return
-        result = store.commit_pages([rows for _, _, rows in pending], clock.now())
-        cursor = pending[-1][2].next_url or cursor
-        pages += len(pending)
-        stored += result.stored
-        duplicates += result.duplicates
-        rejected += sum(len(rows.batch.rejected) for _, _, rows in pending)
-        if result.newest_published is not None:
-            newest = max(newest or result.newest_published, result.newest_published)
-        events = sum(count for count, _, _ in pending)
-        if on_page is not None:
-            on_page(len(pending), events, result)
-        emit(
-            "poll.pages_stored",
-            source=source.name,
-            pages=len(pending),
-            events=events,
-            stored=result.stored,
-            duplicates=result.duplicates,
-            request_id=pending[-1][1],
-        )
-        pending.clear()
-
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{source.name}")
-    future = pool.submit(client.fetch, url)
+    pending: list[_Mapped] = []
+    writer = _Writer(store, clock, tally)
+    fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{source.name}")
+    future = fetcher.submit(client.fetch, url)
     try:
         while True:
             try:
@@ -174,15 +147,16 @@ def poll_cycle(
             done = len(page.events) < page_limit(url) or next_url == url
             halt = stop is not None and stop.is_set()
             if not done and not halt:
-                future = pool.submit(client.fetch, next_url)
-            fetched += len(page.events)
+                future = fetcher.submit(client.fetch, next_url)
+            tally.fetched += len(page.events)
             rows = _rows(source, store.mapping, page, next_url)
             pending.append((len(page.events), page.request_id, rows))
             del page
             crash_point("poll.mapped")
             size = sum(len(rows.raw) for _, _, rows in pending)
             if done or halt or size >= source.group_events:
-                commit()
+                writer.submit(pending)
+                pending = []
             if done:
                 caught_up = True
                 break
@@ -191,17 +165,105 @@ def poll_cycle(
                 break
             url = next_url
     finally:
-        commit()  # pages already fetched are worth keeping, even when the next one failed
-        pool.shutdown(wait=False, cancel_futures=True)
+        fetcher.shutdown(wait=False, cancel_futures=True)
+        # pages already fetched are worth keeping, even when the next one failed; but never
+        # after a failed commit, whose cursor would be skipped over
+        writer.finish(pending)
     return PollResult(
         source.name,
-        pages,
-        fetched,
-        stored,
-        duplicates,
-        rejected,
+        tally.pages,
+        tally.fetched,
+        tally.stored,
+        tally.duplicates,
+        tally.rejected,
         caught_up,
         stopped,
-        cursor,
-        newest,
+        tally.cursor,
+        tally.newest,
     )
+
+
+_Mapped = tuple[int, str | None, PageRows]
+
+
+@dataclass
+class _Tally:
+    """What a cycle has fetched and committed so far."""
+
+    source: SourceConfig
+    cursor: str
+    on_page: PageHook | None
+    pages: int = 0
+    fetched: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    newest: datetime | None = None
+
+    def committed(self, group: list[_Mapped], result: CommitResult) -> None:
+        self.cursor = group[-1][2].next_url or self.cursor
+        self.pages += len(group)
+        self.stored += result.stored
+        self.duplicates += result.duplicates
+        self.rejected += sum(len(rows.batch.rejected) for _, _, rows in group)
+        if result.newest_published is not None:
+            newest = result.newest_published
+            self.newest = max(self.newest or newest, newest)
+        events = sum(count for count, _, _ in group)
+        if self.on_page is not None:
+            self.on_page(len(group), events, result)
+        emit(
+            "poll.pages_stored",
+            source=self.source.name,
+            pages=len(group),
+            events=events,
+            stored=result.stored,
+            duplicates=result.duplicates,
+            request_id=group[-1][1],
+        )
+
+
+class _Writer:
+    """Commits groups of pages on one thread, in order, with at most one group in flight.
+
+    DuckDB does its work without Python's lock, so the next group is mapped meanwhile. The
+    results are accounted for on the caller's thread; a failed commit is raised there and
+    nothing after it is committed.
+    """
+
+    def __init__(self, store: Store, clock: Clock, tally: _Tally) -> None:
+        self.store = store
+        self.clock = clock
+        self.tally = tally
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
+        self.inflight: tuple[Future[CommitResult], list[_Mapped]] | None = None
+        self.failed = False
+
+    def submit(self, group: list[_Mapped]) -> None:
+        self.settle()
+        if group:
+            pages = [rows for _, _, rows in group]
+            future = self.pool.submit(self.store.commit_pages, pages, self.clock.now())
+            self.inflight = (future, group)
+
+    def settle(self) -> None:
+        """Wait for the group in flight and account for it."""
+        if self.inflight is None:
+            return
+        future, group = self.inflight
+        self.inflight = None
+        try:
+            result = future.result()
+        except BaseException:
+            self.failed = True
+            raise
+        self.tally.committed(group, result)
+
+    def finish(self, rest: list[_Mapped]) -> None:
+        """Commit what is left (unless a commit failed) and stop the thread."""
+        try:
+            if not self.failed:
+                self.submit(rest)
+                self.settle()
+        finally:
+            self.pool.shutdown(wait=True)

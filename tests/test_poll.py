@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ingest.clock import FakeClock
-from ingest.errors import AuthFailed, BadRequest, BadResponse
+from ingest.errors import AuthFailed, BadRequest, BadResponse, StoreError
 from ingest.mapping import CompiledMapping
 from ingest.okta.client import ClientPolicy, OktaClient
 from ingest.poll import poll_cycle
@@ -235,3 +235,34 @@ def test_malformed_events_are_kept_as_rejects_with_a_reason(
     )
     assert reasons == Counter({"published": 1, "uuid": 1})
     assert store.cursor("acme").rejects == 2  # type: ignore[union-attr]
+
+
+class FailingStore(Store):
+    """The real store, whose ``fail_at``-th commit fails the way a full disk would."""
+
+    fail_at = 3
+
+    def commit_pages(self, pages: Any, now: Any) -> Any:
+        self.commits = getattr(self, "commits", 0) + 1
+        if self.commits == self.fail_at:
+            raise StoreError(f"database {self.path}: No space left on device")
+        return super().commit_pages(pages, now)
+
+
+def test_a_failed_commit_stops_the_cycle_and_nothing_after_it_is_committed(
+    sim: Sim, tmp_path: Path, mapping: CompiledMapping, clock: FakeClock, token_env: str,
+    client_for: Client,
+) -> None:  # fmt: skip
+    fill(sim, 1000)
+    source = source_for(sim, group_events=200)  # groups of two 100-event pages
+    path = tmp_path / "okta.duckdb"
+    with FailingStore(path, mapping) as failing, pytest.raises(StoreError, match="No space"):
+        poll_cycle(source, failing, client_for(source, clock), clock)
+    with Store(path, mapping) as store:
+        # the two groups before the failure, with the cursor after them; nothing later
+        assert len(stored_uuids_of(store)) == 400
+        assert store.cursor("acme").pages == 4  # type: ignore[union-attr]
+        rerun = poll_cycle(source, store, client_for(source, clock), clock)
+        assert rerun.stored == 600 and rerun.duplicates == 0
+        uuids = stored_uuids_of(store)
+        assert len(uuids) == len(set(uuids)) and set(uuids) == sim.org.visible_uuids()
