@@ -15,7 +15,7 @@ from types import FrameType
 import duckdb
 import orjson
 
-from ingest import logs
+from ingest import logs, runtime
 from ingest.clock import SystemClock
 from ingest.config import (
     DEFAULT_TOKEN_ENV,
@@ -29,7 +29,7 @@ from ingest.config import (
 from ingest.errors import ConfigError, DatabaseLocked, OktaduckError
 from ingest.okta.urls import OrgURL
 from ingest.output import FORMATS, default_format, write_rows
-from ingest.store.db import DEFAULT_DB
+from ingest.store.db import DEFAULT_DB, INGEST_MEMORY_LIMIT
 from ingest.store.query import Result
 
 Handler = Callable[[argparse.Namespace], int]
@@ -72,6 +72,12 @@ def _config_from_flags(args: argparse.Namespace) -> Config:
     return Config(sources=(source,), storage=StorageConfig(path=args.db or DEFAULT_DB))
 
 
+def _ingest_memory(config: Config) -> str:
+    """DuckDB's memory for a one-shot ingest: the configured limit, or the smaller budget of a
+    process that serves no queries."""
+    return config.storage.memory_limit or INGEST_MEMORY_LIMIT
+
+
 def cmd_poll(args: argparse.Namespace) -> int:
     from ingest.mapping import load_mapping
     from ingest.okta.session import open_client
@@ -95,7 +101,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
     clock = SystemClock()
     failed = 0
     mapping = load_mapping(config.mapping_path())
-    with Store(config.storage.path, mapping, config.storage.memory_limit) as store:
+    with Store(config.storage.path, mapping, _ingest_memory(config)) as store:
         for source in sources:
             client = open_client(source, clock, stop)
             try:
@@ -188,7 +194,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     mapping = load_mapping(config.mapping_path())
     db = args.db or config.storage.path
-    with Store(db, mapping, config.storage.memory_limit) as store:
+    with Store(db, mapping, _ingest_memory(config)) as store:
         client = open_client(source, clock, stop)
         try:
             result = backfill(source, store, client, clock, since, report, stop)
@@ -662,6 +668,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.umask(0o077)  # database, WAL and exports: private to the service user
+    runtime.tune()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "feed":

@@ -266,3 +266,26 @@ def test_a_failed_commit_stops_the_cycle_and_nothing_after_it_is_committed(
         assert rerun.stored == 600 and rerun.duplicates == 0
         uuids = stored_uuids_of(store)
         assert len(uuids) == len(set(uuids)) and set(uuids) == sim.org.visible_uuids()
+
+
+def test_the_store_bounds_duckdb_memory_and_checkpoints_rarely_while_catching_up(
+    tmp_path: Path, mapping: CompiledMapping
+) -> None:
+    import duckdb
+
+    from ingest.cli import _ingest_memory
+    from ingest.config import Config, StorageConfig
+
+    reference = duckdb.connect()
+    reference.execute("SET memory_limit = '128MB'; SET checkpoint_threshold = '256MB'")
+    wanted = reference.execute(
+        "SELECT current_setting('memory_limit'), current_setting('checkpoint_threshold')"
+    ).fetchall()
+    unconfigured = Config(sources=())
+    assert _ingest_memory(unconfigured) == "128MB"
+    assert _ingest_memory(Config(sources=(), storage=StorageConfig(memory_limit="2GB"))) == "2GB"
+    with Store(tmp_path / "okta.duckdb", mapping, _ingest_memory(unconfigured)) as store:
+        got = store.con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('checkpoint_threshold')"
+        ).fetchall()
+    assert got == wanted

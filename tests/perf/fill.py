@@ -44,6 +44,8 @@ def fill(path: Path, rows: int, days: int = 30, seed_count: int = 20_000) -> flo
             raw = [orjson.dumps(e).decode() for e in page]
             store.commit_page(PageRows("bench", "x", None, batch, raw, [None] * len(page)), END)
         con = store.con
+        # the copy sorts gigabytes of rows: give it room (the store's default is for polling)
+        con.execute("SET memory_limit = '8GB'")
         base = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
         copies = max(1, round(per_day / base))
         con.execute("CREATE TEMP TABLE seed AS SELECT * FROM events ORDER BY published")
