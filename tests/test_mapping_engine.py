@@ -369,3 +369,30 @@ def test_shipped_category_lookup_matches_the_catalog() -> None:
     catalog = json.loads(catalog_path.read_text(encoding="utf-8"))
     shipped = REPO / "mappings" / "okta" / "lookups" / "categories.json"
     assert shipped.read_bytes() == render(categories(catalog))
+
+
+def test_plain_dotted_paths_are_mapped_by_generated_columns(tmp_path: Path) -> None:
+    """Fields read from `$.a.b` get a whole-column function; others keep the extractor."""
+    normalized = load_mapping(NORMALIZED)
+    by_name = {field.name: field for field in normalized.plan.fields}
+    assert by_name["geo_city"].column is not None
+    assert by_name["client_ip"].column is not None
+    for name in ("target_user_id", "ip_chain", "as_number", "outcome", "category"):
+        assert by_name[name].column is None, name
+    mapping = _mapping(
+        tmp_path,
+        '[fields.city]\npath = "$.c.geo.city"\n[fields.n]\npath = "$.n"\ntype = "int"\n',
+        head='null_likes = ["null", ""]',
+    )
+    rows = mapping.apply_batch(
+        [
+            {"c": {"geo": {"city": "Oslo"}}, "n": 1},
+            {"c": {"geo": {"city": "null"}}, "n": "2"},
+            {"c": {"geo": {"city": 7}}, "n": "null"},
+            {"c": {"geo": "flat"}, "n": None},
+            {"c": []},
+        ]
+    )
+    assert rows.columns["city"] == ["Oslo", None, "7", None, None]
+    assert rows.columns["n"] == [1, 2, None, None, None]
+    assert rows.issues == [[], [], [], [], []]

@@ -148,9 +148,12 @@ def _map_field(
     else:
         try:
             # The usual case, in one pass: nothing fails.
-            column = [
-                None if (raw := extract(event)) is None else convert(raw) for event in objects
-            ]
+            if field.column is not None:
+                column = field.column(objects)
+            else:
+                column = [
+                    None if (raw := extract(event)) is None else convert(raw) for event in objects
+                ]
         except (Invalid, Partial):
             raws = []
             for j, event in enumerate(objects):

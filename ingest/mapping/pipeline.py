@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ingest.mapping.columns import Column, make_column, plain_keys
 from ingest.mapping.lookups import LookupTable
 from ingest.mapping.options import StructMember
 from ingest.mapping.paths import CompiledPath, compile_path
@@ -52,6 +53,8 @@ class FieldPlan:
     members: tuple[tuple[str, str], ...] = ()
     gate_field: str | None = None
     gate_values: frozenset[str] | None = None
+    # extract and convert over a whole batch, where the path allows it (see columns.py)
+    column: Column | None = None
 
     def gate_open(self, value: Any) -> bool:
         """Whether the gate field's value lets this field through (``when``).
@@ -69,6 +72,7 @@ class FieldPlan:
 def build_field(spec: FieldSpec, lookups: Mapping[str, LookupTable]) -> FieldPlan:
     """Compile one validated field."""
     table = lookups[spec.lookup].entries if spec.lookup is not None else None
+    convert = _converter(spec, table)
     return FieldPlan(
         name=spec.name,
         type=spec.type,
@@ -76,11 +80,31 @@ def build_field(spec: FieldSpec, lookups: Mapping[str, LookupTable]) -> FieldPla
         default=spec.default,
         source_field=spec.source_field,
         extract=None if spec.source_field is not None else _extractor(spec),
-        convert=_converter(spec, table),
+        convert=convert,
         origin=_origin(spec),
         members=tuple((member.name, member.type) for member in spec.struct),
         gate_field=spec.when_field,
         gate_values=spec.when_values,
+        column=_column(spec, convert, table),
+    )
+
+
+def _column(spec: FieldSpec, convert: Converter, table: object) -> Column | None:
+    keys = plain_keys(spec.path) if spec.path is not None else None
+    if keys is None or spec.source_field is not None:
+        return None
+    text = spec.type == "string" and _plain(spec, table)
+    return make_column(keys, convert, spec.null_likes, text)
+
+
+def _plain(spec: FieldSpec, table: object) -> bool:
+    """No step between the path and the type: the value is only coerced (or nulled)."""
+    return (
+        spec.array is None
+        and spec.pattern is None
+        and table is None
+        and spec.values is None
+        and spec.values_default is None
     )
 
 
@@ -176,14 +200,7 @@ def _converter(spec: FieldSpec, table: Mapping[str, Any] | None) -> Converter:
         return _list_converter(element, nulls)
 
     coerce = COERCERS[spec.type]
-    plain = (
-        spec.array is None
-        and spec.pattern is None
-        and table is None
-        and spec.values is None
-        and spec.values_default is None
-    )
-    if plain:
+    if _plain(spec, table):
         if not nulls:
             return coerce
         if spec.type == "string":
