@@ -13,7 +13,9 @@
 -- param: user string | only this user: login (case-insensitive) or Okta user id
 -- order: first_seen, source, actor_id, geo_country
 WITH sign_ins AS (
-    SELECT uuid, published, source, actor_id, actor_login, geo_country, geo_city, client_ip
+    -- a month of sign-ins: only the columns the history needs (the details of the few
+    -- findings are read at the end)
+    SELECT published, source, actor_id, geo_country
     FROM events
     WHERE published >= $since - to_microseconds(CAST(epoch($lookback) * 1000000 AS BIGINT))
       AND published < $until
@@ -84,7 +86,9 @@ SELECT n.published AS first_seen,
        list_sort(list(c.uuid)) AS uuids
 FROM new_country n
 JOIN history h USING (source, actor_id, geo_country, published)
-JOIN sign_ins c ON c.source = n.source AND c.actor_id = n.actor_id
+JOIN events c ON c.source = n.source AND c.actor_id = n.actor_id
                AND c.geo_country = n.geo_country AND c.published = n.published
+               AND c.published >= $since AND c.published < $until
+               AND c.event_type = 'user.session.start' AND c.outcome_result = 'SUCCESS'
 WHERE ($user IS NULL OR n.actor_id = $user OR lower(c.actor_login) = lower($user))
 GROUP BY n.source, n.actor_id, n.geo_country, n.published
