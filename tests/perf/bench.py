@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -91,28 +90,34 @@ def parse_floor(bodies: list[bytes]) -> tuple[float, int]:
     return events / best, events
 
 
-def ingest(url: str, db: Path) -> dict[str, float]:
-    """One real ``oktaduck poll`` subprocess: wall time, CPU time and peak RSS."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def ingest(url: str, db: Path, work: Path) -> dict[str, float]:
+    """One real ``oktaduck poll`` subprocess: wall time, CPU time and peak RSS.
+
+    The figures are that process's own (``wait4``), not the sum or maximum over every child
+    of this one: the simulator is a child too.
+    """
+    out, err = work / "ingest.out", work / "ingest.err"
     started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "ingest.cli", "poll", "--org", url, "--db", str(db),
-         "--lookback", "89d"],
-        env={**os.environ, "OKTA_API_TOKEN": TOKEN}, cwd=REPO, capture_output=True, text=True,
-        check=False,
-    )  # fmt: skip
+    with out.open("w") as stdout, err.open("w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ingest.cli", "poll", "--org", url, "--db", str(db),
+             "--lookback", "89d"],
+            env={**os.environ, "OKTA_API_TOKEN": TOKEN}, cwd=REPO, stdout=stdout, stderr=stderr,
+        )  # fmt: skip
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise SystemExit(f"ingest failed: {done.stderr}")
-    stored = int(done.stdout.split(" stored")[0].rsplit(" ", 1)[1])
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if proc.returncode != 0:
+        raise SystemExit(f"ingest failed: {err.read_text()[-2000:]}")
+    text = out.read_text()
+    stored = int(text.split(" stored")[0].rsplit(" ", 1)[1])
+    cpu = usage.ru_utime + usage.ru_stime
     return {
         "events": stored,
         "wall_s": wall,
         "eps": stored / wall,
         "cpu_s_per_1000": cpu / stored * 1000,
-        "peak_rss_mb": after.ru_maxrss / 1024,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
     }
 
 
@@ -198,7 +203,7 @@ def main(argv: list[str]) -> int:
             figures["mapping_eps"] = mapping_speed(bodies)
             del bodies
             print("ingesting ...", file=sys.stderr, flush=True)
-            result = ingest(sim.url, work / "ingest.duckdb")
+            result = ingest(sim.url, work / "ingest.duckdb", work)
         finally:
             sim.stop()
         figures["ingest_eps"] = result["eps"]
