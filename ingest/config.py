@@ -21,7 +21,7 @@ from ingest.mapping import default_mapping_dir
 from ingest.okta.client import ClientPolicy
 from ingest.okta.oauth import OAuthConfig
 from ingest.okta.urls import OrgURL, is_loopback
-from ingest.secrets import Secret, secret_from_env, secret_from_file
+from ingest.secrets import Secret, optional_secret, secret_from_env, secret_from_file
 
 MAX_LOOKBACK = timedelta(days=90)
 DEFAULT_TOKEN_ENV = "OKTA_API_TOKEN"  # noqa: S105 - a variable name
@@ -102,11 +102,7 @@ class ApiConfig:
     token_file: Path | None = None
 
     def token(self) -> Secret | None:
-        if self.token_file is not None:
-            return secret_from_file(self.token_file)
-        if self.token_env is not None:
-            return secret_from_env(self.token_env)
-        return None
+        return optional_secret(self.token_file, self.token_env)
 
 
 def _api(table: _Table, base: Path) -> ApiConfig:

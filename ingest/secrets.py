@@ -45,3 +45,12 @@ def secret_from_file(path: Path, warn: list[str] | None = None) -> Secret:
     if not value:
         raise ConfigError(f"secret file {path} is empty")
     return Secret(value, origin=f"file:{path}")
+
+
+def optional_secret(file: Path | None, env: str | None) -> Secret | None:
+    """The secret of an optional ``token_file`` / ``token_env`` pair (the file wins)."""
+    if file is not None:
+        return secret_from_file(file)
+    if env is not None:
+        return secret_from_env(env)
+    return None

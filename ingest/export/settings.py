@@ -17,7 +17,7 @@ from ingest.errors import ConfigError
 from ingest.export.deliver import Delivery
 from ingest.export.formats import FORMATS
 from ingest.export.sinks.base import Sink
-from ingest.secrets import Secret, secret_from_env, secret_from_file
+from ingest.secrets import Secret, optional_secret
 
 KINDS = ("file", "stdout", "http", "syslog")
 
@@ -38,11 +38,7 @@ class SinkSpec:
         return self.delivery.sink
 
     def token(self) -> Secret | None:
-        if self.token_file is not None:
-            return secret_from_file(self.token_file)
-        if self.token_env is not None:
-            return secret_from_env(self.token_env)
-        return None
+        return optional_secret(self.token_file, self.token_env)
 
     def build(self, clock: Clock) -> Sink:
         """Construct the sink (reads its secret; opens nothing on the network yet)."""
