@@ -15,26 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ingest.mapping.paths import compile_path
-
 Column = Callable[[list[dict[str, Any]]], list[Any]]
-
-
-def plain_keys(path: str) -> tuple[str, ...] | None:
-    """The names of a singular path made of names only (``$.a.b``), else None."""
-    compiled = compile_path(path)  # the engine's own parse decides what the path means
-    keys = _steps(path)
-    if keys is None or not compiled.singular or not compiled.native:
-        return None
-    return keys
-
-
-def _steps(path: str) -> tuple[str, ...] | None:
-    """Names of ``$.a.b.c``; None for anything else (quotes, brackets, wildcards)."""
-    if not path.startswith("$.") or any(c in path for c in "[]*?'\"@() "):
-        return None
-    keys = tuple(path[2:].split("."))
-    return keys if all(k.isidentifier() for k in keys) else None
 
 
 def lookup_expression(keys: tuple[str, ...]) -> str:

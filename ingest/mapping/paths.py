@@ -54,7 +54,8 @@ class CompiledPath:
     ``get_one`` is for singular paths (names and indexes only): the value or ``None``.
     ``get_all`` gives every match in document order (a singular path gives zero or one).
     ``first(nulls)`` makes a getter of the first match that is neither null nor in ``nulls``.
-    ``single_key`` is the name when the path is just ``$.name``.
+    ``single_key`` is the name when the path is just ``$.name``; ``keys`` are the names when
+    the path is made of names only (``$.a.b.c``).
     """
 
     text: str
@@ -64,6 +65,7 @@ class CompiledPath:
     get_all: Callable[[Any], list[Any]]
     first: Callable[[frozenset[str]], Getter]
     single_key: str | None = None
+    keys: tuple[str, ...] | None = None
 
 
 @lru_cache(maxsize=1024)
@@ -188,7 +190,9 @@ def _native(text: str, steps: list[_Step]) -> CompiledPath:
             return getter
 
         key = steps[0] if len(steps) == 1 and isinstance(steps[0], str) else None
-        return CompiledPath(text, True, True, get_one, get_all, first_single, key)
+        names = tuple(s for s in steps if isinstance(s, str))
+        keys = names if names and len(names) == len(steps) else None
+        return CompiledPath(text, True, True, get_one, get_all, first_single, key, keys)
 
     rest = steps[split + 1 :]
     if any(isinstance(step, _Each | _Where) for step in rest):

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ingest.mapping.columns import Column, make_column, plain_keys
+from ingest.mapping.columns import Column, make_column
 from ingest.mapping.lookups import LookupTable
 from ingest.mapping.options import StructMember
 from ingest.mapping.paths import CompiledPath, compile_path
@@ -90,7 +90,7 @@ def build_field(spec: FieldSpec, lookups: Mapping[str, LookupTable]) -> FieldPla
 
 
 def _column(spec: FieldSpec, convert: Converter, table: object) -> Column | None:
-    keys = plain_keys(spec.path) if spec.path is not None else None
+    keys = compile_path(spec.path).keys if spec.path is not None else None
     if keys is None or spec.source_field is not None:
         return None
     text = spec.type == "string" and _plain(spec, table)
