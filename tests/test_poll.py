@@ -277,12 +277,12 @@ def test_the_store_bounds_duckdb_memory_and_checkpoints_rarely_while_catching_up
     from ingest.config import Config, StorageConfig
 
     reference = duckdb.connect()
-    reference.execute("SET memory_limit = '128MB'; SET checkpoint_threshold = '256MB'")
+    reference.execute("SET memory_limit = '48MB'; SET checkpoint_threshold = '256MB'")
     wanted = reference.execute(
         "SELECT current_setting('memory_limit'), current_setting('checkpoint_threshold')"
     ).fetchall()
     unconfigured = Config(sources=())
-    assert _ingest_memory(unconfigured) == "128MB"
+    assert _ingest_memory(unconfigured) == "48MB"
     assert _ingest_memory(Config(sources=(), storage=StorageConfig(memory_limit="2GB"))) == "2GB"
     with Store(tmp_path / "okta.duckdb", mapping, _ingest_memory(unconfigured)) as store:
         got = store.con.execute(
