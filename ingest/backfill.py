@@ -19,7 +19,8 @@ from urllib.parse import urlencode
 from ingest.clock import Clock, rfc3339
 from ingest.config import SourceConfig
 from ingest.okta.client import OktaClient, Stopped
-from ingest.poll import _rows, poll_cycle
+from ingest.pagemap import InlineMapper, Mapper
+from ingest.poll import page_rows, poll_cycle
 from ingest.store.db import CommitResult, Store
 
 
@@ -92,12 +93,15 @@ def backfill(
     since: datetime,
     report: Callable[[Progress], None] | None = None,
     stop: threading.Event | None = None,
+    mapper: Mapper | None = None,
 ) -> BackfillResult:
     now = clock.now()
     state = store.cursor(source.name)
     if state is None or not state.next_url:
         tracker = _Tracker(client, clock, since, now, report)
-        result = poll_cycle(source, store, client, clock, stop, since=since, on_page=tracker)
+        result = poll_cycle(
+            source, store, client, clock, stop, since=since, on_page=tracker, mapper=mapper
+        )
         return BackfillResult(
             "cold-start", result.pages, result.fetched, result.stored, result.caught_up
         )
@@ -108,7 +112,7 @@ def backfill(
     )
     until = first or now
     tracker = _Tracker(client, clock, since, until, report)
-    caught_up = read_range(source, store, client, clock, since, until, tracker, stop)
+    caught_up = read_range(source, store, client, clock, since, until, tracker, stop, mapper)
     return BackfillResult("history", tracker.pages, tracker.fetched, tracker.stored, caught_up)
 
 
@@ -133,18 +137,20 @@ def read_range(
     until: datetime,
     on_page: Callable[[int, int, CommitResult], None],
     stop: threading.Event | None = None,
+    mapper: Mapper | None = None,
 ) -> bool:
     """Commit every event Okta returns for a bounded query (cursor untouched); True when
     the last page was reached."""
+    decode = (mapper or InlineMapper(store.mapping)).decode
     url: str | None = bounded_url(source, since, until)
     while url is not None:
         if stop is not None and stop.is_set():
             return False
         try:
-            page = client.fetch(url)
+            page = client.fetch(url, decode)
         except Stopped:
             return False
-        rows = _rows(source, store.mapping, page, None)
+        rows = page_rows(source, page.events, None)
         on_page(1, len(page.events), store.commit_page(rows, clock.now()))
         url = page.next_url
         if url is not None:

@@ -81,6 +81,7 @@ def _ingest_memory(config: Config) -> str:
 def cmd_poll(args: argparse.Namespace) -> int:
     from ingest.mapping import load_mapping
     from ingest.okta.session import open_client
+    from ingest.pagemap import ProcessMapper
     from ingest.poll import poll_cycle
     from ingest.store.db import Store
 
@@ -101,11 +102,14 @@ def cmd_poll(args: argparse.Namespace) -> int:
     clock = SystemClock()
     failed = 0
     mapping = load_mapping(config.mapping_path())
-    with Store(config.storage.path, mapping, _ingest_memory(config)) as store:
+    with (
+        Store(config.storage.path, mapping, _ingest_memory(config)) as store,
+        ProcessMapper(mapping) as mapper,
+    ):
         for source in sources:
             client = open_client(source, clock, stop)
             try:
-                result = poll_cycle(source, store, client, clock, stop)
+                result = poll_cycle(source, store, client, clock, stop, mapper=mapper)
             except OktaduckError as err:
                 failed += 1
                 print(f"oktaduck: {source.name}: {err}", file=sys.stderr)
@@ -171,6 +175,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from ingest.feeds.catalog import parse_time
     from ingest.mapping import load_mapping
     from ingest.okta.session import open_client
+    from ingest.pagemap import ProcessMapper
     from ingest.store.db import Store
 
     config = load_config(args.config)
@@ -194,10 +199,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     mapping = load_mapping(config.mapping_path())
     db = args.db or config.storage.path
-    with Store(db, mapping, _ingest_memory(config)) as store:
+    with Store(db, mapping, _ingest_memory(config)) as store, ProcessMapper(mapping) as mapper:
         client = open_client(source, clock, stop)
         try:
-            result = backfill(source, store, client, clock, since, report, stop)
+            result = backfill(source, store, client, clock, since, report, stop, mapper)
         finally:
             client.http.close()
     if tty:

@@ -15,15 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import orjson
-
 from ingest.clock import Clock, rfc3339
 from ingest.config import SourceConfig
 from ingest.errors import ConfigError
 from ingest.faults import crash_point
 from ingest.logs import emit
-from ingest.mapping import CompiledMapping
-from ingest.okta.client import OktaClient, Page, Stopped
+from ingest.okta.client import OktaClient, Stopped
+from ingest.pagemap import InlineMapper, MappedPage, Mapper
 from ingest.store.db import CommitResult, PageRows, Store
 
 OKTA_DEFAULT_LIMIT = 100
@@ -88,17 +86,11 @@ def resume_url(
     return state.next_url
 
 
-def _rows(
-    source: SourceConfig, mapping: CompiledMapping, page: Page, next_url: str | None
-) -> PageRows:
-    events = page.events
-    raw = [orjson.dumps(event).decode() for event in events]
-    uuids = [
-        e.get("uuid") if isinstance(e, dict) and isinstance(e.get("uuid"), str) else None
-        for e in events
-    ]
-    batch = mapping.apply_batch(events)
-    return PageRows(source.name, source.org.origin, next_url, batch, raw, uuids)
+def page_rows(source: SourceConfig, page: MappedPage, next_url: str | None) -> PageRows:
+    """A mapped page as the store commits it."""
+    return PageRows(
+        source.name, source.org.origin, next_url, page.batch, page.raw, page.uuids, page.table
+    )
 
 
 def poll_cycle(
@@ -109,27 +101,29 @@ def poll_cycle(
     stop: threading.Event | None = None,
     since: datetime | None = None,
     on_page: PageHook | None = None,
+    mapper: Mapper | None = None,
 ) -> PollResult:
     """Fetch and commit pages until a short page or ``next == self`` says we are caught up.
 
-    Three things overlap: the next page is fetched (its URL is the last page's ``next`` link)
-    while this one is mapped, and the previous group is committed by a writer thread while
-    this group is mapped. Pages are committed in groups of up to ``source.group_events``
-    events, each group in ONE transaction with the ``next`` URL after its last page, strictly
-    in order, at most one group in flight. A crash loses at most the groups not yet committed
-    and the rerun fetches them again from the stored cursor; a failed commit stops the cycle
-    before any later group is committed. ``since`` overrides the cold start (backfill);
-    ``on_page`` sees every committed group.
+    Two things overlap: a fetching thread gets the next page (its URL is the last page's
+    ``next`` link) and has ``mapper`` parse and map it, by default in that thread, while a
+    writer thread commits the previous group. Pages are committed in groups of up to
+    ``source.group_events`` events, each group in ONE transaction with the ``next`` URL after
+    its last page, strictly in order, at most one group in flight. A crash loses at most the
+    groups not yet committed and the rerun fetches them again from the stored cursor; a failed
+    commit stops the cycle before any later group is committed. ``since`` overrides the cold
+    start (backfill); ``on_page`` sees every committed group.
     """
+    decode = (mapper or InlineMapper(store.mapping)).decode
     url = resume_url(source, store, clock.now(), since)
     tally = _Tally(source, url, on_page)
     caught_up = stopped = False
-    # (events on the page, its request id, its rows): the parsed events themselves are
-    # dropped as soon as they are mapped, so a group costs its rows, not its dicts
+    # (events on the page, its request id, its rows): pages arrive mapped, so a group costs
+    # its rows and Arrow tables, never the parsed events
     pending: list[_Mapped] = []
     writer = _Writer(store, clock, tally)
     fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{source.name}")
-    future = fetcher.submit(client.fetch, url)
+    future = fetcher.submit(client.fetch, url, decode)
     try:
         while True:
             try:
@@ -147,10 +141,11 @@ def poll_cycle(
             done = len(page.events) < page_limit(url) or next_url == url
             halt = stop is not None and stop.is_set()
             if not done and not halt:
-                future = fetcher.submit(client.fetch, next_url)
+                future = fetcher.submit(client.fetch, next_url, decode)
             tally.fetched += len(page.events)
-            rows = _rows(source, store.mapping, page, next_url)
-            pending.append((len(page.events), page.request_id, rows))
+            pending.append(
+                (len(page.events), page.request_id, page_rows(source, page.events, next_url))
+            )
             del page
             crash_point("poll.mapped")
             size = sum(len(rows.raw) for _, _, rows in pending)

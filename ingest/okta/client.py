@@ -10,9 +10,10 @@ import logging
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 import httpx
 import orjson
@@ -26,6 +27,7 @@ from ingest.errors import (
     SourceError,
 )
 from ingest.logs import emit
+from ingest.okta.body import BadBody, json_array
 from ingest.okta.ratelimit import RateLimit
 from ingest.okta.urls import OrgURL
 
@@ -62,12 +64,15 @@ class ClientStats:
     remaining: int | None = None
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
-class Page:
-    """One answered request: the events, the links and what Okta said about the bucket."""
+class Page(Generic[T]):
+    """One answered request: its events, its links and what Okta said about the bucket."""
 
     url: str
-    events: list[Any]
+    events: T  # what the decoder made of the body: by default the list of events
     self_url: str | None
     next_url: str | None
     request_id: str | None
@@ -102,8 +107,18 @@ class OktaClient:
         self.rng = rng or random.Random()
         self.stats = ClientStats()
 
-    def fetch(self, url: str) -> Page:
-        """GET ``url`` until it yields a page or a non-retryable error."""
+    @overload
+    def fetch(self, url: str) -> Page[list[Any]]: ...
+
+    @overload
+    def fetch(self, url: str, decode: Callable[[bytes], T]) -> Page[T]: ...
+
+    def fetch(self, url: str, decode: Callable[[bytes], Any] = json_array) -> Page[Any]:
+        """GET ``url`` until it yields a page or a non-retryable error.
+
+        ``decode`` turns the body into the page's ``events``; a ``BadBody`` it raises is
+        retried like a 5xx (by default the body is parsed as a JSON array).
+        """
         self.org.check_link(url)
         policy = self.policy
         started = self.clock.now()
@@ -112,7 +127,7 @@ class OktaClient:
         while True:
             self._pace()
             try:
-                return self._request(url)
+                return self._request(url, decode)
             except _Transient as err:
                 attempt += 1
                 elapsed = (self.clock.now() - started).total_seconds() - rate_waited
@@ -162,7 +177,7 @@ class OktaClient:
         if self.clock.wait(seconds, self.stop):
             raise Stopped
 
-    def _request(self, url: str) -> Page:
+    def _request(self, url: str, decode: Callable[[bytes], Any]) -> Page[Any]:
         if self.stop is not None and self.stop.is_set():
             raise Stopped
         try:
@@ -187,7 +202,7 @@ class OktaClient:
             self.stats.limit, self.stats.remaining = rate.limit, rate.remaining
         status = response.status_code
         if status == 200:
-            return self._page(url, body, response, now, request_id)
+            return self._page(url, body, decode, response, now, request_id)
         if status == 429:
             self.stats.rate_limited += 1
             raise _RateLimitedWait(self._rate_limit_wait(rate, now), request_id)
@@ -213,16 +228,15 @@ class OktaClient:
         self,
         url: str,
         body: bytes,
+        decode: Callable[[bytes], Any],
         response: httpx.Response,
         now: datetime,
         request_id: str | None,
-    ) -> Page:
+    ) -> Page[Any]:
         try:
-            events = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise _Transient("HTTP 200 with a body that is not JSON", request_id) from None
-        if not isinstance(events, list):
-            raise _Transient("HTTP 200 with a JSON body that is not an array", request_id)
+            events = decode(body)
+        except BadBody as err:
+            raise _Transient(str(err), request_id) from None
         links = response.links
         return Page(
             url=url,

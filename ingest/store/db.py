@@ -45,6 +45,9 @@ class PageRows:
     batch: MappedBatch
     raw: Sequence[str]  # every input event's JSON text, by input index
     uuids_in: Sequence[str | None]  # every input event's uuid where it had one, by input index
+    # the accepted events as Arrow when built already (then batch.columns needs only uuid and
+    # published); built here otherwise
+    table: pa.Table | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class _Part:
     batch: MappedBatch
     positions: Sequence[int]
     raw: Sequence[str]
+    table: pa.Table | None = None
 
 
 @dataclass(frozen=True)
@@ -189,7 +193,10 @@ class Store:
         newest: datetime | None = None
         with self.transaction() as con:
             crash_point("store.begun")
-            parts = [_Part(page.batch, range(len(page.batch.accepted)), page.raw) for page in pages]
+            parts = [
+                _Part(page.batch, range(len(page.batch.accepted)), page.raw, page.table)
+                for page in pages
+            ]
             kept = self._insert_parts(con, pages[0].source, parts, now) if pages else []
             for page, keep in zip(pages, kept, strict=True):
                 published: list[datetime] = page.batch.columns["published"]
@@ -294,7 +301,7 @@ class Store:
         now: datetime,
     ) -> None:
         tables = [
-            part.batch.to_arrow(self.mapping).take(pa.array(keep, pa.int64()))
+            _rows_at(part.batch.to_arrow(self.mapping) if part.table is None else part.table, keep)
             for part, keep in zip(parts, kept, strict=True)
             if keep
         ]
@@ -393,6 +400,13 @@ class Store:
                 "now": now,
             },
         )
+
+
+def _rows_at(table: pa.Table, positions: list[int]) -> pa.Table:
+    """The rows at ``positions`` (ascending, no repeats) of ``table``."""
+    if len(positions) == table.num_rows:
+        return table
+    return table.take(pa.array(positions, pa.int64()))
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> int:

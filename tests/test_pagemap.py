@@ -1,0 +1,103 @@
+"""Mapping pages in a child process gives exactly what mapping them in-process gives."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from ingest.clock import FakeClock
+from ingest.mapping import CompiledMapping
+from ingest.okta.body import BadBody
+from ingest.pagemap import InlineMapper, MappedPage, MapperFailed, ProcessMapper
+from ingest.poll import poll_cycle
+from ingest.simulate.generator import EventGenerator
+from ingest.store.db import Store
+from tests.conftest import Sim, source_for
+
+START = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def mapper(mapping: CompiledMapping) -> Iterator[ProcessMapper]:
+    with ProcessMapper(mapping) as m:
+        yield m
+
+
+def a_page() -> bytes:
+    events: list[object] = list(
+        EventGenerator(seed=9).stream(200, START, START + timedelta(days=1))
+    )
+    bad_ip = {**events[5], "client": {"ipAddress": "not an address"}}  # type: ignore[dict-item]
+    late = {**events[7], "published": "yesterday"}  # type: ignore[dict-item]
+    events[5:6] = [bad_ip, "not an object", late]
+    return orjson.dumps(events)
+
+
+def same(a: MappedPage, b: MappedPage) -> None:
+    assert (a.count, a.raw, a.uuids) == (b.count, b.raw, b.uuids)
+    assert a.batch == b.batch
+    assert a.table.equals(b.table, check_metadata=True)
+
+
+def test_the_child_maps_a_page_exactly_as_the_parent_would(
+    mapper: ProcessMapper, mapping: CompiledMapping
+) -> None:
+    body = a_page()
+    here = InlineMapper(mapping).decode(body)
+    there = mapper.decode(body)
+    same(there, here)
+    assert there.count == 202 and [i for i, _ in there.batch.rejected] == [6, 7]
+    assert there.batch.issues[5] == ["client_ip: not an IP address: 'not an address'"]
+    assert mapper.decode(body).batch == there.batch  # and again: one child serves many pages
+
+
+@pytest.mark.parametrize("body", [b"<html>busy</html>", b'{"errorCode": "E0000009"}', b"[{"])
+def test_a_body_that_is_not_a_page_is_refused_and_the_child_goes_on(
+    mapper: ProcessMapper, mapping: CompiledMapping, body: bytes
+) -> None:
+    with pytest.raises(BadBody, match="HTTP 200 with a"):
+        mapper.decode(body)
+    assert mapper.decode(b"[]").count == 0
+
+
+def test_a_child_that_died_is_reported_not_waited_for(mapper: ProcessMapper) -> None:
+    mapper._proc.send_signal(signal.SIGKILL)
+    mapper._proc.wait()
+    with pytest.raises(MapperFailed, match=r"exit code -9"):
+        mapper.decode(a_page())
+
+
+def test_a_mapping_file_that_changed_under_the_child_is_refused(
+    tmp_path: Path, mapping: CompiledMapping
+) -> None:
+    import shutil
+
+    from ingest.mapping import load_mapping
+
+    folder = shutil.copytree(mapping.path.parent, tmp_path / "okta")
+    copy = folder / mapping.path.name
+    loaded = load_mapping(copy)
+    copy.write_text(copy.read_text() + "\n# edited\n")
+    with pytest.raises(MapperFailed, match="changed meanwhile"):
+        ProcessMapper(loaded)
+
+
+def test_a_poll_through_the_child_survives_bad_bodies_and_stores_everything(
+    sim: Sim, mapper: ProcessMapper, tmp_path: Path, mapping: CompiledMapping, clock: FakeClock,
+    token_env: str, client_for: object,
+) -> None:  # fmt: skip
+    now = clock.now()
+    sim.org.add(sim.org.generator.stream(450, now - timedelta(hours=5), now - timedelta(minutes=2)))
+    sim.org.inject("invalid_json", count=2)
+    source = source_for(sim)
+    client = client_for(source, clock)  # type: ignore[operator]
+    with Store(tmp_path / "db.duckdb", mapping) as store:
+        result = poll_cycle(source, store, client, clock, mapper=mapper)
+        uuids = [r[0] for r in store.con.execute("SELECT uuid FROM events").fetchall()]
+    assert result.stored == 450 and client.stats.retries == 2
+    assert len(uuids) == len(set(uuids)) and set(uuids) == sim.org.visible_uuids()
