@@ -150,7 +150,7 @@ def read_range(
             page = client.fetch(url, decode)
         except Stopped:
             return False
-        rows = page_rows(source, page.events, None)
+        rows = page_rows(source, page.events.result(), None)
         on_page(1, len(page.events), store.commit_page(rows, clock.now()))
         url = page.next_url
         if url is not None:

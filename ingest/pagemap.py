@@ -3,15 +3,15 @@
 This is most of the Python work of an ingest, and Python runs one thread at a time: done in
 the polling process it competes with fetching and committing for the interpreter's lock.
 ``ProcessMapper`` does it in a child process (``python -m ingest.pagemap``) that reads
-bodies on stdin and answers with pickled ``MappedPage`` objects on stdout, one at a time;
-the polling process is left with the transport and DuckDB, which run without the lock.
-``InlineMapper`` does the same in the calling thread (tests, the demo, the daemon).
+bodies on stdin and answers on stdout (see ``serve``); the polling process is left with the
+transport and DuckDB, which run without the lock, and the child maps one page while the
+next is fetched. ``InlineMapper`` does the same in the calling thread (tests, the demo, the
+daemon).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import pickle
 import signal
@@ -19,9 +19,11 @@ import struct
 import subprocess
 import sys
 import threading
+from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, Any, Protocol
 
 import orjson
 
@@ -29,30 +31,22 @@ from ingest.errors import OktaduckError
 from ingest.mapping import CompiledMapping, MappedBatch, load_mapping
 from ingest.okta.body import BadBody, json_array
 
-if TYPE_CHECKING:
-    import pyarrow as pa
-
 _LENGTH = struct.Struct("<Q")
-# What the store reads of a mapped batch's Python columns once its Arrow table is built.
-KEPT_COLUMNS = ("uuid", "published")
 
 
 @dataclass(frozen=True)
 class MappedPage:
-    """A page's events, mapped and ready to commit.
+    """A page's events, mapped and ready to commit; ``raw`` and ``uuids`` are indexed like
+    the page's events.
 
-    ``batch.columns`` holds only ``KEPT_COLUMNS``: every mapped column is in ``table`` (the
-    accepted events, in order). ``raw`` and ``uuids`` are indexed like the page's events.
+    The Arrow table is built by the store, not here: it would cost the child pyarrow (some
+    60 MB), and the time it takes then moves to a thread that mostly waits on DuckDB.
     """
 
     count: int
     batch: MappedBatch
-    table: pa.Table
     raw: list[str]
     uuids: list[str | None]
-
-    def __len__(self) -> int:
-        return self.count
 
 
 def map_page(mapping: CompiledMapping, events: list[Any]) -> MappedPage:
@@ -61,15 +55,27 @@ def map_page(mapping: CompiledMapping, events: list[Any]) -> MappedPage:
         e.get("uuid") if isinstance(e, dict) and isinstance(e.get("uuid"), str) else None
         for e in events
     ]
-    batch = mapping.apply_batch(events)
-    table = batch.to_arrow(mapping)
-    kept = {name: batch.columns[name] for name in KEPT_COLUMNS}
-    return MappedPage(len(events), dataclasses.replace(batch, columns=kept), table, raw, uuids)
+    return MappedPage(len(events), mapping.apply_batch(events), raw, uuids)
+
+
+@dataclass(frozen=True)
+class PendingPage:
+    """A body known to be a page of ``count`` events, mapped now or soon."""
+
+    count: int
+    mapped: Future[MappedPage]
+
+    def __len__(self) -> int:
+        return self.count
+
+    def result(self) -> MappedPage:
+        """The mapped page, once it is (``MapperFailed`` if the mapping process died)."""
+        return self.mapped.result()
 
 
 class Mapper(Protocol):
-    def decode(self, body: bytes) -> MappedPage:
-        """The page a body holds; raise ``BadBody`` when it is not a JSON array."""
+    def decode(self, body: bytes) -> PendingPage:
+        """Parse a body, or raise ``BadBody`` when it is not a JSON array."""
         ...
 
 
@@ -79,8 +85,11 @@ class InlineMapper:
     def __init__(self, mapping: CompiledMapping) -> None:
         self.mapping = mapping
 
-    def decode(self, body: bytes) -> MappedPage:
-        return map_page(self.mapping, json_array(body))
+    def decode(self, body: bytes) -> PendingPage:
+        events = json_array(body)
+        mapped: Future[MappedPage] = Future()
+        mapped.set_result(map_page(self.mapping, events))
+        return PendingPage(len(events), mapped)
 
 
 class MapperFailed(OktaduckError):
@@ -88,10 +97,19 @@ class MapperFailed(OktaduckError):
 
 
 class ProcessMapper:
-    """Maps pages in a child process; one page at a time, from any thread."""
+    """Maps pages in a child process, in the order they are handed over, from any thread.
+
+    ``decode`` returns as soon as the child has parsed the body (so a body that is not a page
+    is refused inside the client's retry loop, and the caller knows how many events it
+    holds) and the mapping goes on while the caller fetches the next page. A reader thread
+    takes the child's answers: per body, its event count (or why it is not a page), then
+    the mapped page.
+    """
 
     def __init__(self, mapping: CompiledMapping) -> None:
         self._lock = threading.Lock()
+        self._waiting: deque[tuple[Future[int], Future[MappedPage]]] = deque()
+        self._dead: MapperFailed | None = None
         self._proc = subprocess.Popen(  # noqa: S603 -- this interpreter, our module, no shell
             [sys.executable, "-m", "ingest.pagemap", str(mapping.path)],
             stdin=subprocess.PIPE,
@@ -111,21 +129,46 @@ class ProcessMapper:
                 f"the mapping process loaded {mapping.path} as version {version}, not "
                 f"{mapping.version}: the file changed meanwhile; run the command again"
             )
+        self._reader = threading.Thread(target=self._read, name="pagemap-reader", daemon=True)
+        self._reader.start()
 
-    def decode(self, body: bytes) -> MappedPage:
+    def decode(self, body: bytes) -> PendingPage:
+        counted: Future[int] = Future()
+        mapped: Future[MappedPage] = Future()
         with self._lock:
+            if self._dead is not None:
+                raise self._dead
+            self._waiting.append((counted, mapped))
             try:
                 self._stdin.write(_LENGTH.pack(len(body)))
                 self._stdin.write(body)
                 self._stdin.flush()
-            except OSError:
-                raise self._failed() from None
-            answer = self._receive()
-        if isinstance(answer, BadBody):
-            raise answer
-        if not isinstance(answer, MappedPage):
-            raise MapperFailed(f"the mapping process answered {type(answer).__name__}")
-        return answer
+            except (OSError, ValueError):
+                pass  # the child is gone: the reader says why
+        return PendingPage(counted.result(), mapped)
+
+    def _read(self) -> None:
+        """Hand each answer of the child to the body it is for, in order."""
+        try:
+            while True:
+                kind, value = self._receive()
+                counted, mapped = self._waiting[0]
+                if kind == "count":
+                    counted.set_result(value)
+                    continue
+                self._waiting.popleft()
+                if kind == "page":
+                    mapped.set_result(value)
+                else:  # "bad": the body is not a page
+                    counted.set_exception(value)
+        except BaseException as err:
+            failed = err if isinstance(err, MapperFailed) else MapperFailed(str(err))
+            with self._lock:
+                self._dead = failed
+                while self._waiting:
+                    for future in self._waiting.popleft():
+                        if not future.done():
+                            future.set_exception(failed)
 
     def _receive(self) -> Any:
         head = self._stdout.read(_LENGTH.size)
@@ -142,13 +185,16 @@ class ProcessMapper:
         return MapperFailed(f"the mapping process stopped (exit code {code}); see its error above")
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError):
             self._stdin.close()
         try:
             self._proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
+        reader = getattr(self, "_reader", None)
+        if reader is not None:
+            reader.join(timeout=10)
         self._stdout.close()
 
     def __enter__(self) -> ProcessMapper:
@@ -167,7 +213,8 @@ def _send(out: IO[bytes], value: object) -> None:
 
 def serve(mapping_path: Path, stdin: IO[bytes], stdout: IO[bytes]) -> int:
     """The child's loop: say which mapping version it loaded, then answer body after body
-    until stdin closes."""
+    until stdin closes: ("count", n) as soon as it is parsed, then ("page", MappedPage); or
+    ("bad", BadBody) alone."""
     mapping = load_mapping(mapping_path)
     _send(stdout, mapping.version)
     while True:
@@ -177,10 +224,12 @@ def serve(mapping_path: Path, stdin: IO[bytes], stdout: IO[bytes]) -> int:
         (size,) = _LENGTH.unpack(head)
         body = stdin.read(size)
         try:
-            answer: object = map_page(mapping, json_array(body))
+            events = json_array(body)
         except BadBody as err:
-            answer = err
-        _send(stdout, answer)
+            _send(stdout, ("bad", err))
+            continue
+        _send(stdout, ("count", len(events)))
+        _send(stdout, ("page", map_page(mapping, events)))
 
 
 def main() -> int:

@@ -88,9 +88,7 @@ def resume_url(
 
 def page_rows(source: SourceConfig, page: MappedPage, next_url: str | None) -> PageRows:
     """A mapped page as the store commits it."""
-    return PageRows(
-        source.name, source.org.origin, next_url, page.batch, page.raw, page.uuids, page.table
-    )
+    return PageRows(source.name, source.org.origin, next_url, page.batch, page.raw, page.uuids)
 
 
 def poll_cycle(
@@ -143,9 +141,9 @@ def poll_cycle(
             if not done and not halt:
                 future = fetcher.submit(client.fetch, next_url, decode)
             tally.fetched += len(page.events)
-            pending.append(
-                (len(page.events), page.request_id, page_rows(source, page.events, next_url))
-            )
+            # the next page is on its way; this one may still be being mapped
+            rows = page_rows(source, page.events.result(), next_url)
+            pending.append((len(page.events), page.request_id, rows))
             del page
             crash_point("poll.mapped")
             size = sum(len(rows.raw) for _, _, rows in pending)

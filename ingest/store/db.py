@@ -45,9 +45,6 @@ class PageRows:
     batch: MappedBatch
     raw: Sequence[str]  # every input event's JSON text, by input index
     uuids_in: Sequence[str | None]  # every input event's uuid where it had one, by input index
-    # the accepted events as Arrow when built already (then batch.columns needs only uuid and
-    # published); built here otherwise
-    table: pa.Table | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +55,6 @@ class _Part:
     batch: MappedBatch
     positions: Sequence[int]
     raw: Sequence[str]
-    table: pa.Table | None = None
 
 
 @dataclass(frozen=True)
@@ -193,10 +189,7 @@ class Store:
         newest: datetime | None = None
         with self.transaction() as con:
             crash_point("store.begun")
-            parts = [
-                _Part(page.batch, range(len(page.batch.accepted)), page.raw, page.table)
-                for page in pages
-            ]
+            parts = [_Part(page.batch, range(len(page.batch.accepted)), page.raw) for page in pages]
             kept = self._insert_parts(con, pages[0].source, parts, now) if pages else []
             for page, keep in zip(pages, kept, strict=True):
                 published: list[datetime] = page.batch.columns["published"]
@@ -301,7 +294,7 @@ class Store:
         now: datetime,
     ) -> None:
         tables = [
-            _rows_at(part.batch.to_arrow(self.mapping) if part.table is None else part.table, keep)
+            _rows_at(part.batch.to_arrow(self.mapping), keep)
             for part, keep in zip(parts, kept, strict=True)
             if keep
         ]
