@@ -12,6 +12,7 @@ daemon).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import pickle
 import signal
@@ -28,7 +29,7 @@ from typing import IO, Any, Protocol
 import orjson
 
 from ingest.errors import OktaduckError
-from ingest.mapping import CompiledMapping, MappedBatch, load_mapping
+from ingest.mapping import Column, CompiledMapping, MappedBatch, load_mapping
 from ingest.okta.body import BadBody, json_array
 
 _LENGTH = struct.Struct("<Q")
@@ -107,6 +108,7 @@ class ProcessMapper:
     """
 
     def __init__(self, mapping: CompiledMapping) -> None:
+        self._columns = mapping.columns
         self._lock = threading.Lock()
         self._waiting: deque[tuple[Future[int], Future[MappedPage]]] = deque()
         self._dead: MapperFailed | None = None
@@ -158,7 +160,7 @@ class ProcessMapper:
                     continue
                 self._waiting.popleft()
                 if kind == "page":
-                    mapped.set_result(value)
+                    mapped.set_result(unpack(self._columns, value))
                 else:  # "bad": the body is not a page
                     counted.set_exception(value)
         except BaseException as err:
@@ -204,6 +206,31 @@ class ProcessMapper:
         self.close()
 
 
+def _as_json(column: Column) -> bool:
+    """Whether a column's values come back from JSON as they went in (all but timestamps)."""
+    return "timestamp" not in column.type and all("timestamp" not in t for _, t in column.members)
+
+
+# A mapped page on its way to the parent: the columns that survive JSON as orjson text (a
+# fifth of pickle's cost on both sides), the rest of the page pickled.
+Packed = tuple[bytes, dict[str, list[Any]], MappedBatch, list[str], list[str | None], int]
+
+
+def pack(page: MappedPage, json_names: frozenset[str]) -> Packed:
+    columns = page.batch.columns
+    as_json = {name: values for name, values in columns.items() if name in json_names}
+    other = {name: values for name, values in columns.items() if name not in json_names}
+    rest = dataclasses.replace(page.batch, columns={})
+    return orjson.dumps(as_json), other, rest, page.raw, page.uuids, page.count
+
+
+def unpack(columns: tuple[Column, ...], packed: Packed) -> MappedPage:
+    text, other, rest, raw, uuids, count = packed
+    values = {**orjson.loads(text), **other}
+    ordered = {column.name: values[column.name] for column in columns}
+    return MappedPage(count, dataclasses.replace(rest, columns=ordered), raw, uuids)
+
+
 def _send(out: IO[bytes], value: object) -> None:
     data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     out.write(_LENGTH.pack(len(data)))
@@ -216,6 +243,7 @@ def serve(mapping_path: Path, stdin: IO[bytes], stdout: IO[bytes]) -> int:
     until stdin closes: ("count", n) as soon as it is parsed, then ("page", MappedPage); or
     ("bad", BadBody) alone."""
     mapping = load_mapping(mapping_path)
+    json_names = frozenset(column.name for column in mapping.columns if _as_json(column))
     _send(stdout, mapping.version)
     while True:
         head = stdin.read(_LENGTH.size)
@@ -229,7 +257,7 @@ def serve(mapping_path: Path, stdin: IO[bytes], stdout: IO[bytes]) -> int:
             _send(stdout, ("bad", err))
             continue
         _send(stdout, ("count", len(events)))
-        _send(stdout, ("page", map_page(mapping, events)))
+        _send(stdout, ("page", pack(map_page(mapping, events), json_names)))
 
 
 def main() -> int:
