@@ -117,7 +117,7 @@ def poll_cycle(
     tally = _Tally(source, url, on_page)
     caught_up = stopped = False
     # (events on the page, its request id, its rows): pages arrive mapped, so a group costs
-    # its rows and Arrow tables, never the parsed events
+    # its rows, never the parsed events
     pending: list[_Mapped] = []
     writer = _Writer(store, clock, tally)
     fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{source.name}")

@@ -1,11 +1,13 @@
 """Interpreter settings for a process that moves a lot of JSON through a few threads.
 
-A poll cycle runs three threads: one fetches and parses the next page, one maps, and one
-waits on DuckDB to commit the previous group. DuckDB and the socket work without Python's
-lock, so what limits the overlap is how soon a thread that comes back from them gets the
-lock again: CPython hands it over every 5 ms by default, which made the threaded cycle
-slower than a serial one (tests/perf). Turning the garbage collector down was measured too
-and left alone: it made the cycle slower and its memory larger.
+A poll cycle runs a thread that fetches the next page (and, in the daemon, parses and maps
+it) and one that waits on DuckDB to commit the previous group. DuckDB and the socket work
+without Python's lock, so what limits the overlap is how soon a thread that comes back from
+them gets the lock again: CPython hands it over every 5 ms by default, which made the
+threaded cycle slower than a serial one (tests/perf). Turning the garbage collector down
+here was measured too and left alone: it made the cycle slower and its memory larger (an
+httpx response is freed only by the collector); the mapping child of ``poll`` and
+``backfill`` turns it off (``ingest/pagemap.py``).
 
 Arrow's bundled allocator keeps memory it has freed for later; the system allocator gives
 large blocks back at once. With it a one-shot ingest peaks about 25 MB lower, at the same
