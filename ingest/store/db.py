@@ -270,16 +270,16 @@ class Store:
         newest: datetime | None = rows[0][0] if rows else None
         if newest is None:
             return set()
-        candidates = [u for u, p in zip(uuids, published, strict=True) if p <= newest]
+        candidates = [(u, p) for u, p in zip(uuids, published, strict=True) if p <= newest]
         if not candidates:
             return set()
-        page_uuids = pa.table({"uuid": pa.array(candidates, pa.string())})
+        page_uuids = pa.table({"uuid": pa.array([u for u, _ in candidates], pa.string())})
         con.register("page_uuids", page_uuids)
         try:
             rows = con.execute(
                 "SELECT e.uuid FROM events e WHERE e.published BETWEEN $lo AND $hi "
                 "AND e.uuid IN (SELECT uuid FROM page_uuids)",
-                {"lo": min(published), "hi": newest},
+                {"lo": min(published), "hi": max(p for _, p in candidates)},
             ).fetchall()
         finally:
             con.unregister("page_uuids")
