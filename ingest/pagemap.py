@@ -272,8 +272,11 @@ def serve(mapping_path: Path, stdin: IO[bytes], stdout: IO[bytes]) -> int:
 
 def main() -> int:
     """``python -m ingest.pagemap MAPPING``: the child ``ProcessMapper`` starts."""
-    # Ctrl-C reaches the whole process group; the parent decides when this one stops.
+    # Ctrl-C reaches the whole process group, and a service manager's stop signal the whole
+    # group too: the parent finishes the page in hand, and this one stops when its stdin
+    # closes (also when the parent is killed).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # The answers get the real stdout; anything printed goes to stderr instead.
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)

@@ -77,6 +77,16 @@ def test_a_body_that_is_not_a_page_is_refused_and_the_child_goes_on(
     assert mapper.decode(b"[]").count == 0
 
 
+def test_the_child_leaves_stopping_to_its_parent(mapper: ProcessMapper) -> None:
+    """A service manager's SIGTERM (or Ctrl-C) reaches the whole group; the parent finishes
+    the page in hand and then closes the child."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        mapper._proc.send_signal(sig)
+    assert mapper.decode(a_page()).result().count == 202
+    mapper.close()
+    assert mapper._proc.returncode == 0
+
+
 def test_a_child_that_died_is_reported_not_waited_for(mapper: ProcessMapper) -> None:
     mapper._proc.send_signal(signal.SIGKILL)
     mapper._proc.wait()
