@@ -29,7 +29,7 @@ from ingest.config import (
 from ingest.errors import ConfigError, DatabaseLocked, OktaduckError
 from ingest.okta.urls import OrgURL
 from ingest.output import FORMATS, default_format, write_rows
-from ingest.store.db import DEFAULT_DB, INGEST_MEMORY_LIMIT
+from ingest.store.db import DEFAULT_DB, INGEST_MEMORY_LIMIT, INGEST_THREADS
 from ingest.store.query import Result
 
 Handler = Callable[[argparse.Namespace], int]
@@ -103,7 +103,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
     failed = 0
     mapping = load_mapping(config.mapping_path())
     with (
-        Store(config.storage.path, mapping, _ingest_memory(config)) as store,
+        Store(config.storage.path, mapping, _ingest_memory(config), INGEST_THREADS) as store,
         ProcessMapper(mapping) as mapper,
     ):
         for source in sources:
@@ -199,7 +199,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     mapping = load_mapping(config.mapping_path())
     db = args.db or config.storage.path
-    with Store(db, mapping, _ingest_memory(config)) as store, ProcessMapper(mapping) as mapper:
+    with (
+        Store(db, mapping, _ingest_memory(config), INGEST_THREADS) as store,
+        ProcessMapper(mapping) as mapper,
+    ):
         client = open_client(source, clock, stop)
         try:
             result = backfill(source, store, client, clock, since, report, stop, mapper)

@@ -284,8 +284,13 @@ def test_the_store_bounds_duckdb_memory_and_checkpoints_rarely_while_catching_up
     unconfigured = Config(sources=())
     assert _ingest_memory(unconfigured) == "48MB"
     assert _ingest_memory(Config(sources=(), storage=StorageConfig(memory_limit="2GB"))) == "2GB"
-    with Store(tmp_path / "okta.duckdb", mapping, _ingest_memory(unconfigured)) as store:
+    from ingest.store.db import INGEST_THREADS
+
+    path = tmp_path / "okta.duckdb"
+    with Store(path, mapping, _ingest_memory(unconfigured), INGEST_THREADS) as store:
         got = store.con.execute(
             "SELECT current_setting('memory_limit'), current_setting('checkpoint_threshold')"
         ).fetchall()
+        threads = store.con.execute("SELECT current_setting('threads')").fetchall()
     assert got == wanted
+    assert threads == [(1,)]
