@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ingest.errors import EventRejected
+from ingest.mapping.columns import Prefixes
 from ingest.mapping.pipeline import FieldPlan
 from ingest.mapping.types import Invalid, Partial, is_list_type, item_type, rfc3339
 
@@ -101,11 +102,12 @@ def apply_events(plan: Plan, events: Sequence[Any]) -> MappedBatch:
     issues: dict[int, list[str]] = {}
     failures: dict[int, list[str]] = {}
     values: dict[str, list[Any]] = {}
+    prefixes = Prefixes(objects)
     for field in plan.order:
         if field.gate_field is None:
-            values[field.name] = _map_field(field, objects, values, issues, failures)
+            values[field.name] = _map_field(field, prefixes, objects, values, issues, failures)
         else:
-            values[field.name] = _map_gated(field, objects, values, issues, failures)
+            values[field.name] = _map_gated(field, prefixes, objects, values, issues, failures)
 
     accepted_local = [j for j in range(len(objects)) if j not in failures]
     if failures:
@@ -125,6 +127,7 @@ def apply_events(plan: Plan, events: Sequence[Any]) -> MappedBatch:
 
 def _map_field(
     field: FieldPlan,
+    prefixes: Prefixes,
     objects: list[dict[str, Any]],
     values: Mapping[str, list[Any]],
     issues: dict[int, list[str]],
@@ -149,7 +152,7 @@ def _map_field(
         try:
             # The usual case, in one pass: nothing fails.
             if field.column is not None:
-                column = field.column(objects)
+                column = field.column(prefixes(field.column_parent))
             else:
                 column = [
                     None if (raw := extract(event)) is None else convert(raw) for event in objects
@@ -198,6 +201,7 @@ def _map_field(
 
 def _map_gated(
     field: FieldPlan,
+    prefixes: Prefixes,
     objects: list[dict[str, Any]],
     values: Mapping[str, list[Any]],
     issues: dict[int, list[str]],
@@ -211,7 +215,7 @@ def _map_gated(
     gate = values[field.gate_field]
     open_at = [j for j, value in enumerate(gate) if field.gate_open(value)]
     if len(open_at) == len(objects):
-        return _map_field(field, objects, values, issues, failures)
+        return _map_field(field, prefixes, objects, values, issues, failures)
     column: list[Any] = [None] * len(objects)
     if not open_at:
         return column
@@ -221,7 +225,8 @@ def _map_gated(
         sub_values[field.source_field] = [source[j] for j in open_at]
     sub_issues: dict[int, list[str]] = {}
     sub_failures: dict[int, list[str]] = {}
-    mapped = _map_field(field, [objects[j] for j in open_at], sub_values, sub_issues, sub_failures)
+    subset = [objects[j] for j in open_at]
+    mapped = _map_field(field, Prefixes(subset), subset, sub_values, sub_issues, sub_failures)
     for k, j in enumerate(open_at):
         column[j] = mapped[k]
     for k, texts in sub_issues.items():

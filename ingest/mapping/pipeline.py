@@ -53,8 +53,10 @@ class FieldPlan:
     members: tuple[tuple[str, str], ...] = ()
     gate_field: str | None = None
     gate_values: frozenset[str] | None = None
-    # extract and convert over a whole batch, where the path allows it (see columns.py)
+    # extract and convert over a whole batch, where the path allows it (see columns.py): a
+    # function of the values at ``column_parent`` for every event
     column: Column | None = None
+    column_parent: tuple[str, ...] = ()
 
     def gate_open(self, value: Any) -> bool:
         """Whether the gate field's value lets this field through (``when``).
@@ -73,6 +75,8 @@ def build_field(spec: FieldSpec, lookups: Mapping[str, LookupTable]) -> FieldPla
     """Compile one validated field."""
     table = lookups[spec.lookup].entries if spec.lookup is not None else None
     convert = _converter(spec, table)
+    keys = compile_path(spec.path).keys if spec.path is not None else None
+    plain = keys is not None and spec.source_field is None
     return FieldPlan(
         name=spec.name,
         type=spec.type,
@@ -85,14 +89,12 @@ def build_field(spec: FieldSpec, lookups: Mapping[str, LookupTable]) -> FieldPla
         members=tuple((member.name, member.type) for member in spec.struct),
         gate_field=spec.when_field,
         gate_values=spec.when_values,
-        column=_column(spec, convert, table),
+        column=_column(spec, keys, convert, table) if plain and keys else None,
+        column_parent=keys[:-1] if plain and keys else (),
     )
 
 
-def _column(spec: FieldSpec, convert: Converter, table: object) -> Column | None:
-    keys = compile_path(spec.path).keys if spec.path is not None else None
-    if keys is None or spec.source_field is not None:
-        return None
+def _column(spec: FieldSpec, keys: tuple[str, ...], convert: Converter, table: object) -> Column:
     text = spec.type == "string" and _plain(spec, table)
     return make_column(keys, convert, spec.null_likes, text)
 
