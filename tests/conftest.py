@@ -30,6 +30,8 @@ TOKEN = "test-token-0123456789abcdef"
 TOKEN_ENV = "OKTADUCK_TEST_TOKEN"
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+# Real LogEvents from Okta's docs and Cortex XSOAR's content, kept with the tests (README)
+SAMPLES = REPO / "tests" / "samples"
 START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 

@@ -22,9 +22,9 @@ import pytest
 from ingest.errors import EventRejected
 from ingest.mapping import CompiledMapping, load_mapping
 from ingest.mapping.types import rfc3339
+from tests.conftest import SAMPLES
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "okta" / "samples"
 GOLDEN = REPO / "tests" / "golden"
 EXPECTED = GOLDEN / "normalized"
 MAPPING = REPO / "mappings" / "okta" / "normalized.toml"
@@ -105,8 +105,6 @@ def test_batch_agrees_with_golden_cases(normalized: CompiledMapping) -> None:
 
 def test_every_expectation_has_an_input() -> None:
     """No stale expectation files: each one belongs to a current case."""
-    if not SAMPLES.is_dir():
-        pytest.skip(f"the shared samples are not at {SAMPLES}")
     names = {case[0] for case in CASES}
     stale = sorted(path.name for path in EXPECTED.glob("*.json") if path.stem not in names)
     assert stale == [], f"expectations without an input (delete them): {stale}"
@@ -114,6 +112,4 @@ def test_every_expectation_has_an_input() -> None:
 
 def test_the_samples_are_there() -> None:
     """The real sample events are part of the golden set (17 of them)."""
-    if not SAMPLES.is_dir():
-        pytest.skip(f"the shared samples are not at {SAMPLES}")
     assert len([case for case in CASES if case[0].startswith("sample-")]) == 17

@@ -26,8 +26,8 @@ from ingest.feeds.okta_filter import (
 from ingest.feeds.scim import And, Compare, Not, Or, Present
 from ingest.mapping.types import to_string
 from ingest.simulate.generator import EventGenerator
+from tests.conftest import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "okta" / "samples"
 HOSTILE = (
     "'); DROP TABLE events; --",
     'O\'Brien "the" \\ admin',
