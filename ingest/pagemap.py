@@ -47,10 +47,13 @@ class MappedPage:
     60 MB), and the time it takes then moves to a thread that mostly waits on DuckDB.
     """
 
-    count: int
     batch: MappedBatch
     raw: list[str]
     uuids: list[str | None]
+
+    @property
+    def count(self) -> int:
+        return len(self.raw)
 
 
 def map_page(mapping: CompiledMapping, events: list[Any]) -> MappedPage:
@@ -59,7 +62,7 @@ def map_page(mapping: CompiledMapping, events: list[Any]) -> MappedPage:
         e.get("uuid") if isinstance(e, dict) and isinstance(e.get("uuid"), str) else None
         for e in events
     ]
-    return MappedPage(len(events), mapping.apply_batch(events), raw, uuids)
+    return MappedPage(mapping.apply_batch(events), raw, uuids)
 
 
 @dataclass(frozen=True)
@@ -216,7 +219,7 @@ def _as_json(column: Column) -> bool:
 
 # A mapped page on its way to the parent: the columns that survive JSON as orjson text (a
 # fifth of pickle's cost on both sides), the rest of the page pickled.
-Packed = tuple[bytes, dict[str, list[Any]], MappedBatch, list[str], list[str | None], int]
+Packed = tuple[bytes, dict[str, list[Any]], MappedBatch, list[str], list[str | None]]
 
 
 def pack(page: MappedPage, json_names: frozenset[str]) -> Packed:
@@ -224,14 +227,14 @@ def pack(page: MappedPage, json_names: frozenset[str]) -> Packed:
     as_json = {name: values for name, values in columns.items() if name in json_names}
     other = {name: values for name, values in columns.items() if name not in json_names}
     rest = dataclasses.replace(page.batch, columns={})
-    return orjson.dumps(as_json), other, rest, page.raw, page.uuids, page.count
+    return orjson.dumps(as_json), other, rest, page.raw, page.uuids
 
 
 def unpack(columns: tuple[Column, ...], packed: Packed) -> MappedPage:
-    text, other, rest, raw, uuids, count = packed
+    text, other, rest, raw, uuids = packed
     values = {**orjson.loads(text), **other}
     ordered = {column.name: values[column.name] for column in columns}
-    return MappedPage(count, dataclasses.replace(rest, columns=ordered), raw, uuids)
+    return MappedPage(dataclasses.replace(rest, columns=ordered), raw, uuids)
 
 
 def _send(out: IO[bytes], value: object) -> None:

@@ -75,8 +75,8 @@ def build_field(spec: FieldSpec, lookups: Mapping[str, LookupTable]) -> FieldPla
     """Compile one validated field."""
     table = lookups[spec.lookup].entries if spec.lookup is not None else None
     convert = _converter(spec, table)
-    keys = compile_path(spec.path).keys if spec.path is not None else None
-    plain = keys is not None and spec.source_field is None
+    plain = spec.path is not None and spec.source_field is None
+    keys = compile_path(spec.path).keys if plain and spec.path is not None else None
     return FieldPlan(
         name=spec.name,
         type=spec.type,
@@ -89,8 +89,8 @@ def build_field(spec: FieldSpec, lookups: Mapping[str, LookupTable]) -> FieldPla
         members=tuple((member.name, member.type) for member in spec.struct),
         gate_field=spec.when_field,
         gate_values=spec.when_values,
-        column=_column(spec, keys, convert, table) if plain and keys else None,
-        column_parent=keys[:-1] if plain and keys else (),
+        column=_column(spec, keys, convert, table) if keys else None,
+        column_parent=keys[:-1] if keys else (),
     )
 
 

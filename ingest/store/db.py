@@ -239,22 +239,24 @@ class Store:
         earlier in the parts; return the positions inserted, part by part."""
         seen: set[str] = set()
         firsts: list[list[int]] = []
+        uuids: list[str] = []
+        published: list[datetime] = []
         for part in parts:
-            uuids: list[str] = part.batch.columns["uuid"]
+            part_uuids: list[str] = part.batch.columns["uuid"]
+            part_published: list[datetime] = part.batch.columns["published"]
             first = []
             for i in part.positions:
-                if uuids[i] not in seen:
-                    seen.add(uuids[i])
+                if part_uuids[i] not in seen:
+                    seen.add(part_uuids[i])
                     first.append(i)
+                    uuids.append(part_uuids[i])
+                    published.append(part_published[i])
             firsts.append(first)
-        chosen = [(part, i) for part, first in zip(parts, firsts, strict=True) for i in first]
-        existing = self._existing(
-            con,
-            [part.batch.columns["uuid"][i] for part, i in chosen],
-            [part.batch.columns["published"][i] for part, i in chosen],
-        )
+        existing = self._existing(con, uuids, published)
         kept = [
             [i for i in first if part.batch.columns["uuid"][i] not in existing]
+            if existing
+            else first
             for part, first in zip(parts, firsts, strict=True)
         ]
         if any(kept):
@@ -273,8 +275,9 @@ class Store:
         """
         if not uuids:
             return set()
+        lo = min(published)
         rows = con.execute(
-            "SELECT max(published) FROM events WHERE published >= $lo", {"lo": min(published)}
+            "SELECT max(published) FROM events WHERE published >= $lo", {"lo": lo}
         ).fetchall()
         newest: datetime | None = rows[0][0] if rows else None
         if newest is None:
@@ -288,7 +291,7 @@ class Store:
             rows = con.execute(
                 "SELECT e.uuid FROM events e WHERE e.published BETWEEN $lo AND $hi "
                 "AND e.uuid IN (SELECT uuid FROM page_uuids)",
-                {"lo": min(published), "hi": max(p for _, p in candidates)},
+                {"lo": lo, "hi": max(p for _, p in candidates)},
             ).fetchall()
         finally:
             con.unregister("page_uuids")
