@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ingest.export.settings import SinkSpec
 from ingest.mapping import default_mapping_dir
 from ingest.okta.client import ClientPolicy
-from ingest.okta.oauth import OAuthConfig
+from ingest.okta.oauth_config import OAuthConfig
 from ingest.okta.urls import OrgURL, is_loopback
 from ingest.secrets import Secret, optional_secret, secret_from_env, secret_from_file
 

@@ -25,13 +25,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from ingest.errors import ConfigError
+from ingest.okta.oauth_config import EC_ALGORITHMS, RSA_ALGORITHMS
 from ingest.secrets import secret_from_file
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
-RSA_ALGORITHMS = ("RS256", "RS384", "RS512")
-EC_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
-ALGORITHMS = (*RSA_ALGORITHMS, *EC_ALGORITHMS.values())
 DPOP_ALGORITHM = "ES256"
 MIN_RSA_BITS = 2048
 

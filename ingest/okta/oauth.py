@@ -26,7 +26,6 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,65 +36,21 @@ from ingest.logs import emit
 from ingest.okta.client import USER_AGENT
 from ingest.okta.dpop import DPoPProver, challenge_error
 from ingest.okta.keys import (
-    ALGORITHMS,
     SigningKey,
     ephemeral_dpop_key,
     load_dpop_key,
     load_signing_key,
 )
+from ingest.okta.oauth_config import LOGS_SCOPE, OAuthConfig
 from ingest.okta.urls import OrgURL
 from ingest.secrets import Secret
 
 TOKEN_PATH = "/oauth2/v1/token"  # noqa: S105 (a path, not a secret)
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-LOGS_SCOPE = "okta.logs.read"
-MAX_ASSERTION_LIFETIME = timedelta(hours=1)  # Okta refuses an assertion expiring later
 REFRESH_MARGIN = timedelta(minutes=5)
 DEFAULT_TOKEN_SECONDS = 3600
 SKEW_WORTH_MENTIONING = timedelta(seconds=60)
 _APP = "Okta Admin Console > Applications > Applications > the app"
-
-
-@dataclass(frozen=True)
-class OAuthConfig:
-    """How one source authenticates as an Okta API Services app.
-
-    ``algorithm`` is inferred from the key when None (RS256 for RSA, ES256/384/512 for EC).
-    ``dpop_key_file`` is optional with ``dpop``: without it an in-memory key is made per run.
-    """
-
-    client_id: str
-    private_key_file: Path
-    key_id: str | None = None
-    algorithm: str | None = None
-    scopes: tuple[str, ...] = (LOGS_SCOPE,)
-    dpop: bool = False
-    dpop_key_file: Path | None = None
-    assertion_lifetime: timedelta = timedelta(minutes=5)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "scopes", tuple(self.scopes))
-        if not self.client_id or self.client_id != self.client_id.strip():
-            raise ConfigError("client_id must be the app's Client ID, without spaces")
-        if not self.scopes or any(not s or s.split() != [s] for s in self.scopes):
-            raise ConfigError(f"scopes must be non-empty scope names, e.g. [{LOGS_SCOPE!r}]")
-        if self.key_id is not None and not self.key_id.strip():
-            raise ConfigError("key_id is empty; remove it or set the KID shown in Okta")
-        if self.algorithm is not None and self.algorithm not in ALGORITHMS:
-            raise ConfigError(
-                f"algorithm {self.algorithm!r} is not one Okta accepts for private_key_jwt; "
-                f"use one of {', '.join(ALGORITHMS)} (or leave it out to infer it from the key)"
-            )
-        if not timedelta(seconds=1) <= self.assertion_lifetime <= MAX_ASSERTION_LIFETIME:
-            raise ConfigError(
-                "assertion_lifetime must be between 1 second and 1 hour (Okta rejects client "
-                "assertions that expire more than an hour ahead; the default of 5 minutes also "
-                "survives a slightly fast clock)"
-            )
-        if self.dpop_key_file is not None and not self.dpop:
-            raise ConfigError(
-                "dpop_key_file is set but dpop is false; set dpop = true or remove dpop_key_file"
-            )
 
 
 def client_assertion(

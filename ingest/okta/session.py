@@ -10,19 +10,22 @@ from ingest.clock import Clock
 from ingest.config import SourceConfig
 from ingest.okta.auth import SswsAuth
 from ingest.okta.client import OktaClient
-from ingest.okta.oauth import OAuthAuth
 
 
 def open_client(
     source: SourceConfig, clock: Clock, stop: threading.Event | None = None
 ) -> OktaClient:
     """An ``OktaClient`` with the source's token, TLS settings, proxy and timeouts."""
+    auth: httpx.Auth
+    if source.oauth is not None:
+        # imported here: JWT and cryptography cost ~9 MB that token sources do not need
+        from ingest.okta.oauth import OAuthAuth
+
+        auth = OAuthAuth(source.oauth, source.org.origin, clock)
+    else:
+        auth = SswsAuth(source.token())
     http = httpx.Client(
-        auth=(
-            OAuthAuth(source.oauth, source.org.origin, clock)
-            if source.oauth is not None
-            else SswsAuth(source.token())
-        ),
+        auth=auth,
         timeout=httpx.Timeout(source.timeout, connect=min(source.timeout, 15.0)),
         verify=str(source.ca_bundle) if source.ca_bundle else True,
         proxy=source.proxy,
