@@ -22,17 +22,21 @@ import struct
 import subprocess
 import sys
 import threading
+from array import array
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import orjson
 
 from ingest.errors import OktaduckError
 from ingest.mapping import Column, CompiledMapping, MappedBatch, load_mapping
 from ingest.okta.body import BadBody, json_array
+
+if TYPE_CHECKING:
+    from ingest.store.rawtexts import RawTexts
 
 _LENGTH = struct.Struct("<Q")
 _COLLECT_EVERY = 50  # pages
@@ -43,12 +47,12 @@ class MappedPage:
     """A page's events, mapped and ready to commit; ``raw`` and ``uuids`` are indexed like
     the page's events.
 
-    The Arrow table is built by the store, not here: it would cost the child pyarrow (some
-    60 MB), and the time it takes then moves to a thread that mostly waits on DuckDB.
+    A page mapped by the child comes with its Arrow table built (by the parent: pyarrow
+    would cost the child some 60 MB) and its texts in one buffer (``RawTexts``).
     """
 
     batch: MappedBatch
-    raw: list[str]
+    raw: list[str] | RawTexts
     uuids: list[str | None]
 
     @property
@@ -58,11 +62,14 @@ class MappedPage:
 
 def map_page(mapping: CompiledMapping, events: list[Any]) -> MappedPage:
     raw = [orjson.dumps(event).decode() for event in events]
-    uuids = [
+    return MappedPage(mapping.apply_batch(events), raw, _uuids(events))
+
+
+def _uuids(events: list[Any]) -> list[str | None]:
+    return [
         e.get("uuid") if isinstance(e, dict) and isinstance(e.get("uuid"), str) else None
         for e in events
     ]
-    return MappedPage(mapping.apply_batch(events), raw, uuids)
 
 
 @dataclass(frozen=True)
@@ -114,7 +121,7 @@ class ProcessMapper:
     """
 
     def __init__(self, mapping: CompiledMapping) -> None:
-        self._columns = mapping.columns
+        self._mapping = mapping
         self._lock = threading.Lock()
         self._waiting: deque[tuple[Future[int], Future[MappedPage]]] = deque()
         self._dead: MapperFailed | None = None
@@ -166,7 +173,7 @@ class ProcessMapper:
                     continue
                 self._waiting.popleft()
                 if kind == "page":
-                    mapped.set_result(unpack(self._columns, value))
+                    mapped.set_result(unpack(self._mapping, value))
                 else:  # "bad": the body is not a page
                     counted.set_exception(value)
         except BaseException as err:
@@ -218,23 +225,36 @@ def _as_json(column: Column) -> bool:
 
 
 # A mapped page on its way to the parent: the columns that survive JSON as orjson text (a
-# fifth of pickle's cost on both sides), the rest of the page pickled.
-Packed = tuple[bytes, dict[str, list[Any]], MappedBatch, list[str], list[str | None]]
+# fifth of pickle's cost on both sides), the rest of the batch pickled, the events' texts in
+# one buffer with their offsets, and the uuids.
+Packed = tuple[bytes, dict[str, list[Any]], MappedBatch, bytes, bytes, list[str | None]]
+# what the store reads from a page's Python columns once its Arrow table is built
+_KEPT = ("uuid", "published")
 
 
-def pack(page: MappedPage, json_names: frozenset[str]) -> Packed:
-    columns = page.batch.columns
+def pack(mapping: CompiledMapping, events: list[Any], json_names: frozenset[str]) -> Packed:
+    """Map ``events`` and put the page in the form it travels in."""
+    batch = mapping.apply_batch(events)
+    texts = [orjson.dumps(event) for event in events]
+    # int32 offsets in this machine's order, which Arrow reads as little-endian: every
+    # platform Python and DuckDB wheels exist for is
+    offsets = array("i", itertools.accumulate(map(len, texts), initial=0)).tobytes()
+    columns = batch.columns
     as_json = {name: values for name, values in columns.items() if name in json_names}
     other = {name: values for name, values in columns.items() if name not in json_names}
-    rest = dataclasses.replace(page.batch, columns={})
-    return orjson.dumps(as_json), other, rest, page.raw, page.uuids
+    rest = dataclasses.replace(batch, columns={})
+    return orjson.dumps(as_json), other, rest, b"".join(texts), offsets, _uuids(events)
 
 
-def unpack(columns: tuple[Column, ...], packed: Packed) -> MappedPage:
-    text, other, rest, raw, uuids = packed
+def unpack(mapping: CompiledMapping, packed: Packed) -> MappedPage:
+    """The page again, its Arrow table built and its Python columns let go (but ``_KEPT``)."""
+    from ingest.store.rawtexts import RawTexts  # pyarrow: the parent's side only
+
+    text, other, rest, data, offsets, uuids = packed
     values = {**orjson.loads(text), **other}
-    ordered = {column.name: values[column.name] for column in columns}
-    return MappedPage(dataclasses.replace(rest, columns=ordered), raw, uuids)
+    ordered = {column.name: values[column.name] for column in mapping.columns}
+    batch = dataclasses.replace(rest, columns=ordered).with_arrow(mapping, _KEPT)
+    return MappedPage(batch, RawTexts.from_buffers(data, offsets), uuids)
 
 
 def _send(out: IO[bytes], value: object) -> None:
@@ -265,11 +285,12 @@ def serve(mapping_path: Path, stdin: IO[bytes], stdout: IO[bytes]) -> int:
         body = stdin.read(size)
         try:
             events = json_array(body)
+            del body
         except BadBody as err:
             _send(stdout, ("bad", err))
             continue
         _send(stdout, ("count", len(events)))
-        _send(stdout, ("page", pack(map_page(mapping, events), json_names)))
+        _send(stdout, ("page", pack(mapping, events, json_names)))
     return 0  # not reached
 
 

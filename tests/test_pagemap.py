@@ -16,7 +16,8 @@ from ingest.okta.body import BadBody
 from ingest.pagemap import InlineMapper, MappedPage, MapperFailed, ProcessMapper
 from ingest.poll import poll_cycle
 from ingest.simulate.generator import EventGenerator
-from ingest.store.db import Store
+from ingest.store.db import PageRows, Store
+from ingest.store.rawtexts import RawTexts
 from tests.conftest import Sim, source_for
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -38,9 +39,14 @@ def a_page() -> bytes:
     return orjson.dumps(events)
 
 
-def same(a: MappedPage, b: MappedPage) -> None:
-    assert (a.count, a.raw, a.uuids) == (b.count, b.raw, b.uuids)
-    assert a.batch == b.batch
+def same(a: MappedPage, b: MappedPage, mapping: CompiledMapping) -> None:
+    assert (a.count, list(a.raw), a.uuids) == (b.count, list(b.raw), b.uuids)
+    assert (a.batch.accepted, a.batch.rejected, a.batch.issues) == (
+        b.batch.accepted,
+        b.batch.rejected,
+        b.batch.issues,
+    )
+    assert a.batch.to_arrow(mapping).equals(b.batch.to_arrow(mapping), check_metadata=True)
 
 
 def test_the_child_maps_a_page_exactly_as_the_parent_would(
@@ -49,7 +55,7 @@ def test_the_child_maps_a_page_exactly_as_the_parent_would(
     body = a_page()
     here = InlineMapper(mapping).decode(body).result()
     there = mapper.decode(body).result()
-    same(there, here)
+    same(there, here, mapping)
     assert there.count == 202 and [i for i, _ in there.batch.rejected] == [6, 7]
     assert there.batch.issues[5] == ["client_ip: not an IP address: 'not an address'"]
 
@@ -65,7 +71,7 @@ def test_pages_handed_over_in_a_row_come_back_in_order(
     assert [p.count for p in pending] == [300, 0, 120, 1]
     inline = InlineMapper(mapping)
     for body, page in zip(bodies, pending, strict=True):
-        same(page.result(), inline.decode(body).result())
+        same(page.result(), inline.decode(body).result(), mapping)
 
 
 @pytest.mark.parametrize("body", [b"<html>busy</html>", b'{"errorCode": "E0000009"}', b"[{"])
@@ -125,3 +131,29 @@ def test_a_poll_through_the_child_survives_bad_bodies_and_stores_everything(
         uuids = [r[0] for r in store.con.execute("SELECT uuid FROM events").fetchall()]
     assert result.stored == 450 and client.stats.retries == 2
     assert len(uuids) == len(set(uuids)) and set(uuids) == sim.org.visible_uuids()
+
+
+def test_a_page_from_the_child_is_stored_as_the_same_rows(
+    mapper: ProcessMapper, mapping: CompiledMapping, tmp_path: Path
+) -> None:
+    """The child's page arrives with its Arrow table and its texts in one buffer; the store
+    takes rows, duplicates and rejects from it as from a page mapped in-process."""
+    events = orjson.loads(a_page())
+    body = orjson.dumps([*events, events[3], events[0]])  # the page repeats two of its events
+    there = mapper.decode(body).result()
+    assert set(there.batch.columns) == {"uuid", "published"} and there.batch.table is not None
+    assert isinstance(there.raw, RawTexts)
+    tables = []
+    for name, page in (("child", there), ("inline", InlineMapper(mapping).decode(body).result())):
+        with Store(tmp_path / f"{name}.duckdb", mapping) as store:
+            rows = PageRows("s", "https://x.okta.com", None, page.batch, page.raw, page.uuids)
+            result = store.commit_page(rows, START)
+            assert (result.stored, result.duplicates, result.rejected) == (200, 2, 2)
+            tables.append(
+                store.con.execute(
+                    "SELECT * EXCLUDE (ingested_at) FROM events ORDER BY ingest_seq"
+                ).fetchall()
+            )
+            tables.append(store.con.execute("SELECT * FROM rejects ORDER BY raw_hash").fetchall())
+    assert tables[0] == tables[2] and tables[1] == tables[3]
+    assert len(tables[0]) == 200 and len(tables[1]) == 2
