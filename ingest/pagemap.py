@@ -290,7 +290,9 @@ def serve(mapping_path: Path, stdin: IO[bytes], stdout: IO[bytes]) -> int:
             _send(stdout, ("bad", err))
             continue
         _send(stdout, ("count", len(events)))
-        _send(stdout, ("page", pack(mapping, events, json_names)))
+        page = pack(mapping, events, json_names)
+        del events  # the parsed page is the child's largest object: gone before pickling
+        _send(stdout, ("page", page))
     return 0  # not reached
 
 
