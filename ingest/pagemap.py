@@ -236,9 +236,10 @@ def pack(mapping: CompiledMapping, events: list[Any], json_names: frozenset[str]
     """Map ``events`` and put the page in the form it travels in."""
     batch = mapping.apply_batch(events)
     texts = [orjson.dumps(event) for event in events]
-    # int32 offsets in this machine's order, which Arrow reads as little-endian: every
-    # platform Python and DuckDB wheels exist for is
-    offsets = array("i", itertools.accumulate(map(len, texts), initial=0)).tobytes()
+    starts = array("i", itertools.accumulate(map(len, texts), initial=0))  # int32 offsets
+    if sys.byteorder == "big":
+        starts.byteswap()  # Arrow's buffers are little-endian
+    offsets = starts.tobytes()
     columns = batch.columns
     as_json = {name: values for name, values in columns.items() if name in json_names}
     other = {name: values for name, values in columns.items() if name not in json_names}
