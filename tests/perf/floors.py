@@ -26,7 +26,6 @@ import json
 import sys
 import tempfile
 import time
-import tomllib
 from pathlib import Path
 
 import duckdb
@@ -34,6 +33,7 @@ import orjson
 import pyarrow as pa
 
 from ingest.mapping import default_mapping_dir
+from ingest.mapping.spec import parse_spec, read_toml
 from ingest.store.rawtexts import JSON_TEXT
 from tests.perf.bench import Simulator, fetch_pages, parse_floor
 
@@ -65,13 +65,10 @@ def store_raw(bodies: list[bytes], db: Path) -> float:
 
 def plain_paths() -> list[str]:
     """The normalized mapping's paths that are plain dotted paths (no filter, no wildcard)."""
-    spec = tomllib.loads((default_mapping_dir() / "okta" / "normalized.toml").read_text())
-    paths = []
-    for field in spec["fields"].values():
-        for path in field.get("paths", [field.get("path")]):
-            if path and "[" not in path and "*" not in path:
-                paths.append(path)
-    return paths
+    file = default_mapping_dir() / "okta" / "normalized.toml"
+    spec, _ = parse_spec(file, read_toml(file)[1])
+    every = [path for f in spec.fields for path in (f.paths or (f.path,)) if path]
+    return [path for path in every if "[" not in path and "*" not in path]
 
 
 def duckdb_mapping(bodies: list[bytes], db: Path) -> tuple[float, int]:
