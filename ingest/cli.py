@@ -29,6 +29,7 @@ from ingest.config import (
 from ingest.errors import ConfigError, DatabaseLocked, OktaduckError
 from ingest.okta.urls import OrgURL
 from ingest.output import FORMATS, default_format, write_rows
+from ingest.simulate import options as simulate_options
 from ingest.store.db import DEFAULT_DB, INGEST_MEMORY_LIMIT, INGEST_THREADS
 from ingest.store.query import Result
 
@@ -632,10 +633,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_format(p)
     p.set_defaults(func=cmd_status)
 
-    from ingest.simulate import server
-
     p = sub.add_parser("simulate", help="serve a simulated Okta org on 127.0.0.1")
-    server.add_arguments(p)
+    simulate_options.add_arguments(p)
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser(

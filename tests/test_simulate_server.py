@@ -24,10 +24,8 @@ from ingest.clock import FakeClock, rfc3339
 from ingest.errors import ConfigError
 from ingest.simulate import DEMO_TOKEN, OrgConfig, SimulatedOrg, SimulatorServer
 from ingest.simulate import server as server_module
+from ingest.simulate.options import SimulateOptions, add_arguments, options_from
 from ingest.simulate.server import (
-    SimulateOptions,
-    add_arguments,
-    options_from,
     parse_events,
     seed_org,
     serve_forever,

@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from ingest.errors import OktaduckError
-from ingest.simulate.server import add_arguments, run
+from ingest.simulate.options import add_arguments
+from ingest.simulate.server import run
 
 
 def main(argv: list[str] | None = None) -> int:
