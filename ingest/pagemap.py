@@ -47,8 +47,8 @@ class MappedPage:
     """A page's events, mapped and ready to commit; ``raw`` and ``uuids`` are indexed like
     the page's events.
 
-    A page mapped by the child comes with its Arrow table built (by the parent: pyarrow
-    would cost the child some 60 MB) and its texts in one buffer (``RawTexts``).
+    A page mapped by the child comes with its Arrow columns built (by the parent, which
+    holds the Arrow library for DuckDB anyway) and its texts in one buffer (``RawTexts``).
     """
 
     batch: MappedBatch
@@ -249,13 +249,13 @@ def pack(mapping: CompiledMapping, events: list[Any], json_names: frozenset[str]
 
 def unpack(mapping: CompiledMapping, packed: Packed) -> MappedPage:
     """The page again, its Arrow table built and its Python columns let go (but ``_KEPT``)."""
-    from ingest.store.rawtexts import RawTexts  # pyarrow: the parent's side only
+    from ingest.store.rawtexts import RawTexts  # nanoarrow: the parent's side only
 
     text, other, rest, data, offsets, uuids = packed
     values = {**orjson.loads(text), **other}
     ordered = {column.name: values[column.name] for column in mapping.columns}
     batch = dataclasses.replace(rest, columns=ordered).with_arrow(mapping, _KEPT)
-    return MappedPage(batch, RawTexts.from_buffers(data, offsets), uuids)
+    return MappedPage(batch, RawTexts(data, offsets), uuids)
 
 
 def _send(out: IO[bytes], value: object) -> None:

@@ -8,10 +8,6 @@ threaded cycle slower than a serial one (tests/perf). Turning the garbage collec
 here was measured too and left alone: it made the cycle slower and its memory larger (an
 httpx response is freed only by the collector); the mapping child of ``poll`` and
 ``backfill`` turns it off (``ingest/pagemap.py``).
-
-Arrow's bundled allocator keeps memory it has freed for later; the system allocator gives
-large blocks back at once. With it a one-shot ingest peaks about 25 MB lower, at the same
-speed (tests/perf).
 """
 
 from __future__ import annotations
@@ -30,6 +26,3 @@ def tune() -> None:
         return
     _tuned = True
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    import pyarrow as pa
-
-    pa.set_memory_pool(pa.system_memory_pool())

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -163,3 +166,25 @@ def test_mappings_check_lists_every_file_and_fails_on_a_broken_one(tmp_path: Pat
     bad = run_cli("mappings", "check", "--dir", str(tmp_path))
     assert bad.returncode == 1
     assert "bad.toml" in bad.stderr and "'x'" in bad.stderr
+
+
+def test_a_poll_keeps_neither_the_simulator_nor_jwt_nor_pyarrow_resident(
+    live_sim: Sim, tmp_path: Path
+) -> None:
+    """A one-shot poll with an API token loads only what it uses: not the simulated org (nor
+    with it JWT and cryptography, ~12 MB), and no pyarrow (~55 MB)."""
+    now = datetime.now(UTC)
+    live_sim.org.add(live_sim.org.generator.stream(20, now - timedelta(hours=1), now))
+    heavy = "('pyarrow', 'jwt', 'cryptography', 'ingest.simulate.org', 'ingest.simulate.server')"
+    script = (
+        "import sys\nfrom ingest.cli import main\ncode = main(sys.argv[1:])\n"
+        f"print('loaded:', sorted(m for m in sys.modules if m in {heavy}))\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, "poll", "--org", live_sim.url, "--db", str(tmp_path / "d")],
+        capture_output=True, text=True, env={**os.environ, "OKTA_API_TOKEN": TOKEN}, cwd=REPO,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "20 stored" in done.stdout and "loaded: []" in done.stdout

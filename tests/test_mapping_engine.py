@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
+import duckdb
+import nanoarrow as na
 import pytest
 
 from ingest.errors import EventRejected
@@ -247,13 +248,24 @@ def test_to_arrow_uses_the_column_types() -> None:
         "eventType": "user.session.start",
         "target": [{"id": "00u1", "type": "User"}],
     }
-    table = mapping.apply_batch([event, event]).to_arrow(mapping)
-    assert table.num_rows == 2
-    assert table.column_names == [column.name for column in mapping.columns]
-    assert table.schema.field("published").type == pa.timestamp("us", tz="UTC")
-    assert table.schema.field("targets").type == mapping.columns[-2].arrow_type
-    assert table.schema.metadata[b"mapping_version"] == mapping.version.encode()
-    assert table.column("target_user_id").to_pylist() == ["00u1", "00u1"]
+    mapped = mapping.apply_batch([event, event]).to_arrow(mapping)
+    schema = na.Schema(mapped.schema)
+    assert mapped.num_rows == 2
+    assert [field.name for field in schema.fields] == [column.name for column in mapping.columns]
+    assert schema.metadata[b"mapping_version"] == mapping.version.encode()
+    assert schema.field(0).metadata[b"doc"] == mapping.columns[0].doc.encode()
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE expected ("
+        + ", ".join(f'"{column.name}" {column.duckdb_type}' for column in mapping.columns)
+        + ")"
+    )
+    describe = "SELECT column_name, column_type FROM (DESCRIBE {})"
+    types = con.execute(describe.format("mapped")).fetchall()
+    assert types == con.execute(describe.format("expected")).fetchall()
+    rows = con.execute("SELECT target_user_id, published FROM mapped").fetchall()
+    assert [r[0] for r in rows] == ["00u1", "00u1"]
+    assert rows[0][1] == datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 
 
 def test_document_output(tmp_path: Path) -> None:

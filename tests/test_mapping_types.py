@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import pyarrow as pa
 import pytest
 
 from ingest.mapping.types import (
     Invalid,
-    arrow_type,
     duckdb_type,
     rfc3339,
     to_bool,
@@ -162,8 +160,3 @@ def test_column_types() -> None:
     assert duckdb_type("list[json]") == "JSON[]"
     members = (("id", "string"), ("count", "int"))
     assert duckdb_type("list[json]", members) == 'STRUCT("id" VARCHAR, "count" BIGINT)[]'
-    assert arrow_type("timestamp") == pa.timestamp("us", tz="UTC")
-    assert arrow_type("list[float]") == pa.list_(pa.float64())
-    assert arrow_type("list[json]", members) == pa.list_(
-        pa.struct([pa.field("id", pa.string()), pa.field("count", pa.int64())])
-    )

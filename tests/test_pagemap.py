@@ -7,11 +7,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
+import nanoarrow as na
 import orjson
 import pytest
 
 from ingest.clock import FakeClock
 from ingest.mapping import CompiledMapping
+from ingest.mapping.arrow import Table
 from ingest.okta.body import BadBody
 from ingest.pagemap import InlineMapper, MappedPage, MapperFailed, ProcessMapper
 from ingest.poll import poll_cycle
@@ -46,7 +49,15 @@ def same(a: MappedPage, b: MappedPage, mapping: CompiledMapping) -> None:
         b.batch.rejected,
         b.batch.issues,
     )
-    assert a.batch.to_arrow(mapping).equals(b.batch.to_arrow(mapping), check_metadata=True)
+    assert as_read(a.batch.to_arrow(mapping)) == as_read(b.batch.to_arrow(mapping))
+
+
+def as_read(table: Table) -> tuple[str, list[object], list[object]]:
+    """A table's schema with its metadata, its column types and its rows, as DuckDB reads it."""
+    con = duckdb.connect()
+    con.register("t", table)
+    types = con.execute("DESCRIBE t").fetchall()
+    return repr(na.Schema(table.schema)), types, con.execute("SELECT * FROM t").fetchall()
 
 
 def test_the_child_maps_a_page_exactly_as_the_parent_would(
@@ -141,7 +152,7 @@ def test_a_page_from_the_child_is_stored_as_the_same_rows(
     events = orjson.loads(a_page())
     body = orjson.dumps([*events, events[3], events[0]])  # the page repeats two of its events
     there = mapper.decode(body).result()
-    assert set(there.batch.columns) == {"uuid", "published"} and there.batch.table is not None
+    assert set(there.batch.columns) == {"uuid", "published"} and there.batch.arrays is not None
     assert isinstance(there.raw, RawTexts)
     tables = []
     for name, page in (("child", there), ("inline", InlineMapper(mapping).decode(body).result())):

@@ -22,8 +22,9 @@ from ingest.mapping.pipeline import FieldPlan
 from ingest.mapping.types import Invalid, Partial, is_list_type, item_type, rfc3339
 
 if TYPE_CHECKING:
-    import pyarrow as pa
+    from nanoarrow.c_array import CArray
 
+    from ingest.mapping.arrow import Table
     from ingest.mapping.compile import CompiledMapping
 
 
@@ -52,37 +53,42 @@ class MappedBatch:
     accepted: list[int]
     rejected: list[tuple[int, str]]
     issues: list[list[str]]
-    # to_arrow's answer made ahead of time (see ``with_arrow``)
-    table: pa.Table | None = dataclasses.field(default=None, repr=False, compare=False)
+    # arrow_columns' answer made ahead of time (see ``with_arrow``)
+    arrays: tuple[CArray, ...] | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def with_arrow(self, mapping: CompiledMapping, keep: Sequence[str]) -> MappedBatch:
-        """This batch with its Arrow table built now and, of its Python columns, only
+        """This batch with its Arrow columns built now and, of its Python columns, only
         ``keep`` left: a page's values as Python objects take about four times the memory of
-        its Arrow table."""
+        its Arrow columns."""
         return dataclasses.replace(
             self,
             columns={name: self.columns[name] for name in keep},
-            table=self.to_arrow(mapping),
+            arrays=self.arrow_columns(mapping),
         )
 
-    def to_arrow(self, mapping: CompiledMapping) -> pa.Table:
-        """The accepted rows as an Arrow table typed by the mapping's columns."""
-        if self.table is not None:
-            return self.table
-        import pyarrow as pa
+    def arrow_columns(self, mapping: CompiledMapping) -> tuple[CArray, ...]:
+        """The accepted rows' values as one Arrow array per mapping column, in column order."""
+        if self.arrays is not None:
+            return self.arrays
+        from ingest.mapping.arrow import column
+
+        return tuple(column(self.columns[c.name], c.type, c.members) for c in mapping.columns)
+
+    def to_arrow(self, mapping: CompiledMapping) -> Table:
+        """The accepted rows as an Arrow table typed by the mapping's columns (an Arrow C
+        stream: ``duckdb`` scans it, ``pyarrow.table(...)`` reads it)."""
+        import nanoarrow as na
+
+        from ingest.mapping.arrow import Table, batch, struct_schema
 
         fields = [
-            pa.field(column.name, column.arrow_type, metadata={"doc": column.doc})
+            na.Schema(column.arrow_type, name=column.name, metadata={"doc": column.doc})
             for column in mapping.columns
         ]
-        arrays = [
-            pa.array(self.columns[column.name], type=column.arrow_type)
-            for column in mapping.columns
-        ]
-        schema = pa.schema(
+        schema = struct_schema(
             fields, metadata={"mapping": mapping.name, "mapping_version": mapping.version}
         )
-        return pa.Table.from_arrays(arrays, schema=schema)
+        return Table(schema, [batch(schema, self.arrow_columns(mapping))])
 
 
 def _kind(value: Any) -> str:

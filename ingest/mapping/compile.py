@@ -12,10 +12,10 @@ from ingest.mapping.apply import MappedBatch, Plan, apply_event, apply_events, e
 from ingest.mapping.lookups import BadLookupFile, LookupTable, load_lookup
 from ingest.mapping.pipeline import FieldPlan, build_field
 from ingest.mapping.spec import InvalidMapping, MappingSpec, parse_spec, read_toml
-from ingest.mapping.types import arrow_type, duckdb_type
+from ingest.mapping.types import duckdb_type
 
 if TYPE_CHECKING:
-    import pyarrow as pa
+    from nanoarrow.c_schema import CSchema
 
 # Part of every mapping version: raise it when the engine maps the same file differently.
 ENGINE_REVISION = "1"
@@ -36,8 +36,10 @@ class Column:
         return duckdb_type(self.type, self.members)
 
     @property
-    def arrow_type(self) -> pa.DataType:
-        return arrow_type(self.type, self.members)
+    def arrow_type(self) -> CSchema:
+        from ingest.mapping.arrow import arrow_schema  # nanoarrow: not in the mapping child
+
+        return arrow_schema(self.type, self.members)
 
 
 @dataclass(frozen=True, eq=False)

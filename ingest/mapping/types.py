@@ -1,4 +1,4 @@
-"""The mapping's value types: names, coercion of JSON values, and their DuckDB/Arrow forms.
+"""The mapping's value types: names, coercion of JSON values, and their DuckDB form.
 
 A coercer takes a non-null JSON value and returns the typed value, or raises ``Invalid`` with a
 short reason. Coercers are pure and cheap: they run once per field per event.
@@ -12,12 +12,9 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 SCALAR_TYPES: tuple[str, ...] = (
     "string",
@@ -276,28 +273,3 @@ def duckdb_type(type_name: str, members: tuple[tuple[str, str], ...] = ()) -> st
     if is_list_type(type_name):
         return _DUCKDB[item_type(type_name)] + "[]"
     return _DUCKDB[type_name]
-
-
-def _arrow_scalar(type_name: str) -> pa.DataType:
-    import pyarrow as pa
-
-    if type_name in ("int", "epoch_ms"):
-        return pa.int64()
-    if type_name == "float":
-        return pa.float64()
-    if type_name == "bool":
-        return pa.bool_()
-    if type_name == "timestamp":
-        return pa.timestamp("us", tz="UTC")
-    return pa.string()
-
-
-def arrow_type(type_name: str, members: tuple[tuple[str, str], ...] = ()) -> pa.DataType:
-    """The Arrow type of a column (JSON as text; timestamps in microseconds, UTC)."""
-    import pyarrow as pa
-
-    if members:
-        return pa.list_(pa.struct([pa.field(name, _arrow_scalar(kind)) for name, kind in members]))
-    if is_list_type(type_name):
-        return pa.list_(_arrow_scalar(item_type(type_name)))
-    return _arrow_scalar(type_name)

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from ingest.errors import DatabaseLocked, StoreError
 from ingest.faults import crash_point
 from ingest.mapping import CompiledMapping, MappedBatch
-from ingest.store.rawtexts import JSON_TEXT, RawTexts, raw_array
+from ingest.mapping.arrow import Table, column, repeated, strings
+from ingest.store.rawtexts import RawTexts, raw_array
 from ingest.store.schema import ensure_mapping_columns, migrate
 
 DEFAULT_DB = Path("state/oktaduck.duckdb")
@@ -286,7 +286,7 @@ class Store:
         candidates = [(u, p) for u, p in zip(uuids, published, strict=True) if p <= newest]
         if not candidates:
             return set()
-        page_uuids = pa.table({"uuid": pa.array([u for u, _ in candidates], pa.string())})
+        page_uuids = Table.of({"uuid": strings([u for u, _ in candidates])})
         con.register("page_uuids", page_uuids)
         try:
             rows = con.execute(
@@ -306,37 +306,37 @@ class Store:
         kept: list[list[int]],
         now: datetime,
     ) -> None:
-        tables = [
-            _rows_at(part.batch.to_arrow(self.mapping), keep)
-            for part, keep in zip(parts, kept, strict=True)
-            if keep
-        ]
-        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-        count = table.num_rows
-        seqs = pa.array(range(self._next_seq, self._next_seq + count), pa.int64())
-        rows = [(part, i) for part, keep in zip(parts, kept, strict=True) for i in keep]
-        issues = [part.batch.issues[i] or None for part, i in rows]
-        raw = [
-            raw_array(part.raw, [part.batch.accepted[i] for i in keep])
-            for part, keep in zip(parts, kept, strict=True)
-            if keep
-        ]
-        extra = {
-            "ingest_seq": seqs,
-            "source": pa.array([source] * count, pa.string()),
-            "mapping_version": pa.array([self.mapping.version] * count, pa.string()),
-            "mapping_issues": pa.array(issues, pa.list_(pa.string())),
-            "ingested_at": pa.array([now] * count, pa.timestamp("us", tz="UTC")),
-            "raw": pa.chunked_array(raw, JSON_TEXT),
-        }
-        for name, column in extra.items():
-            table = table.append_column(name, column)
+        names = [c.name for c in self.mapping.columns]
+        next_seq = self._next_seq
+        batches = []
+        for part, keep in zip(parts, kept, strict=True):
+            if not keep:
+                continue
+            # every accepted row goes to DuckDB, with ``keep_`` false on those left out
+            size = len(part.batch.accepted)
+            wanted = set(keep)
+            seqs = dict(zip(keep, range(next_seq, next_seq + len(keep)), strict=True))
+            next_seq += len(keep)
+            extra = {
+                "keep_": column([i in wanted for i in range(size)], "bool"),
+                "ingest_seq": column([seqs.get(i) for i in range(size)], "int"),
+                "source": repeated(source, size, "string"),
+                "mapping_version": repeated(self.mapping.version, size, "string"),
+                "mapping_issues": column([i or None for i in part.batch.issues], "list[string]"),
+                "ingested_at": repeated(now, size, "timestamp"),
+                "raw": raw_array(part.raw, part.batch.accepted),
+            }
+            columns = dict(zip(names, part.batch.arrow_columns(self.mapping), strict=True))
+            batches.append(Table.of({**columns, **extra}))
+        table = Table(batches[0].schema, [b for t in batches for b in t.batches])
         con.register("page_rows", table)
         try:
-            con.execute("INSERT INTO events BY NAME SELECT * FROM page_rows")
+            con.execute(
+                "INSERT INTO events BY NAME SELECT * EXCLUDE (keep_) FROM page_rows WHERE keep_"
+            )
         finally:
             con.unregister("page_rows")
-        self._next_seq += count
+        self._next_seq = next_seq
 
     def _insert_rejects(self, con: duckdb.DuckDBPyConnection, page: PageRows, now: datetime) -> int:
         rejected = page.batch.rejected
@@ -347,15 +347,16 @@ class Store:
             raw = page.raw[index]
             digest = hashlib.sha256(raw.encode()).hexdigest()
             rows.setdefault(digest, (page.uuids_in[index], reason, raw))
-        table = pa.table(
+        count = len(rows)
+        table = Table.of(
             {
-                "source": [page.source] * len(rows),
-                "uuid": pa.array([r[0] for r in rows.values()], pa.string()),
-                "reason": [r[1] for r in rows.values()],
-                "raw_hash": list(rows),
-                "raw": [r[2] for r in rows.values()],
-                "mapping_version": [self.mapping.version] * len(rows),
-                "first_seen": pa.array([now] * len(rows), pa.timestamp("us", tz="UTC")),
+                "source": repeated(page.source, count, "string"),
+                "uuid": strings([r[0] for r in rows.values()]),
+                "reason": strings([r[1] for r in rows.values()]),
+                "raw_hash": strings(list(rows)),
+                "raw": strings([r[2] for r in rows.values()]),
+                "mapping_version": repeated(self.mapping.version, count, "string"),
+                "first_seen": repeated(now, count, "timestamp"),
             }
         )
         con.register("page_rejects", table)
@@ -408,13 +409,6 @@ class Store:
                 "now": now,
             },
         )
-
-
-def _rows_at(table: pa.Table, positions: list[int]) -> pa.Table:
-    """The rows at ``positions`` (ascending, no repeats) of ``table``."""
-    if len(positions) == table.num_rows:
-        return table
-    return table.take(pa.array(positions, pa.int64()))
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> int:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from array import array
 from collections.abc import Iterator, Sequence
 
-import pyarrow as pa
+from nanoarrow.c_array import CArray
 
-# Arrow's JSON type lands in a DuckDB JSON column as it is: the texts came from orjson, so
-# DuckDB's parse to validate them (a tenth of an insert) is skipped
-JSON_TEXT = pa.json_(pa.string())
+from ingest.mapping.arrow import json_list, json_texts
 
 
 class RawTexts:
@@ -18,35 +18,31 @@ class RawTexts:
     array goes into ``events.raw`` without being copied again (``raw_array``).
     """
 
-    __slots__ = ("array",)
+    __slots__ = ("_starts", "array", "data")
 
-    def __init__(self, array: pa.ExtensionArray) -> None:
-        self.array = array
-
-    @classmethod
-    def from_buffers(cls, data: bytes, offsets: bytes) -> RawTexts:
-        """Texts laid end to end in ``data``; ``offsets``: int32 starts, then the end."""
-        count = len(offsets) // 4 - 1
-        storage = pa.Array.from_buffers(
-            pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
-        )
-        return cls(pa.ExtensionArray.from_storage(JSON_TEXT, storage))
+    def __init__(self, data: bytes, offsets: bytes) -> None:
+        """Texts laid end to end in ``data``; ``offsets``: little-endian int32 starts, then
+        the end."""
+        self.data = data
+        self._starts = array("i", offsets)
+        if sys.byteorder == "big":
+            self._starts.byteswap()
+        self.array = json_texts(data, offsets, len(self._starts) - 1)
 
     def __len__(self) -> int:
-        return len(self.array)
+        return len(self._starts) - 1
 
     def __getitem__(self, index: int) -> str:
-        text: str = self.array.storage[index].as_py()
-        return text
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.data[self._starts[index] : self._starts[index + 1]].decode()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.array.storage.to_pylist())
+        return (self[i] for i in range(len(self)))
 
 
-def raw_array(raw: Sequence[str] | RawTexts, indexes: Sequence[int]) -> pa.Array:
+def raw_array(raw: Sequence[str] | RawTexts, indexes: Sequence[int]) -> CArray:
     """The texts at ``indexes`` (ascending, no repeats) as an array of Arrow's JSON type."""
-    if not isinstance(raw, RawTexts):
-        return pa.array([raw[i] for i in indexes], JSON_TEXT)
-    if len(indexes) == len(raw):
+    if isinstance(raw, RawTexts) and len(indexes) == len(raw):
         return raw.array
-    return raw.array.take(pa.array(indexes, pa.int64()))
+    return json_list([raw[i] for i in indexes])

@@ -15,10 +15,10 @@ from datetime import datetime
 
 import duckdb
 import orjson
-import pyarrow as pa
 
 from ingest.clock import Clock
 from ingest.faults import crash_point
+from ingest.mapping.arrow import Table, column, repeated
 from ingest.store.db import Store
 
 DEFAULT_BATCH = 5000
@@ -103,15 +103,13 @@ def _remap_events(
         events = [orjson.loads(raw) for _, _, raw in rows]
         batch = mapping.apply_batch(events)
         seqs = [rows[i][0] for i in batch.accepted]
-        table = batch.to_arrow(mapping)
-        table = table.append_column("ingest_seq", pa.array(seqs, pa.int64()))
-        table = table.append_column(
-            "mapping_issues", pa.array([i or None for i in batch.issues], pa.list_(pa.string()))
-        )
-        table = table.append_column(
-            "mapping_version", pa.array([mapping.version] * len(seqs), pa.string())
-        )
-        names = [c.name for c in mapping.columns] + ["mapping_issues", "mapping_version"]
+        names = [c.name for c in mapping.columns]
+        columns = dict(zip(names, batch.arrow_columns(mapping), strict=True))
+        columns["ingest_seq"] = column(seqs, "int")
+        columns["mapping_issues"] = column([i or None for i in batch.issues], "list[string]")
+        columns["mapping_version"] = repeated(mapping.version, len(seqs), "string")
+        table = Table.of(columns)
+        names += ["mapping_issues", "mapping_version"]
         assignments = ", ".join(f'"{n}" = r."{n}"' for n in names)
         con.register("remap_rows", table)
         try:

@@ -30,11 +30,10 @@ from pathlib import Path
 
 import duckdb
 import orjson
-import pyarrow as pa
 
 from ingest.mapping import default_mapping_dir
+from ingest.mapping.arrow import Table, json_list, strings
 from ingest.mapping.spec import parse_spec, read_toml
-from ingest.store.rawtexts import JSON_TEXT
 from tests.perf.bench import Simulator, fetch_pages, parse_floor
 
 
@@ -43,9 +42,9 @@ def store_raw(bodies: list[bytes], db: Path) -> float:
     tables = []
     for body in bodies:
         events = orjson.loads(body)
-        uuids = pa.array([e["uuid"] for e in events], pa.string())
-        raw = pa.array([orjson.dumps(e).decode() for e in events], JSON_TEXT)
-        tables.append(pa.table({"uuid": uuids, "raw": raw}))
+        uuids = strings([e["uuid"] for e in events])
+        raw = json_list([orjson.dumps(e).decode() for e in events])
+        tables.append(Table.of({"uuid": uuids, "raw": raw}))
     con = duckdb.connect(str(db), config={"threads": 1, "memory_limit": "48MB"})
     con.execute("SET checkpoint_threshold = '256MB'")
     con.execute("CREATE TABLE events (uuid VARCHAR NOT NULL, raw JSON USING COMPRESSION zstd)")
