@@ -84,6 +84,7 @@ def column(values: Sequence[Any], type_name: str, members: _Members = ()) -> CAr
 
 
 def strings(values: Sequence[str | None]) -> CArray:
+    """Text values (``None`` for null) as a string array."""
     return na.c_array(values, STRING)
 
 
