@@ -248,7 +248,7 @@ def pack(mapping: CompiledMapping, events: list[Any], json_names: frozenset[str]
 
 
 def unpack(mapping: CompiledMapping, packed: Packed) -> MappedPage:
-    """The page again, its Arrow table built and its Python columns let go (but ``_KEPT``)."""
+    """The page again, its Arrow columns built and its Python columns let go (but ``_KEPT``)."""
     from ingest.store.rawtexts import RawTexts  # nanoarrow: the parent's side only
 
     text, other, rest, data, offsets, uuids = packed
