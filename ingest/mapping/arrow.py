@@ -16,6 +16,7 @@ import sys
 from array import array
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import nanoarrow as na
@@ -36,13 +37,13 @@ JSON_TEXT = na.c_schema(
 TIMESTAMP = na.c_schema(na.timestamp("us", timezone="UTC"))
 STRING = na.c_schema(na.string())
 INT64 = na.c_schema(na.int64())
-STRING_LIST = na.c_schema(na.list_(na.string()))
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _Members = tuple[tuple[str, str], ...]
 
 
+@lru_cache
 def scalar_schema(type_name: str) -> CSchema:
     """The Arrow type of one value of a scalar mapping type."""
     if type_name in ("int", "epoch_ms"):
@@ -56,6 +57,7 @@ def scalar_schema(type_name: str) -> CSchema:
     return STRING
 
 
+@lru_cache
 def arrow_schema(type_name: str, members: _Members = ()) -> CSchema:
     """The Arrow type of a column; ``members`` are (name, type) of a ``list[json]`` struct."""
     if members:
@@ -65,6 +67,7 @@ def arrow_schema(type_name: str, members: _Members = ()) -> CSchema:
     return scalar_schema(type_name)
 
 
+@lru_cache
 def _struct_schema(members: _Members) -> na.Schema:
     return na.struct({name: scalar_schema(kind) for name, kind in members})
 
@@ -165,10 +168,11 @@ class Table:
         self.batches = list(batches)
 
     @classmethod
-    def of(cls, columns: dict[str, CArray]) -> Table:
-        """One batch of ``columns`` (arrays of the same length), named as given."""
+    def of(cls, columns: dict[str, CArray], *more: dict[str, CArray]) -> Table:
+        """A batch of ``columns`` (arrays of the same length), named as given, and one of each
+        of ``more`` (the same names and types, e.g. the next pages)."""
         schema = struct_schema([na.Schema(a.schema, name=n) for n, a in columns.items()])
-        return cls(schema, [batch(schema, list(columns.values()))])
+        return cls(schema, [batch(schema, list(c.values())) for c in (columns, *more)])
 
     @property
     def num_rows(self) -> int:

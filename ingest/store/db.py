@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from nanoarrow.c_array import CArray
 
 from ingest.errors import DatabaseLocked, StoreError
 from ingest.faults import crash_point
@@ -308,7 +309,7 @@ class Store:
     ) -> None:
         names = [c.name for c in self.mapping.columns]
         next_seq = self._next_seq
-        batches = []
+        batches: list[dict[str, CArray]] = []
         for part, keep in zip(parts, kept, strict=True):
             if not keep:
                 continue
@@ -327,8 +328,8 @@ class Store:
                 "raw": raw_array(part.raw, part.batch.accepted),
             }
             columns = dict(zip(names, part.batch.arrow_columns(self.mapping), strict=True))
-            batches.append(Table.of({**columns, **extra}))
-        table = Table(batches[0].schema, [b for t in batches for b in t.batches])
+            batches.append({**columns, **extra})
+        table = Table.of(*batches)
         con.register("page_rows", table)
         try:
             con.execute(
