@@ -1,0 +1,1 @@
+"""Attacks on oktaduck, each tried against the real parts."""
