@@ -93,5 +93,13 @@ class QueryRefused(OktaduckError):
     exit_code = 2
 
 
+class QueryTimeout(OktaduckError):
+    """A query ran past its time limit and was interrupted; the message names the limit."""
+
+
+class QueryCancelled(OktaduckError):
+    """A query was cancelled while it ran (its client went away, or the process stops)."""
+
+
 class ExportError(OktaduckError):
     """A sink failed to accept a batch."""

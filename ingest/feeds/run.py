@@ -1,4 +1,4 @@
-"""Run a feed or SQL against a DuckDB connection, with the read-only guard applied."""
+"""Run a feed against a DuckDB connection: bound parameters, a read-only transaction, limits."""
 
 from __future__ import annotations
 
@@ -8,11 +8,18 @@ from typing import Any
 import duckdb
 
 from ingest.feeds.catalog import bind, get_feed
-from ingest.store.query import Result, run_query
+from ingest.store.limits import DEFAULT_LIMITS
+from ingest.store.query import QueryLimits, Result, run_query
 
 
 def run_feed(
-    con: duckdb.DuckDBPyConnection, name: str, given: dict[str, Any], now: datetime
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    given: dict[str, Any],
+    now: datetime,
+    limits: QueryLimits = DEFAULT_LIMITS,
 ) -> Result:
+    """Run feed ``name`` with the parameters ``given`` on a read-only cursor of ``con``'s
+    database, interrupted after ``limits.timeout``; the caller closes the Result."""
     bound = bind(get_feed(name), given, now)
-    return run_query(con, bound.sql, bound.params)
+    return run_query(con, bound.sql, bound.params, limits)
