@@ -282,6 +282,72 @@ def test_a_reset_between_batches_repeats_the_previous_batch(
     assert tcp.received[1] == first + second
 
 
+def test_a_reset_repeats_every_batch_the_receiver_may_not_have_read(
+    tcp: TcpReceiver, clock: FakeClock
+) -> None:
+    """Batches acknowledged by the receiver's TCP but never read by it: when the reset shows,
+    all of them go out again on the new connection, oldest first, before the new batch (not
+    only the last one)."""
+    sink = SyslogSink(SyslogSinkConfig("127.0.0.1", tcp.port, timeout=5.0), clock)
+    batches = [event_lines(5, start=5 * i) for i in range(4)]
+    frames = [sink.frames(batch) for batch in batches]
+    for batch in batches[:3]:
+        sink.send(batch)
+    assert sink.unconfirmed == sum(map(len, frames[:3]))
+    conn = tcp.accept()
+    _reset(conn)  # three batches unread in its buffer
+    time.sleep(0.05)
+    sink.send(batches[3])
+    tcp.read(tcp.accept(), sum(map(len, frames)))
+    sink.close()
+    assert tcp.received[1] == b"".join(frames)
+
+
+def test_a_reset_that_shows_mid_write_repeats_the_tail_on_the_resend(
+    tcp: TcpReceiver, clock: FakeClock
+) -> None:
+    """The receiver resets while a large batch is being written: send raises, and the
+    caller's resend carries the earlier unread batch again, then the large one, whole."""
+    sink = SyslogSink(SyslogSinkConfig("127.0.0.1", tcp.port, timeout=5.0), clock)
+    small, large = event_lines(5), event_lines(8000, size=1000, start=5)
+    sink.send(small)
+    conn = tcp.accept()
+    first = sink.frames(small)
+
+    def reset_once_the_large_batch_is_arriving() -> None:
+        # Wait, without reading, until bytes of the large batch are in. Blocking mode: a socket
+        # with a timeout is non-blocking underneath, and MSG_WAITALL would not wait.
+        conn.settimeout(None)
+        conn.recv(len(first) + 1, socket.MSG_PEEK | socket.MSG_WAITALL)
+        _reset(conn)
+
+    resetter = threading.Thread(target=reset_once_the_large_batch_is_arriving)
+    resetter.start()
+    with pytest.raises(SinkUnavailable, match="resend the batch"):
+        sink.send(large)  # 8 MB: far more than the buffers hold, the reset hits mid-write
+    resetter.join(5)
+    assert sink.unconfirmed == len(first)
+    expected = first + sink.frames(large)
+    reader = threading.Thread(target=lambda: tcp.read(tcp.accept(), len(expected)))
+    reader.start()
+    sink.send(large)  # the caller's resend
+    reader.join(10)
+    sink.close()
+    assert len(tcp.received[1]) == len(expected)
+    assert tcp.received[1].startswith(first)
+    assert tcp.received[1][len(first) :].endswith(large[-1])
+
+
+def test_the_unconfirmed_tail_is_bounded(tcp: TcpReceiver, clock: FakeClock) -> None:
+    """resend_bytes bounds what is kept: the oldest batches leave the tail first."""
+    config = SyslogSinkConfig("127.0.0.1", tcp.port, timeout=5.0, resend_bytes=5000)
+    sink = SyslogSink(config, clock)
+    for i in range(10):
+        sink.send(event_lines(2, start=2 * i))  # about 1 KB each
+    assert 4000 < sink.unconfirmed <= 5000
+    sink.close()
+
+
 def test_a_receiver_that_stops_reading_makes_send_time_out(
     tcp: TcpReceiver, clock: FakeClock
 ) -> None:

@@ -20,16 +20,28 @@ Framing: ``octet-counting`` (``LEN SP MSG``, RFC 6587 3.4.1 and the only framing
 allows) or ``newline`` (non-transparent, LF after each message, RFC 6587 3.4.2), which is safe
 because an NDJSON line never holds a raw LF (a line that does is refused).
 
-What "accepted" means: plain TCP syslog has no application acknowledgement, so a receiver that
-drops the connection right after a write can lose the bytes in flight. To bound that, after
-writing a batch ``send`` waits (Linux, ``wait_for_ack``) until the receiver's TCP has
-acknowledged every byte, then checks that the connection is still open; a failure at any step
-closes the connection and raises ``SinkUnavailable``, so the caller resends the batch
-(at-least-once). Before the next batch the connection is checked again: closed cleanly (FIN)
-means the receiver read everything, so the sink reconnects; reset means the receiver threw away
-unread bytes, so the previous batch is written again on the new connection before the new one.
-What remains unguarded is a receiver that read the bytes and then lost them itself (a crash
-before its queue reached disk); only an application-level acknowledgement (RELP) closes that.
+What "accepted" means over TCP/TLS: plain syslog has no application acknowledgement, so the
+sink counts what TCP can tell. After writing a batch, ``send`` waits (Linux, ``wait_for_ack``)
+until the receiver's TCP has acknowledged every byte (``SIOCOUTQ`` = 0), then checks that the
+connection is still open; only then does it return, and only then does the export cursor move.
+A failure at any step closes the connection and raises ``SinkUnavailable``, so the caller
+resends the batch.
+
+Bytes the receiver's TCP acknowledged can still sit unread in its socket buffer, and a receiver
+that dies then resets the connection and loses them. So the sink keeps the batches it wrote as
+an *unconfirmed tail* (the most recent ``resend_bytes``, 8 MiB by default, above what Linux lets
+a receiver buffer) until the connection ends in a way that proves them read:
+
+- a clean close (FIN) seen between batches: the receiver read everything, the tail is dropped
+  and the next batch goes on a new connection;
+- anything else (a reset between batches, a write or acknowledgement wait that fails, a
+  timeout): the tail is written again on the next connection, before the new batch.
+
+Delivery is therefore at-least-once: after a reset the receiver can see up to ``resend_bytes``
+of messages twice (each carries the event's uuid), but nothing it had not read is lost. What TCP
+cannot tell is a receiver that read the bytes and then lost them itself (a crash before its
+queue reached disk); RELP (``protocol = "relp"``, :mod:`ingest.export.sinks.relp`), with an
+acknowledgement per message, closes that.
 
 Receivers limit message size (rsyslog: ``maxMessageSize``, 8 KiB by default); set it above the
 longest line, or long events are cut.
@@ -46,6 +58,7 @@ import socket
 import ssl
 import struct
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +82,10 @@ except ImportError:  # pragma: no cover - not POSIX
 
 Framing = Literal["octet-counting", "newline"]
 FRAMINGS: tuple[str, ...] = get_args(Framing)
+Protocol = Literal["tcp", "relp"]
+PROTOCOLS: tuple[str, ...] = get_args(Protocol)
+RESEND_BYTES = 8 << 20
+RELP_WINDOW = 128
 BOM = b"\xef\xbb\xbf"
 DEFAULT_SEVERITY = 6
 _NIL = "-"
@@ -109,6 +126,9 @@ class SyslogSinkConfig:
     bom: bool = False
     timeout: float = 10.0
     wait_for_ack: bool = True
+    protocol: Protocol = "tcp"
+    resend_bytes: int = RESEND_BYTES  # TCP: how much of the unconfirmed tail is kept
+    window: int = RELP_WINDOW  # RELP: messages sent and not yet acknowledged, at most
     name: str = "syslog"
 
     def __post_init__(self) -> None:
@@ -116,8 +136,18 @@ class SyslogSinkConfig:
             raise ConfigError("syslog sink needs a host")
         if self.framing not in FRAMINGS:
             raise ConfigError(f"syslog framing {self.framing!r}: use one of {', '.join(FRAMINGS)}")
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(
+                f"syslog protocol {self.protocol!r}: use one of {', '.join(PROTOCOLS)}"
+            )
         if self.port is not None and not 0 < self.port < 65536:
             raise ConfigError(f"syslog port {self.port} is not a TCP port")
+        if self.protocol == "relp" and self.port is None:
+            raise ConfigError("syslog port: required with protocol = relp (RELP has no set port)")
+        if not 0 <= self.resend_bytes <= 1 << 30:
+            raise ConfigError("syslog resend_bytes: 0 to 1073741824")
+        if not 1 <= self.window <= 65536:
+            raise ConfigError("syslog window: 1 to 65536 messages")
         if not 0 <= self.facility <= 23:
             raise ConfigError(f"syslog facility {self.facility}: 0-23")
         if self.severity is not None and not 0 <= self.severity <= 7:
@@ -152,8 +182,10 @@ class SyslogSink:
         self._clock = clock or SystemClock()
         self._context = self._tls_context() if config.tls else None
         self._sock: socket.socket | None = None
-        self._last: bytes | None = None  # the last batch written on the current connection
-        self._resend: bytes | None = None  # a batch a reset connection may have thrown away
+        # Batches written and acknowledged by the receiver's TCP, not yet known to be read.
+        self._tail: deque[bytes] = deque()
+        self._tail_bytes = 0
+        self._resend = False  # the tail goes out again before the next batch
         hostname = config.hostname or _local_hostname()
         self._fixed = f" {hostname} {config.app_name} {os.getpid()} "
         self._where = f"{config.host}:{config.effective_port}"
@@ -168,11 +200,26 @@ class SyslogSink:
             return
         payload = self.frames(lines)
         sock = self._ready()
-        if self._resend is not None:
-            self._write(sock, self._resend)
-            self._resend = None
-        self._write(sock, payload)
-        self._last = payload
+        if self._resend and self._tail:
+            resent = len(self._tail)
+            self._write(sock, b"".join(self._tail) + payload)
+            logs.emit("sink.syslog_resent", sink=self.name, to=self._where, batches=resent)
+        else:
+            self._write(sock, payload)
+        self._resend = False
+        self._keep(payload)
+
+    def _keep(self, payload: bytes) -> None:
+        """Add a written batch to the unconfirmed tail, dropping the oldest past the bound."""
+        self._tail.append(payload)
+        self._tail_bytes += len(payload)
+        while self._tail and self._tail_bytes > self.config.resend_bytes:
+            self._tail_bytes -= len(self._tail.popleft())
+
+    @property
+    def unconfirmed(self) -> int:
+        """Bytes written that the receiver may not have read yet (re-sent after a reset)."""
+        return self._tail_bytes
 
     def flush(self) -> None:
         """Nothing is buffered: ``send`` returns after the bytes were written and acknowledged."""
@@ -184,24 +231,25 @@ class SyslogSink:
 
     def frames(self, lines: Sequence[bytes]) -> bytes:
         """The batch as framed RFC 5424 messages, stamped with the current time."""
+        messages = self.messages(lines)
+        if self.config.framing == "octet-counting":
+            return b"".join(b"%d %s" % (len(message), message) for message in messages)
+        for index, line in enumerate(lines):
+            if b"\n" in line:
+                raise newline_in_line(index)
+        return b"\n".join(messages) + b"\n"
+
+    def messages(self, lines: Sequence[bytes]) -> list[bytes]:
+        """One RFC 5424 message per line, without framing, stamped with the current time."""
         stamp = rfc3339(self._clock.now())
         fixed = f" {stamp}{self._fixed}"
         facility = self.config.facility * 8
-        octets = self.config.framing == "octet-counting"
         bom = BOM if self.config.bom else b""
-        parts: list[bytes] = []
-        for index, line in enumerate(lines):
+        messages: list[bytes] = []
+        for line in lines:
             severity, msgid = self._read(line)
-            message = f"<{facility + severity}>1{fixed}{msgid} - ".encode() + bom + line
-            if octets:
-                parts.append(b"%d " % len(message))
-                parts.append(message)
-            else:
-                if b"\n" in line:
-                    raise newline_in_line(index)
-                parts.append(message)
-                parts.append(b"\n")
-        return b"".join(parts)
+            messages.append(f"<{facility + severity}>1{fixed}{msgid} - ".encode() + bom + line)
+        return messages
 
     def _read(self, line: bytes) -> tuple[int, str]:
         """Severity and MSGID of one line (defaults when it is not a JSON object)."""
@@ -271,14 +319,16 @@ class SyslogSink:
             state = _peer_state(self._sock, self.config.timeout)
             if state == "open":
                 return self._sock
-            if state == "reset" and self._last is not None:
-                self._resend = self._last
+            if state == "closed":  # FIN: the receiver read every byte before closing
+                self._forget()
+            else:
+                self._resend = True
             logs.emit(
                 "sink.syslog_reconnect",
                 sink=self.name,
                 to=self._where,
                 reason=state,
-                resend_previous=self._resend is not None,
+                resend_bytes=self._tail_bytes if self._resend else 0,
             )
             self._drop()
         self._sock = self._connect()
@@ -291,11 +341,13 @@ class SyslogSink:
                 self._wait_acked(sock)
             state = _peer_state(sock, self.config.timeout)
         except (OSError, TimeoutError) as err:
+            self._resend = True
             self._drop()
             raise SinkUnavailable(
                 f"{self.name}: sending to {self._where} failed: {err}; resend the batch"
             ) from None
         if state != "open":
+            self._resend = True
             self._drop()
             raise SinkUnavailable(
                 f"{self.name}: {self._where} closed the connection ({state}) right after the "
@@ -322,9 +374,14 @@ class SyslogSink:
                 raise ConnectionError(f"connection {state} with {pending} bytes unacknowledged")
             pause = min(pause * 2, 0.05)
 
+    def _forget(self) -> None:
+        self._tail.clear()
+        self._tail_bytes = 0
+        self._resend = False
+
     def _drop(self) -> None:
+        """Close the connection; the unconfirmed tail stays for the next one."""
         sock, self._sock = self._sock, None
-        self._last = None
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.close()
