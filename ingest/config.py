@@ -100,8 +100,14 @@ class ApiConfig:
     enabled: bool = True
     token_env: str | None = None
     token_file: Path | None = None
+    workers: int = 8  # requests served at once; more wait briefly or get a 503
+    request_timeout: float = 10.0  # seconds for request line, headers and body together
+    query_timeout: float = 60.0  # seconds one query may run
+    max_result_bytes: int = 256 << 20  # a larger answer ends with an error line
 
     def token(self) -> Secret | None:
+        """The configured token (``token_file`` wins over ``token_env``); None when neither
+        is set, and the daemon then generates one next to the database."""
         return optional_secret(self.token_file, self.token_env)
 
 
@@ -119,6 +125,10 @@ def _api(table: _Table, base: Path) -> ApiConfig:
         enabled=table.get("enabled", True, bool),
         token_env=token_env,
         token_file=(base / token_file) if token_file else None,
+        workers=_bounded_int(table, "workers", 8, 1, 64),
+        request_timeout=_seconds(table, "request_timeout", 10.0),
+        query_timeout=_seconds(table, "query_timeout", 60.0),
+        max_result_bytes=_bounded_int(table, "max_result_bytes", 256 << 20, 1, 1 << 40),
     )
     table.done()
     if not is_loopback(host) and not (token_env or token_file):
@@ -127,6 +137,20 @@ def _api(table: _Table, base: Path) -> ApiConfig:
             "api.token_file so the API requires a token"
         )
     return config
+
+
+def _bounded_int(table: _Table, name: str, default: int, low: int, high: int) -> int:
+    value: int = table.get(name, default, int)
+    if not low <= value <= high:
+        raise ConfigError(f"{table.key(name)}: a whole number from {low} to {high}")
+    return value
+
+
+def _seconds(table: _Table, name: str, default: float) -> float:
+    seconds = parse_duration(table.get(name, default), table.key(name)).total_seconds()
+    if seconds <= 0:
+        raise ConfigError(f"{table.key(name)}: must be longer than 0s")
+    return seconds
 
 
 @dataclass(frozen=True)

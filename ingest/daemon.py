@@ -28,7 +28,7 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from ingest.api import ApiServer, announce_path
+from ingest.api import ApiServer, announce_path, api_token
 from ingest.clock import Clock, SystemClock
 from ingest.completeness import check_window
 from ingest.config import Config, SourceConfig
@@ -279,6 +279,7 @@ class Daemon:
                 self.clock,
                 self.health,
                 self.mapping,
+                api_token(self.config.api, self.store.path),
                 metrics=self.metrics,
             )
             self.api.start(self.announce)

@@ -142,6 +142,12 @@ def run_cli(
     )
 
 
+def daemon_api(db: Path) -> tuple[str, dict[str, str]]:
+    """The running daemon's API URL and the headers that authorize a request to it."""
+    doc = orjson.loads(db.with_name(db.name + ".api.json").read_bytes())
+    return str(doc["url"]), {"Authorization": f"Bearer {doc['token']}"}
+
+
 _RUNNING: list[Daemon] = []
 
 

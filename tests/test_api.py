@@ -13,7 +13,7 @@ import pytest
 
 from ingest.errors import OktaduckError
 from ingest.store.query import open_read_only, run_user_query
-from tests.conftest import TOKEN, Daemon, Sim, run_cli
+from tests.conftest import TOKEN, Daemon, Sim, daemon_api, run_cli
 
 HOSTILE = [
     "COPY events TO '/tmp/oktaduck-stolen.csv'",
@@ -123,24 +123,26 @@ def test_status_and_health_while_running(daemon: tuple[Daemon, Path]) -> None:
     out = run_cli("status", "--db", str(db), "--format", "json")
     (row,) = orjson.loads(out.stdout)
     assert row["source"] == "acme" and row["events_stored"] == 512
-    url = orjson.loads(db.with_name(db.name + ".api.json").read_bytes())["url"]
-    health = httpx.get(url + "/healthz")
+    url, auth = daemon_api(db)
+    health = httpx.get(url + "/healthz", headers=auth)
     assert health.status_code == 200
     assert health.json()["sources"]["acme"]["healthy"] is True
+    assert httpx.get(url + "/healthz").json() == {"ok": True}  # no token: no details
 
 
 def test_hostile_sql_is_refused_through_the_api(daemon: tuple[Daemon, Path]) -> None:
     _, db = daemon
-    url = orjson.loads(db.with_name(db.name + ".api.json").read_bytes())["url"]
+    url, auth = daemon_api(db)
+    auth["Content-Type"] = "application/sql"
     for sql in HOSTILE:
-        answer = httpx.post(url + "/api/sql", content=sql)
+        answer = httpx.post(url + "/api/sql", content=sql, headers=auth)
         assert answer.status_code in (400, 403), sql
         assert "error" in answer.json()
     assert not Path("/tmp/oktaduck-stolen.csv").exists()
     out = run_cli("sql", "--db", str(db), HOSTILE[0])  # and the CLI says so in one line
     assert out.returncode == 2
     assert out.stderr.startswith("oktaduck: error: only SELECT")
-    count = httpx.post(url + "/api/sql", content="SELECT count(*) AS n FROM events")
+    count = httpx.post(url + "/api/sql", content="SELECT count(*) AS n FROM events", headers=auth)
     assert count.json() == [{"n": 512}]
 
 

@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import TOKEN, Daemon, Sim, make_sim, run_cli, stored_uuids
+from tests.conftest import TOKEN, Daemon, Sim, daemon_api, make_sim, run_cli, stored_uuids
 
 
 def source_block(name: str, sim: Sim, token_env: str = "TOK", interval: str = "1h") -> str:
@@ -30,8 +30,6 @@ def write_config(path: Path, blocks: list[str]) -> Path:
     return path
 
 
-def api_url(db: Path) -> str:
-    return str(orjson.loads(db.with_name(db.name + ".api.json").read_bytes())["url"])
 
 
 def cycles_done(*names: str):  # type: ignore[no-untyped-def]
@@ -73,11 +71,11 @@ def test_fifty_orgs_in_one_daemon_with_a_bad_and_a_rate_limited_one(
         names = [f"org{i:02d}" for i in range(50)]
         daemon.wait_for(cycles_done(*names, "limited"))
         db = tmp_path / "okta.duckdb"
-        url = api_url(db)
-        health = httpx.get(url + "/healthz")
+        url, auth = daemon_api(db)
+        health = httpx.get(url + "/healthz", headers=auth)
         assert health.json()["sources"]["broken"]["consecutive_failures"] >= 1
         assert "E0000011" in health.json()["sources"]["broken"]["last_error"]
-        metrics = httpx.get(url + "/metrics").text
+        metrics = httpx.get(url + "/metrics", headers=auth).text
         assert 'oktaduck_events_stored_total{source="org07"} 150' in metrics
         assert 'oktaduck_source_up{source="broken"} 0' in metrics
         assert 'oktaduck_events_stored_total{source="limited"} 700' in metrics
