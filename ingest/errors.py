@@ -2,16 +2,31 @@
 
 Library exceptions (httpx, DuckDB, tomllib, OSError) are translated into these where they
 enter the program; everything above that boundary only knows this tree. Every message is one
-line meant for a person and never contains a secret.
+line meant for a person and never contains a secret: every registered secret value (see
+``ingest.redact``) is replaced by ``***`` in the message, whatever text went into it.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from ingest.redact import redact
+
 
 class OktaduckError(Exception):
-    """Base of every expected failure. The CLI prints ``str(err)`` and exits non-zero."""
+    """Base of every expected failure. The CLI prints ``str(err)`` and exits non-zero.
+
+    The message is redacted when the error is made and again when it is shown (a secret
+    registered in between is hidden too).
+    """
 
     exit_code = 1
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
+
+    def __str__(self) -> str:
+        return redact(super().__str__())
 
 
 class ConfigError(OktaduckError):
@@ -33,9 +48,9 @@ class SourceError(OktaduckError):
         request_id: str | None = None,
     ) -> None:
         self.status = status
-        self.error_code = error_code
-        self.error_summary = error_summary
-        self.request_id = request_id
+        self.error_code = _clean(error_code)
+        self.error_summary = _clean(error_summary)
+        self.request_id = _clean(request_id)
         super().__init__(self._line(message))
 
     def _line(self, message: str) -> str:
@@ -49,6 +64,10 @@ class SourceError(OktaduckError):
         if self.request_id:
             parts.append(f"request id {self.request_id}")
         return ": ".join(parts[:1]) + (" (" + ", ".join(parts[1:]) + ")" if parts[1:] else "")
+
+
+def _clean(text: str | None) -> str | None:
+    return redact(text) if text else text
 
 
 class AuthFailed(SourceError):

@@ -1,13 +1,23 @@
-"""Structured logs: one JSON object per line on stderr, with a stable dotted event name."""
+"""Structured logs: one JSON object per line on stderr, with a stable dotted event name.
+
+Every line passes through :func:`ingest.redact.redact` once it is serialized, so no field, no
+library message and no error text in it can carry a registered secret. ``setup`` also makes
+Python's last-resort report of an unexpected exception (main thread or any other) redacted.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
+import traceback
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 
 import orjson
+
+from ingest.redact import redact
 
 _LOGGER = logging.getLogger("oktaduck")
 
@@ -23,10 +33,37 @@ class JsonFormatter(logging.Formatter):
             doc["event"] = f"{record.name.split('.')[0]}.message"
             doc["message"] = record.getMessage()
         doc.update(getattr(record, "fields", {}))
-        return orjson.dumps(doc, default=str).decode()
+        return redact(orjson.dumps(doc, default=str).decode())
+
+
+def _report(
+    kind: type[BaseException] | None,
+    value: BaseException | None,
+    tb: TracebackType | None,
+    thread: str | None = None,
+) -> None:
+    """Print an unexpected exception's traceback to stderr with every secret redacted."""
+    text = "".join(traceback.format_exception(kind, value, tb)) if kind else ""
+    where = f"Exception in thread {thread}:\n" if thread else ""
+    sys.stderr.write(redact(where + text))
+    sys.stderr.flush()
+
+
+def _thread_report(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    _report(args.exc_type, args.exc_value, args.exc_traceback, name)
+
+
+def redact_unexpected() -> None:
+    """Route uncaught exceptions (main thread and others) through the redaction."""
+    sys.excepthook = _report
+    threading.excepthook = _thread_report
 
 
 def setup(level: str = "info") -> None:
+    redact_unexpected()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     _LOGGER.handlers[:] = [handler]

@@ -1,4 +1,9 @@
-"""Secrets: read from the environment or a file, never shown."""
+"""Secrets: read from the environment or a file, never shown.
+
+Creating a :class:`Secret` registers its value with :mod:`ingest.redact`, so the value is
+replaced by ``***`` in every error message and log line from then on, wherever the text came
+from (an Okta error body, a proxy's answer, a library's message).
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.errors import ConfigError
+from ingest.redact import register
 
 
 @dataclass(frozen=True)
 class Secret:
-    """A secret value whose repr and str never reveal it."""
+    """A secret value whose repr and str never reveal it.
+
+    ``transient`` marks a value minted at run time (an OAuth access token): the redaction
+    registry keeps only the recent ones of those.
+    """
 
     value: str = field(repr=False)
     origin: str = "unknown"
+    transient: bool = field(default=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        register(self.value, transient=self.transient)
 
     def __repr__(self) -> str:
         return f"Secret(origin={self.origin!r})"

@@ -7,6 +7,8 @@ server's latest ``nonce`` when it asked for one.
 
 The DPoP key may be ephemeral: RFC 9449 lets a client create a key pair per run. The token
 is bound to that key, so after a restart the client simply obtains a new token.
+
+Every proof is registered with :mod:`ingest.redact` (as a transient value) before it is sent.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import httpx
 
 from ingest.clock import Clock
 from ingest.okta.keys import SigningKey, b64url
+from ingest.redact import register
 
 PROOF_TYPE = "dpop+jwt"
 
@@ -55,7 +58,9 @@ class DPoPProver:
             claims["ath"] = ath(access_token)
         if nonce is not None:
             claims["nonce"] = nonce
-        return self._key.sign(claims, {"typ": PROOF_TYPE, "jwk": self._jwk})
+        proof = self._key.sign(claims, {"typ": PROOF_TYPE, "jwk": self._jwk})
+        register(proof, transient=True)  # never shown, even when a server echoes it
+        return proof
 
 
 def htu(url: str | httpx.URL) -> str:

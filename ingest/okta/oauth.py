@@ -13,7 +13,9 @@ Token requests normally travel through the same ``httpx.Client`` as the API requ
 TLS, proxy and timeouts); when the token endpoint answers 429 or 5xx that answer is handed to
 the client as the response, so the client's usual waiting and backoff apply. Failures that
 need a person become ``AuthFailed`` with what to fix; no message or repr ever contains the
-key, the client assertion or the access token.
+key, the client assertion or the access token: each assertion, access token and DPoP proof is
+registered with :mod:`ingest.redact` when it is made, so an error body that echoes one is
+shown with ``***`` in its place.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from ingest.okta.keys import (
 )
 from ingest.okta.oauth_config import LOGS_SCOPE, OAuthConfig
 from ingest.okta.urls import OrgURL
+from ingest.redact import register
 from ingest.secrets import Secret
 
 TOKEN_PATH = "/oauth2/v1/token"  # noqa: S105 (a path, not a secret)
@@ -66,7 +69,9 @@ def client_assertion(
         "exp": issued + int(lifetime.total_seconds()),
         "jti": secrets.token_urlsafe(24),
     }
-    return key.sign(claims)
+    assertion = key.sign(claims)
+    register(assertion, transient=True)  # never shown, even when a server echoes it
+    return assertion
 
 
 @dataclass(frozen=True)
@@ -306,7 +311,7 @@ class OAuthAuth(httpx.Auth):
         scope = doc.get("scope")
         scope = scope if isinstance(scope, str) else " ".join(self.config.scopes)
         token = _Token(
-            value=Secret(value, origin=f"okta:{self.token_url}"),
+            value=Secret(value, origin=f"okta:{self.token_url}", transient=True),
             scheme=scheme,
             scope=scope,
             expires_at=started + lifetime,

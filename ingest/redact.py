@@ -1,0 +1,143 @@
+"""Secret values never leave the process in text: a registry of them and ``redact``.
+
+Every :class:`~ingest.secrets.Secret` registers its value when it is created; values minted at
+run time (OAuth access tokens, client assertions, DPoP proofs) are registered as *transient*:
+only the most recent :data:`TRANSIENT_KEPT` of them are remembered, so a daemon that mints a
+proof per request does not grow without bound (an answer that echoes a proof arrives right
+after the request that carried it).
+
+:func:`redact` replaces each registered value with ``***``, in the forms a server or a library
+may echo it: as sent, URL-encoded (``%2B`` or ``+`` for a space) and JSON-escaped. A run of at
+least :data:`HEAD` characters that starts like a registered value is replaced as well, so an
+echo cut short (an excerpt, a truncated error summary) does not leave most of the value behind.
+Values shorter than :data:`MIN_LENGTH` characters are not registered: they would blank out
+ordinary words and are not secrets worth the name.
+
+It is applied once at each exit: :class:`~ingest.errors.OktaduckError` messages, every log line
+(:mod:`ingest.logs`) and the text of an unexpected exception. With nothing registered it costs
+one check.
+
+This module imports nothing from the package, so ``errors``, ``logs`` and ``secrets`` can all
+use it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import deque
+from dataclasses import dataclass
+from urllib.parse import quote, quote_plus
+
+MIN_LENGTH = 8
+HEAD = 12
+TRANSIENT_KEPT = 256
+MASK = "***"
+
+_lock = threading.Lock()
+_kept: dict[str, None] = {}  # insertion-ordered set of the permanent values
+_transient: deque[str] = deque(maxlen=TRANSIENT_KEPT)
+_index: _Index | None = None  # None: rebuild on the next redact
+_any = False  # the fast path: nothing registered yet
+
+
+@dataclass(frozen=True)
+class _Index:
+    heads: re.Pattern[str]
+    forms: dict[str, tuple[str, ...]]  # head -> the forms starting with it, longest first
+
+
+def register(value: str, *, transient: bool = False) -> None:
+    """Remember ``value`` so that :func:`redact` hides it (ignored below ``MIN_LENGTH``)."""
+    global _index, _any
+    if not isinstance(value, str) or len(value) < MIN_LENGTH:
+        return
+    with _lock:
+        if value in _kept:
+            return
+        if transient:
+            if value in _transient:
+                return
+            _transient.append(value)
+        else:
+            _kept[value] = None
+        _index = None
+        _any = True
+
+
+def forget_all() -> None:
+    """Drop every registered value (for tests that need a clean registry)."""
+    global _index, _any
+    with _lock:
+        _kept.clear()
+        _transient.clear()
+        _index = None
+        _any = False
+
+
+def _forms(value: str) -> set[str]:
+    forms = {value, quote(value, safe=""), quote_plus(value), quote(value)}
+    forms.add(json.dumps(value)[1:-1])
+    forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    return {form for form in forms if len(form) >= MIN_LENGTH}
+
+
+def _current() -> _Index | None:
+    global _index
+    index = _index
+    if index is not None:
+        return index
+    with _lock:
+        if _index is not None:
+            return _index
+        values = [*_kept, *_transient]
+        if not values:
+            return None
+        by_head: dict[str, set[str]] = {}
+        for value in values:
+            for form in _forms(value):
+                by_head.setdefault(form[:HEAD], set()).add(form)
+        heads = sorted(by_head, key=len, reverse=True)
+        _index = _Index(
+            heads=re.compile("|".join(re.escape(head) for head in heads)),
+            forms={h: tuple(sorted(f, key=len, reverse=True)) for h, f in by_head.items()},
+        )
+        return _index
+
+
+def _run(text: str, start: int, form: str) -> int:
+    """How many characters of ``text`` from ``start`` match the beginning of ``form``."""
+    end = min(len(text), start + len(form))
+    n = 0
+    while start + n < end and text[start + n] == form[n]:
+        n += 1
+    return n
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret (or a long enough start of one) as ``***``."""
+    if not _any or not text:
+        return text
+    index = _current()
+    if index is None:
+        return text
+    match = index.heads.search(text)
+    if match is None:
+        return text
+    parts: list[str] = []
+    pos = 0
+    while match is not None:
+        start = match.start()
+        length = max(_run(text, start, form) for form in index.forms[match.group()])
+        parts.append(text[pos:start])
+        parts.append(MASK)
+        pos = start + length
+        match = index.heads.search(text, pos)
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def active() -> bool:
+    """Whether any value is registered."""
+    return _any
