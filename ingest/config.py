@@ -61,7 +61,7 @@ class SourceConfig:
     client: ClientPolicy = field(default_factory=ClientPolicy)
     timeout: float = 60.0
     ca_bundle: Path | None = None
-    proxy: str | None = None
+    proxy: str | None = field(default=None, repr=False)  # may hold a password
     oauth: OAuthConfig | None = None  # an Okta API Services app instead of an API token
     completeness_every: timedelta | None = None  # off unless configured
     completeness_window: timedelta = timedelta(hours=1)
@@ -254,6 +254,11 @@ def _source(table: _Table, base: Path) -> SourceConfig:
     timeout = parse_duration(table.get("timeout", "60s"), table.key("timeout"))
     ca = table.get("ca_bundle", None, str)
     proxy = table.get("proxy", None, str)
+    if proxy is not None and org.scheme == "http":
+        raise ConfigError(
+            f"{table.key('proxy')}: refusing a proxy for the plain http:// org_url: the proxy "
+            "would read the API token; use https:// or no proxy"
+        )
     oauth_data = table.get("oauth", None, dict)
     oauth = _oauth(oauth_data, table.key("oauth"), base) if oauth_data is not None else None
     if oauth is not None and (token_env or token_file):

@@ -121,6 +121,7 @@ def _options(kind: str, base: Path) -> dict[str, Callable[[Any, str], Any]]:
             "host": s,
             "index": s,
             "channel": s,
+            "proxy": s,
         }
     if kind == "syslog":
         return {

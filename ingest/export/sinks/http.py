@@ -31,6 +31,12 @@ a later one fails, the earlier ones were accepted and the caller's resend repeat
 Plain ``http://`` is allowed only to loopback addresses unless ``allow_insecure`` is set: the
 token and the events would cross the network in clear text.
 
+Proxies: the sink ignores the proxy environment variables (``HTTP_PROXY``, ``HTTPS_PROXY``,
+``ALL_PROXY``, ``NO_PROXY``) and uses only the ``proxy`` it is configured with. Through a proxy
+the target must be ``https://`` (the proxy then only relays an encrypted tunnel); an
+``http://`` target with a proxy is refused, since the proxy would read the token and every
+event.
+
 When an ``httpx.Client`` is passed in, its own TLS settings apply; ``verify`` only configures
 the client the sink creates. The connection pool drops kept-alive connections the server has
 closed before reusing them, so an idle-closed connection costs no failed batch.
@@ -46,6 +52,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
+from urllib.parse import unquote
 
 import httpx
 import orjson
@@ -60,6 +67,7 @@ from ingest.export.sinks.base import (
 )
 from ingest.export.sinks.fields import event_time
 from ingest.okta.urls import is_loopback
+from ingest.redact import redact, register
 from ingest.secrets import Secret
 
 Preset = Literal["ndjson", "splunk-hec-raw", "splunk-hec-event"]
@@ -106,6 +114,7 @@ class HttpSinkConfig:
     host: str | None = None  # None: this machine's name (Splunk presets)
     index: str | None = None
     channel: str | None = None
+    proxy: str | None = field(default=None, repr=False)  # the environment's is never used
     name: str = "http"
 
     def __post_init__(self) -> None:
@@ -124,6 +133,13 @@ class HttpSinkConfig:
                 f"refusing plain http:// to {url.host}: the events and the token would travel "
                 "in clear text; use https:// or set allow_insecure = true"
             )
+        if self.proxy is not None:
+            _check_proxy(self.proxy)
+            if url.scheme == "http":
+                raise ConfigError(
+                    f"proxy: refusing plain http:// to {url.host} through a proxy: the proxy "
+                    "would read the token and the events; use an https:// url or no proxy"
+                )
         if self.ca_file is not None and (isinstance(self.verify, Path) or not self.verify):
             raise ConfigError("http sink: ca_file needs verify = true (not verify = <path>)")
         if self.timeout <= 0 or self.max_batch_bytes <= 0:
@@ -211,7 +227,13 @@ class HttpSink:
             except (OSError, ssl.SSLError) as err:
                 reason = getattr(err, "strerror", None) or err
                 raise ConfigError(f"http sink CA file {ca_file}: {reason}") from None
-        return httpx.Client(verify=verify, timeout=self.config.timeout, follow_redirects=False)
+        return httpx.Client(
+            verify=verify,
+            timeout=self.config.timeout,
+            follow_redirects=False,
+            proxy=self.config.proxy,
+            trust_env=False,  # no proxy, CA or .netrc taken from the environment
+        )
 
     def _build_headers(self) -> dict[str, str]:
         headers = {"Content-Type": self._preset.content_type, "User-Agent": "oktaduck"}
@@ -355,8 +377,19 @@ class HttpSink:
     def _redact(self, text: str) -> str:
         token = self.config.token
         if token is not None and token.reveal():
-            text = text.replace(token.reveal(), "***")
-        return text
+            text = text.replace(token.reveal(), "***")  # also a token too short to register
+        return redact(text)
+
+
+def _check_proxy(proxy: str) -> None:
+    try:
+        url = httpx.URL(proxy)
+    except (httpx.InvalidURL, TypeError) as err:
+        raise ConfigError(f"proxy: not a URL: {err}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigError("proxy: expected a URL such as http://proxy.example.com:3128")
+    if url.password:
+        register(unquote(url.password))
 
 
 def _untrusted_certificate(err: BaseException) -> bool:
