@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit system-deps bench bench-quick soak clean
 
-# The syslog export tests run against a real rsyslog; as root (CI) it is installed here.
-SYSTEM_PACKAGES := rsyslog rsyslog-openssl openssl
+# The syslog export tests run against a real rsyslog (TCP, TLS and RELP); as root (CI) it is
+# installed here.
+SYSTEM_PACKAGES := rsyslog rsyslog-openssl rsyslog-relp openssl
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "oktaduck needs Python 3.11 or newer (set PYTHON=...)")'
@@ -29,7 +30,8 @@ typecheck: $(STAMP)
 
 system-deps:
 	@if [ -x /usr/sbin/rsyslogd ] && command -v openssl >/dev/null \
-	    && { ! command -v dpkg >/dev/null || dpkg -s rsyslog-openssl >/dev/null 2>&1; }; then \
+	    && { ! command -v dpkg >/dev/null \
+	         || dpkg -s rsyslog-openssl rsyslog-relp >/dev/null 2>&1; }; then \
 	  :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing $(SYSTEM_PACKAGES) for the syslog tests"; \

@@ -11,9 +11,10 @@ With ``tls`` (a ``TlsFiles``) it serves HTTPS with that certificate.
 
 ``Rsyslog`` runs a real ``rsyslogd -n`` with a generated configuration in a temporary
 directory: ``imtcp`` on a free 127.0.0.1 port (octet-counted and LF framing both on, optional
-TLS with the OpenSSL driver), writing each message's MSG as one line to ``messages.log``. When
-rsyslogd (or, for TLS, its OpenSSL driver or the openssl command) is missing, the tests that
-need it fail with the install command when the ``CI`` environment variable is set, and are
+TLS with the OpenSSL driver), or with ``relp`` ``imrelp`` instead (RELP, optionally over TLS),
+writing each message's MSG as one line to ``messages.log``. When rsyslogd (or, for TLS, its
+OpenSSL driver or the openssl command; for RELP, its ``imrelp`` module) is missing, the tests
+that need it fail with the install command when the ``CI`` environment variable is set, and are
 skipped otherwise.
 """
 
@@ -42,7 +43,7 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 import pytest
 
-INSTALL = "apt-get update && apt-get install -y rsyslog rsyslog-openssl openssl"
+INSTALL = "apt-get update && apt-get install -y rsyslog rsyslog-openssl rsyslog-relp openssl"
 HEC_SUCCESS = b'{"text":"Success","code":0}'
 
 
@@ -293,11 +294,13 @@ def rsyslogd_path() -> str | None:
     return None
 
 
-def require_rsyslogd(tls: bool = False) -> str:
+def require_rsyslogd(tls: bool = False, relp: bool = False) -> str:
     path = rsyslogd_path()
     if path is None:
         missing("rsyslogd (Debian package rsyslog)")
-    if tls and not _has_module("lmnsd_ossl.so"):
+    if relp and not _has_module("imrelp.so"):
+        missing("rsyslog's RELP input (Debian package rsyslog-relp)")
+    if tls and not relp and not _has_module("lmnsd_ossl.so"):
         missing("rsyslog's OpenSSL driver (Debian package rsyslog-openssl)")
     return path
 
@@ -358,10 +361,11 @@ class Rsyslog:
     tls: TlsFiles | None = None
     port: int = field(default_factory=free_port)
     max_message_size: str = "256k"
+    relp: bool = False
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.binary = require_rsyslogd(tls=self.tls is not None)
+        self.binary = require_rsyslogd(tls=self.tls is not None, relp=self.relp)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.output = self.workdir / "messages.log"
         self.config = self.workdir / "rsyslog.conf"
@@ -369,6 +373,8 @@ class Rsyslog:
         self.log = self.workdir / "rsyslogd.out"
 
     def _config_text(self) -> str:
+        if self.relp:
+            return self._relp_config_text()
         tls_global = tls_module = ""
         if self.tls is not None:
             tls_global = (
@@ -390,6 +396,23 @@ class Rsyslog:
             "}\n"
             f'input(type="imtcp" address="127.0.0.1" port="{self.port}" ruleset="sink"'
             ' supportOctetCountedFraming="on")\n'
+        )
+
+    def _relp_config_text(self) -> str:
+        tls = ""
+        if self.tls is not None:
+            tls = (
+                f' tls="on" tls.authMode="certvalid" tls.cacert="{self.tls.cert}"'
+                f' tls.mycert="{self.tls.cert}" tls.myprivkey="{self.tls.key}"'
+            )
+        return (
+            f'global(workDirectory="{self.workdir}" maxMessageSize="{self.max_message_size}")\n'
+            'module(load="imrelp")\n'
+            'template(name="msgonly" type="string" string="%msg%\\n")\n'
+            'ruleset(name="sink") {\n'
+            f'  action(type="omfile" file="{self.output}" template="msgonly")\n'
+            "}\n"
+            f'input(type="imrelp" address="127.0.0.1" port="{self.port}" ruleset="sink"{tls})\n'
         )
 
     def start(self, timeout: float = 10.0) -> None:

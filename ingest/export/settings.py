@@ -59,6 +59,10 @@ class SinkSpec:
             return StdoutSink(name=self.name)
         if self.kind == "http":
             return HttpSink(HttpSinkConfig(name=self.name, token=self.token(), **opts), clock=clock)
+        if opts.get("protocol") == "relp":
+            from ingest.export.sinks import RelpSink
+
+            return RelpSink(SyslogSinkConfig(name=self.name, **opts), clock)
         return SyslogSink(SyslogSinkConfig(name=self.name, **opts), clock)
 
 
@@ -140,6 +144,9 @@ def _options(kind: str, base: Path) -> dict[str, Callable[[Any, str], Any]]:
             "severity": i,
             "bom": b,
             "timeout": f,
+            "protocol": s,
+            "window": i,
+            "resend_bytes": i,
         }
     return {}
 
@@ -228,3 +235,9 @@ def _check(spec: SinkSpec, where: str) -> None:
         raise ConfigError(f"{where}: {err}") from None
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
+    if spec.kind == "syslog":  # keys that mean nothing for the chosen protocol
+        relp = spec.options.get("protocol") == "relp"
+        for key in ("framing", "resend_bytes") if relp else ("window",):
+            if key in spec.options:
+                other = "tcp" if relp else "relp"
+                raise ConfigError(f"{where}.{key}: only with protocol = {other}")

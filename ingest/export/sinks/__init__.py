@@ -7,6 +7,7 @@ says what "accepted" means for it.
 from ingest.export.sinks.base import Sink, SinkRejected, SinkUnavailable
 from ingest.export.sinks.file import FileSink, FileSinkConfig
 from ingest.export.sinks.http import HttpSink, HttpSinkConfig, retry_after_seconds
+from ingest.export.sinks.relp import RelpSink
 from ingest.export.sinks.stdout import StdoutSink
 from ingest.export.sinks.syslog import SyslogSink, SyslogSinkConfig
 
@@ -15,6 +16,7 @@ __all__ = [
     "FileSinkConfig",
     "HttpSink",
     "HttpSinkConfig",
+    "RelpSink",
     "Sink",
     "SinkRejected",
     "SinkUnavailable",

@@ -1,0 +1,427 @@
+"""RelpSink: syslog over RELP into a real rsyslogd (imrelp), and against scripted RELP servers."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingest.clock import FakeClock
+from ingest.errors import ConfigError
+from ingest.export.settings import parse_sink
+from ingest.export.sinks import RelpSink, SinkRejected, SinkUnavailable, SyslogSinkConfig
+from ingest.export.sinks.relp import Frame, FrameReader, RelpProtocolError, frame
+from tests.receivers import Rsyslog, event_lines, free_port, self_signed, uuids, wait_until
+
+
+def relp_sink(port: int, clock: FakeClock | None = None, **options: Any) -> RelpSink:
+    options.setdefault("timeout", 5.0)
+    return RelpSink(SyslogSinkConfig("127.0.0.1", port, protocol="relp", **options), clock)
+
+
+@pytest.fixture
+def rsyslog(tmp_path: Path) -> Iterator[Rsyslog]:
+    with Rsyslog(tmp_path / "rsyslog", relp=True) as r:
+        yield r
+
+
+# --- frames (no receiver needed) -----------------------------------------------------------------
+
+
+def test_frames_are_written_and_read_as_librelp_does() -> None:
+    """TXNR SP COMMAND SP DATALEN [SP DATA] LF; no data: no SP after DATALEN."""
+    assert frame(7, b"syslog", b"<110>1 x") == b"7 syslog 8 <110>1 x\n"
+    assert frame(9, b"close") == b"9 close 0\n"
+    reader = FrameReader()
+    stream = b"2 rsp 6 200 OK\n3 rsp 20 500 message too long\n0 serverclose 0\n"
+    frames: list[Frame] = []
+    for i in range(len(stream)):  # byte by byte: frames split anywhere are reassembled
+        frames += reader.feed(stream[i : i + 1])
+    assert frames == [
+        Frame(2, b"rsp", b"200 OK"),
+        Frame(3, b"rsp", b"500 message too long"),
+        Frame(0, b"serverclose", b""),
+    ]
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"HTTP/1.1 400 Bad Request\r\n\r\n",
+        b"1 rsp 999999 ",  # an answer too large to be one
+        b"1 rsp 2 OKX",  # no trailing LF
+        b"x" * 100,
+        b"1 rsp 5\n",  # DATALEN without data
+    ],
+)
+def test_anything_but_relp_frames_is_refused(garbage: bytes) -> None:
+    with pytest.raises(RelpProtocolError):
+        FrameReader().feed(garbage)
+
+
+def test_relp_settings_are_checked_at_load(tmp_path: Path) -> None:
+    """protocol = relp needs a port, takes window, and refuses TCP-only keys, naming them."""
+    base = {"name": "r", "type": "syslog", "host": "127.0.0.1", "protocol": "relp"}
+    spec = parse_sink({**base, "port": 2514, "window": 16}, "sinks[0]", tmp_path)
+    sink = spec.build(FakeClock())
+    assert isinstance(sink, RelpSink)
+    assert sink.config.window == 16
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({**base}, "port: required with protocol = relp"),
+        ({**base, "port": 2514, "framing": "newline"}, r"sinks\[0\]\.framing: only with"),
+        ({**base, "port": 2514, "resend_bytes": 1}, r"sinks\[0\]\.resend_bytes: only with"),
+        ({**base, "port": 2514, "window": 0}, "window: 1 to 65536"),
+        ({**base, "port": 2514, "protocol": "udp"}, "protocol 'udp'"),
+        ({**base, "protocol": "tcp", "window": 4}, r"sinks\[0\]\.window: only with"),
+    ]
+    for data, message in bad:
+        with pytest.raises(ConfigError, match=message):
+            parse_sink(data, "sinks[0]", tmp_path)
+
+
+# --- delivery to rsyslogd (imrelp) --------------------------------------------------------------
+
+
+def test_a_thousand_lines_arrive_intact_in_rsyslog(rsyslog: Rsyslog) -> None:
+    """1000 JSON lines (non-ASCII included), in batches larger than the window, come out of
+    rsyslog byte for byte, in order."""
+    lines = event_lines(1000, size=2500)
+    sink = relp_sink(rsyslog.port, window=64)
+    for start in range(0, 1000, 250):
+        sink.send(lines[start : start + 250])
+    sink.close()
+    assert rsyslog.wait_for_lines(1000) == lines
+
+
+def test_rsyslog_down_between_batches_then_back(rsyslog: Rsyslog) -> None:
+    """With the receiver gone the next batch raises; after it is back, resending delivers."""
+    sink = relp_sink(rsyslog.port)
+    sink.send(event_lines(100))
+    rsyslog.stop()
+    with pytest.raises(SinkUnavailable):
+        sink.send(event_lines(100, start=100))
+    rsyslog.start()
+    sink.send(event_lines(100, start=100))  # the caller's resend
+    sink.send(event_lines(100, start=200))
+    sink.close()
+    received = rsyslog.wait_for_lines(300)
+    assert set(uuids(received)) == set(uuids(event_lines(300)))
+
+
+def enough(sent: list[bytes], goal: int) -> bool:
+    return len(sent) >= goal
+
+
+def test_rsyslog_restarted_mid_stream_loses_nothing(rsyslog: Rsyslog) -> None:
+    """A sender that resends on SinkUnavailable, while rsyslog restarts twice under it,
+    delivers every line; only messages the receiver never acknowledged are sent twice."""
+    sent: list[bytes] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def sender() -> None:
+        with contextlib.closing(relp_sink(rsyslog.port, window=32)) as sink:
+            while not stop.is_set():
+                batch = event_lines(200, size=1000, start=len(sent))
+                deadline = time.monotonic() + 20
+                while True:
+                    try:
+                        sink.send(batch)
+                        break
+                    except SinkUnavailable as err:
+                        failures.append(str(err))
+                        assert time.monotonic() < deadline, "rsyslog did not come back"
+                        time.sleep(0.01)  # the caller's backoff, kept short for the test
+                sent.extend(batch)
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    try:
+        for goal in (1000, 3000, 5000):
+            wait_until(functools.partial(enough, sent, goal), 20, f"{goal} lines sent")
+            if goal < 5000:
+                rsyslog.restart()
+    finally:
+        stop.set()
+        thread.join(30)
+    received = rsyslog.wait_for_lines(len(sent))
+    assert set(uuids(received)) == set(uuids(sent)), failures
+    assert set(received) <= set(sent)  # no line cut or merged
+    assert failures, "the restarts were not noticed: the test proved nothing"
+
+
+def test_nothing_listening_is_retryable() -> None:
+    port = free_port()
+    with pytest.raises(SinkUnavailable, match=f"127.0.0.1:{port}"):
+        relp_sink(port).send(event_lines(1))
+
+
+# --- scripted RELP servers -----------------------------------------------------------------------
+
+Script = Callable[["Session"], None]
+
+
+class Session:
+    """One accepted connection of a scripted RELP server."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.reader = FrameReader()
+        self.frames: list[Frame] = []
+        self._ready: list[Frame] = []
+
+    def next(self) -> Frame:
+        while not self._ready:
+            data = self.conn.recv(65536)
+            if not data:
+                raise ConnectionError("client closed")
+            self._ready += self.reader.feed(data)
+        got = self._ready.pop(0)
+        self.frames.append(got)
+        return got
+
+    def answer(self, got: Frame, data: bytes = b"200 OK") -> None:
+        self.conn.sendall(frame(got.txnr, b"rsp", data))
+
+    def open(
+        self, offers: bytes = b"\nrelp_version=0\nrelp_software=test\ncommands=syslog"
+    ) -> None:
+        got = self.next()
+        assert got.command == b"open"
+        self.answer(got, b"200 OK" + offers)
+
+    def drain(self) -> None:
+        """Read (and record) until the client closes, so closing here never resets."""
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            while True:
+                self.next()
+
+    def syslog_messages(self) -> list[bytes]:
+        return [f.data for f in self.frames if f.command == b"syslog"]
+
+
+class RelpServer:
+    """Runs one script per accepted connection, in order; records every session."""
+
+    def __init__(self, *scripts: Script) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sessions: list[Session] = []
+        self.errors: list[BaseException] = []
+        self.done = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(scripts,), daemon=True)
+        self._thread.start()
+
+    def _serve(self, scripts: tuple[Script, ...]) -> None:
+        try:
+            for script in scripts:
+                self.listener.settimeout(10)
+                conn, _ = self.listener.accept()
+                conn.settimeout(10)
+                session = Session(conn)
+                self.sessions.append(session)
+                try:
+                    script(session)
+                except ConnectionError:
+                    pass
+                finally:
+                    conn.close()
+        except BaseException as err:  # the test reads it
+            self.errors.append(err)
+        finally:
+            self.done.set()
+
+    def close(self) -> None:
+        self.listener.close()
+        self._thread.join(10)
+
+
+@pytest.fixture
+def servers() -> Iterator[Callable[..., RelpServer]]:
+    made: list[RelpServer] = []
+
+    def make(*scripts: Script) -> RelpServer:
+        made.append(RelpServer(*scripts))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.close()
+
+
+def payload(message: bytes) -> bytes:
+    """The JSON line inside an RFC 5424 message (after the header and the nil SD)."""
+    return message.split(b" - ", 1)[1]
+
+
+def ack_all(session: Session) -> None:
+    session.open()
+    while True:
+        got = session.next()
+        if got.command == b"close":
+            session.answer(got, b"")
+            return
+        session.answer(got)
+
+
+def ack_then_vanish(count: int) -> Script:
+    """Acknowledge ``count`` messages, then end the connection without another answer."""
+
+    def script(session: Session) -> None:
+        session.open()
+        for _ in range(count):
+            session.answer(session.next())
+        session.conn.shutdown(socket.SHUT_WR)
+        session.drain()
+
+    return script
+
+
+def test_a_batch_cut_off_mid_way_resends_only_what_was_not_acknowledged(
+    servers: Callable[..., RelpServer], clock: FakeClock
+) -> None:
+    """30 of 100 messages acknowledged, then the connection dies: send raises; the caller's
+    resend opens a new session with the other 70 only, and the batch is then complete."""
+    server = servers(ack_then_vanish(30), ack_all)
+    sink = relp_sink(server.port, clock, window=10)
+    batch = event_lines(100)
+    with pytest.raises(SinkUnavailable, match="70 of 100 messages unacknowledged"):
+        sink.send(batch)
+    sink.send(batch)
+    sink.close()
+    server.done.wait(10)
+    assert not server.errors
+    first, second = server.sessions
+    acknowledged = first.syslog_messages()[:30]
+    resent = second.syslog_messages()
+    assert len(resent) == 70
+    assert [payload(m) for m in acknowledged + resent] == batch
+
+
+def test_the_window_bounds_messages_in_flight(
+    servers: Callable[..., RelpServer], clock: FakeClock
+) -> None:
+    """With window = 8, a server that answers nothing sees exactly 8 messages, then the
+    sink gives up after its timeout without having counted any as delivered."""
+    seen = threading.Event()
+
+    def silent(session: Session) -> None:
+        session.open()
+        for _ in range(8):
+            session.next()
+        seen.set()
+        with contextlib.suppress(TimeoutError):
+            session.next()  # a ninth would arrive here
+
+    server = servers(silent)
+    sink = relp_sink(server.port, clock, window=8, timeout=0.5)
+    with pytest.raises(SinkUnavailable, match=r"no RELP answer within 0\.5 s"):
+        sink.send(event_lines(50))
+    server.done.wait(10)
+    assert seen.is_set()
+    assert len(server.sessions[0].syslog_messages()) == 8
+
+
+def refuse_third(session: Session) -> None:
+    session.open()
+    for i in range(3):
+        got = session.next()
+        session.answer(got, b"500 message too long" if i == 2 else b"200 OK")
+
+
+def test_a_500_answer_is_a_rejection_naming_the_message(
+    servers: Callable[..., RelpServer], clock: FakeClock
+) -> None:
+    server = servers(refuse_third)
+    sink = relp_sink(server.port, clock, window=1)
+    with pytest.raises(SinkRejected, match="refused message 2 of the batch: '500 message too"):
+        sink.send(event_lines(5))
+    sink.close()
+
+
+def serverclose_after(count: int, sent: threading.Event | None = None) -> Script:
+    def script(session: Session) -> None:
+        session.open()
+        for _ in range(count):
+            session.answer(session.next())
+        session.conn.sendall(frame(0, b"serverclose"))
+        if sent is not None:
+            sent.set()
+        session.drain()
+
+    return script
+
+
+def test_serverclose_mid_batch_is_retryable_and_between_batches_quiet(
+    servers: Callable[..., RelpServer], clock: FakeClock
+) -> None:
+    """serverclose while messages are in flight: SinkUnavailable. serverclose after a whole
+    batch: the next batch opens a new session without an error."""
+    idle_close = threading.Event()
+    server = servers(serverclose_after(5), serverclose_after(5, idle_close), ack_all)
+    sink = relp_sink(server.port, clock, window=1)
+    with pytest.raises(SinkUnavailable, match="serverclose"):
+        sink.send(event_lines(10))
+    sink.send(event_lines(10))  # the five unacknowledged go on session 2
+    assert idle_close.wait(5)  # then session 2 ends between batches
+    sink.send(event_lines(3, start=10))  # no error: a new session
+    sink.close()
+    server.done.wait(10)
+    assert not server.errors
+    first, second, third = (s.syslog_messages() for s in server.sessions)
+    assert len(first) == 6  # five acknowledged, the sixth answered by serverclose
+    # Five resent; a sixth here means the next batch's first message raced the serverclose
+    # and went again on the third session.
+    assert [payload(m) for m in second[:5]] == event_lines(5, start=5)
+    assert [payload(m) for m in third] == event_lines(3, start=10)
+
+
+def garbage(session: Session) -> None:
+    session.next()
+    session.conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+
+def test_a_server_that_is_not_relp_is_unavailable_not_a_crash(
+    servers: Callable[..., RelpServer], clock: FakeClock
+) -> None:
+    server = servers(garbage)
+    with pytest.raises(SinkUnavailable, match=r"opening a RELP session .* failed"):
+        relp_sink(server.port, clock).send(event_lines(1))
+
+
+def no_syslog(session: Session) -> None:
+    session.open(b"\nrelp_version=0\ncommands=somethingelse")
+
+
+def test_a_server_that_does_not_offer_syslog_is_refused(
+    servers: Callable[..., RelpServer], clock: FakeClock
+) -> None:
+    server = servers(no_syslog)
+    with pytest.raises(SinkRejected, match="does not take syslog"):
+        relp_sink(server.port, clock).send(event_lines(1))
+
+
+# --- TLS -----------------------------------------------------------------------------------------
+
+
+def test_relp_over_tls_to_rsyslog(tmp_path: Path) -> None:
+    """imrelp with tls="on": the sink verifies the certificate against ca_file, presents
+    its own, and delivers."""
+    tls = self_signed(tmp_path / "tls")
+    with Rsyslog(tmp_path / "rsyslog", tls=tls, relp=True) as receiver:
+        lines = event_lines(300)
+        # imrelp asks for a client certificate: the receiver's own will do, it is its own CA
+        sink = relp_sink(
+            receiver.port, tls=True, ca_file=tls.cert, cert_file=tls.cert, key_file=tls.key
+        )
+        sink.send(lines[:150])
+        sink.send(lines[150:])
+        sink.close()
+        assert receiver.wait_for_lines(300) == lines
