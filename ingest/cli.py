@@ -162,7 +162,12 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         problems.append(f"api: {err}")
     for line in problems:
         print(f"{args.config}: warning: {line}", file=sys.stderr)
-    if problems and args.require_secrets:
+    from ingest.checks import transport_warnings
+
+    weak = transport_warnings(config)  # settings that weaken transport security
+    for line in weak:
+        print(f"{args.config}: warning: {line}", file=sys.stderr)
+    if problems and args.require_secrets or (problems or weak) and args.strict:
         return 2
     print(
         f"{args.config}: OK ({len(config.sources)} sources, {len(config.sinks)} sinks, "
@@ -587,6 +592,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--require-secrets",
         action="store_true",
         help="fail when a referenced secret (environment variable or file) is missing",
+    )
+    q.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 2) on any warning: missing secrets, secret files others can read, "
+        "and settings that weaken transport security (verify = false, allow_insecure, "
+        "syslog without TLS to another host, ...)",
     )
     q.set_defaults(func=cmd_config_check)
 

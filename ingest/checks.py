@@ -1,0 +1,113 @@
+"""Settings that weaken transport security, for ``oktaduck config check``.
+
+Each is allowed (a test org on loopback, a lab receiver without TLS), so loading the config
+accepts it; ``config check`` prints one warning per setting, naming the key, and fails with
+``--strict``. What is looked at:
+
+- ``sources[N].org_url`` with ``http://`` (only loopback is accepted): the API token is sent
+  unencrypted; for a local test org only.
+- ``sources[N].proxy`` / ``sinks[N].proxy`` with an ``http://`` proxy URL that holds a
+  password: the password goes to the proxy in clear text.
+- ``sinks[N].verify = false`` (http and syslog sinks): the server's certificate is not
+  checked, so whoever sits in between can read the token and the events.
+- ``sinks[N].allow_insecure = true``: plain ``http://`` to any host; named with the host when
+  the URL uses it, and as a latent risk when it does not (yet).
+- ``sinks[N].tls = false`` (syslog, the default) to a host that is not loopback: the events
+  travel in clear text.
+- ``api.listen`` on an address that is not loopback: the API has no TLS, so its token and
+  every answer cross the network in clear text.
+- a sink or API ``token_file`` readable by other users.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from ingest.config import Config
+from ingest.errors import OktaduckError
+from ingest.okta.urls import is_loopback
+from ingest.secrets import secret_from_file
+
+
+def transport_warnings(config: Config) -> list[str]:
+    """One line per setting of ``config`` that weakens transport security (``key: why``)."""
+    warnings: list[str] = []
+    for i, source in enumerate(config.sources):
+        where = f"sources[{i}]"
+        if source.org.scheme == "http":
+            warnings.append(
+                f"{where}.org_url: plain http:// to {source.org.host}: the API token is sent "
+                "unencrypted (accepted for a loopback test org only; Okta itself is https://)"
+            )
+        if source.proxy is not None:
+            warnings += _proxy_warning(f"{where}.proxy", source.proxy)
+    for i, sink in enumerate(config.sinks):
+        where = f"sinks[{i}]"
+        options = sink.options
+        if sink.kind in ("http", "syslog") and options.get("verify") is False:
+            warnings.append(
+                f"{where}.verify: false: the receiver's certificate is not checked, so "
+                "whoever sits in between can read "
+                + ("the token and the events" if sink.kind == "http" else "the events")
+            )
+        if sink.kind == "http":
+            warnings += _http_sink(where, options)
+        if sink.kind == "syslog":
+            host = str(options.get("host", ""))
+            if not options.get("tls", False) and not is_loopback(host):
+                key = "tls" if "tls" in options else "tls (default false)"
+                warnings.append(
+                    f"{where}.{key}: events travel in clear text to {host}; set tls = true"
+                )
+        if sink.token_file is not None:
+            warnings += _secret_file(f"{where}.token_file", sink.token_file)
+    if config.api.enabled and not is_loopback(config.api.host):
+        warnings.append(
+            f"api.listen: {config.api.host} is not a loopback address and the API has no TLS: "
+            "its token and every answer cross the network in clear text (put a TLS proxy in "
+            "front, or listen on 127.0.0.1)"
+        )
+    if config.api.token_file is not None:
+        warnings += _secret_file("api.token_file", config.api.token_file)
+    return warnings
+
+
+def _http_sink(where: str, options: dict[str, object]) -> list[str]:
+    warnings: list[str] = []
+    url = httpx.URL(str(options.get("url", "")))
+    if options.get("allow_insecure"):
+        if url.scheme == "http" and not is_loopback(url.host):
+            warnings.append(
+                f"{where}.allow_insecure: the token and the events travel in clear text to "
+                f"{url.host}; use https://"
+            )
+        else:
+            warnings.append(
+                f"{where}.allow_insecure: true but unused by this url; remove it, or a later "
+                "http:// url will send the token in clear text without a word"
+            )
+    proxy = options.get("proxy")
+    if isinstance(proxy, str):
+        warnings += _proxy_warning(f"{where}.proxy", proxy)
+    return warnings
+
+
+def _proxy_warning(key: str, proxy: str) -> list[str]:
+    try:
+        url = httpx.URL(proxy)
+    except (httpx.InvalidURL, TypeError):
+        return [f"{key}: not a URL"]
+    if url.scheme == "http" and url.password:
+        return [f"{key}: the proxy password travels in clear text to {url.host}"]
+    return []
+
+
+def _secret_file(key: str, path: Path) -> list[str]:
+    found: list[str] = []
+    try:
+        secret_from_file(path, found)
+    except OktaduckError:
+        return []  # missing or empty: reported with the secrets
+    return [f"{key}: {line}" for line in found]
