@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from ingest.clock import FakeClock
@@ -18,7 +19,9 @@ from ingest.errors import ConfigError
 from ingest.export.settings import parse_sink
 from ingest.export.sinks import RelpSink, SinkRejected, SinkUnavailable, SyslogSinkConfig
 from ingest.export.sinks.relp import Frame, FrameReader, RelpProtocolError, frame
+from tests.conftest import Sim, run_cli
 from tests.receivers import Rsyslog, event_lines, free_port, self_signed, uuids, wait_until
+from tests.test_export import config, fill
 
 
 def relp_sink(port: int, clock: FakeClock | None = None, **options: Any) -> RelpSink:
@@ -425,3 +428,35 @@ def test_relp_over_tls_to_rsyslog(tmp_path: Path) -> None:
         sink.send(lines[150:])
         sink.close()
         assert receiver.wait_for_lines(300) == lines
+
+
+# --- end to end: config check and the export command ---------------------------------------------
+
+
+def test_export_over_relp_end_to_end_with_the_receiver_down_then_back(
+    live_sim: Sim, tmp_path: Path, rsyslog: Rsyslog
+) -> None:
+    """``config check`` accepts a RELP sink; ``oktaduck export`` with rsyslog down fails
+    without moving the cursor; once rsyslog is back every stored event arrives."""
+    db = tmp_path / "okta.duckdb"
+    stored = fill(live_sim, db, count=600)
+    sinks = (
+        f'[[sinks]]\nname = "siem"\ntype = "syslog"\nprotocol = "relp"\nhost = "127.0.0.1"\n'
+        f'port = {rsyslog.port}\nwindow = 32\nbatch_events = 100\nretry_for = "1s"\n'
+        'timeout = 2.0\nformat = "raw"\n'
+    )
+    cfg = config(tmp_path, sinks, live_sim)
+    check = run_cli("config", "check", "--config", str(cfg))
+    assert check.returncode == 0, check.stderr
+    rsyslog.stop()
+    down = run_cli("export", "--config", str(cfg), "--sink", "siem")
+    assert down.returncode != 0
+    assert "Traceback" not in down.stderr
+    assert "cannot connect to 127.0.0.1" in down.stderr, down.stderr
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT last_seq FROM export_cursors").fetchall() == [(0,)]
+    rsyslog.start()
+    up = run_cli("export", "--config", str(cfg), "--sink", "siem")
+    assert up.returncode == 0, up.stderr
+    received = rsyslog.wait_for_lines(len(stored))
+    assert sorted(uuids(received)) == sorted(stored)
