@@ -31,6 +31,7 @@ from ingest.okta.urls import OrgURL
 from ingest.output import FORMATS, default_format, write_rows
 from ingest.simulate import options as simulate_options
 from ingest.store.db import DEFAULT_DB, INGEST_MEMORY_LIMIT, INGEST_THREADS
+from ingest.store.limits import QueryLimits
 from ingest.store.query import Result
 
 Handler = Callable[[argparse.Namespace], int]
@@ -226,7 +227,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 def _query(
     args: argparse.Namespace,
-    local: Callable[[duckdb.DuckDBPyConnection], Result],
+    local: Callable[[duckdb.DuckDBPyConnection, QueryLimits], Result],
     remote_path: str,
     *,
     params: dict[str, str] | None = None,
@@ -239,6 +240,7 @@ def _query(
 
     db = _db_path(args)
     fmt = args.format or default_format(sys.stdout)
+    limits = _limits(args)
     try:
         con = open_read_only(db)
     except DatabaseLocked as locked:
@@ -247,26 +249,56 @@ def _query(
         )
         return 0
     try:
-        result = local(con)
-        write_rows(result.columns, result.rows, fmt, json_columns=result.json_columns)
+        result = local(con, limits)
+        try:
+            write_rows(result.columns, result.rows, fmt, json_columns=result.json_columns)
+        finally:
+            result.close()
     finally:
         con.close()
     return 0
 
 
+def _add_timeout(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--timeout",
+        help="stop the query after this long, e.g. 30s or 5m (default: [query] timeout of "
+        "--config, else 60s)",
+    )
+
+
+def _limits(args: argparse.Namespace) -> QueryLimits:
+    """``--timeout``, else ``[query]`` of ``--config``, else the defaults."""
+    if getattr(args, "timeout", None) is not None:
+        seconds = parse_duration(args.timeout, "--timeout").total_seconds()
+        if seconds <= 0:
+            raise ConfigError("--timeout: must be longer than 0s")
+        return QueryLimits(timeout=seconds)
+    if getattr(args, "config", None) is not None:
+        return load_config(args.config).query
+    return QueryLimits()
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     from ingest.store.query import run_user_query
 
-    return _query(args, lambda con: run_user_query(con, args.query), "/api/sql", body=args.query)
+    return _query(
+        args,
+        lambda con, limits: run_user_query(con, args.query, limits),
+        "/api/sql",
+        body=args.query,
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from ingest.store.query import sink_status, status
 
-    code = _query(args, lambda con: status(con, SystemClock().now()), "/api/status")
+    code = _query(args, lambda con, limits: status(con, SystemClock().now(), limits), "/api/status")
     if (args.format or default_format(sys.stdout)) == "table":
         print("\nsinks:")
-        code = _query(args, lambda con: sink_status(con, SystemClock().now()), "/api/sinks")
+        code = _query(
+            args, lambda con, limits: sink_status(con, SystemClock().now(), limits), "/api/sinks"
+        )
     return code
 
 
@@ -365,7 +397,7 @@ def cmd_feed(args: argparse.Namespace) -> int:
             given[name] = str(getattr(args, name))
     return _query(
         args,
-        lambda con: run_feed(con, feed.name, given, SystemClock().now()),
+        lambda con, limits: run_feed(con, feed.name, given, SystemClock().now(), limits),
         f"/api/feeds/{feed.name}",
         params=given,
     )
@@ -606,6 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", help='SQL, e.g. "SELECT event_type, count(*) FROM events GROUP BY 1"')
     _add_db(p)
     _add_format(p)
+    _add_timeout(p)
     p.set_defaults(func=cmd_sql)
 
     p = sub.add_parser(
@@ -621,6 +654,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--help-params", action="store_true", help="describe the feed's parameters")
     _add_db(p)
     _add_format(p)
+    _add_timeout(p)
     p.set_defaults(func=cmd_feed)
 
     p = sub.add_parser(
@@ -643,6 +677,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="per source: cursor, events stored, lag, rejects")
     _add_db(p)
     _add_format(p)
+    _add_timeout(p)
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("simulate", help="serve a simulated Okta org on 127.0.0.1")

@@ -22,6 +22,7 @@ from ingest.okta.client import ClientPolicy
 from ingest.okta.oauth_config import OAuthConfig
 from ingest.okta.urls import OrgURL, is_loopback
 from ingest.secrets import Secret, optional_secret, secret_from_env, secret_from_file
+from ingest.store.limits import DEFAULT_QUERY_TIMEOUT, QueryLimits
 
 MAX_LOOKBACK = timedelta(days=90)
 DEFAULT_TOKEN_ENV = "OKTA_API_TOKEN"  # noqa: S105 - a variable name
@@ -168,6 +169,7 @@ class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
     sinks: tuple[SinkSpec, ...] = ()
     mapping: Path | None = None  # the normalized mapping file; None = the shipped one
+    query: QueryLimits = field(default_factory=QueryLimits)  # [query]: bounds on every query
 
     def mapping_path(self) -> Path:
         return self.mapping or normalized_mapping_path()
@@ -348,6 +350,9 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
         raise ConfigError("storage.retention: at least 1d")
     storage_t.done()
     api = _api(_Table(root.get("api", {}), "api"), base)
+    query_t = _Table(root.get("query", {}), "query")
+    query = QueryLimits(timeout=_seconds(query_t, "timeout", DEFAULT_QUERY_TIMEOUT))
+    query_t.done()
     sinks = tuple(
         parse_sink(s, f"sinks[{i}]", base) for i, s in enumerate(root.get("sinks", [], list))
     )
@@ -371,6 +376,7 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
         api=api,
         sinks=sinks,
         mapping=(base / mapping) if mapping else None,
+        query=query,
     )
 
 

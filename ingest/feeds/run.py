@@ -9,7 +9,7 @@ import duckdb
 
 from ingest.feeds.catalog import bind, get_feed
 from ingest.store.limits import DEFAULT_LIMITS
-from ingest.store.query import QueryLimits, Result, run_query
+from ingest.store.query import Cancel, QueryLimits, Result, run_query
 
 
 def run_feed(
@@ -18,8 +18,11 @@ def run_feed(
     given: dict[str, Any],
     now: datetime,
     limits: QueryLimits = DEFAULT_LIMITS,
+    *,
+    cancel: Cancel | None = None,
 ) -> Result:
     """Run feed ``name`` with the parameters ``given`` on a read-only cursor of ``con``'s
-    database, interrupted after ``limits.timeout``; the caller closes the Result."""
+    database, interrupted after ``limits.timeout`` or by ``cancel``; the caller closes the
+    Result."""
     bound = bind(get_feed(name), given, now)
-    return run_query(con, bound.sql, bound.params, limits)
+    return run_query(con, bound.sql, bound.params, limits, cancel=cancel)

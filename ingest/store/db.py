@@ -107,14 +107,33 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(
             str(path), read_only=read_only, config={"enable_external_access": False}
         )
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET enable_progress_bar = false")
+        if not configuration_locked(con):  # else another handle in this process did it
+            # GLOBAL: every cursor of this database (each query has one) is in UTC too, and
+            # after the lock below a cursor could not set it for itself.
+            con.execute("SET GLOBAL TimeZone = 'UTC'")
+            con.execute("SET enable_progress_bar = false")
+            if read_only:
+                con.execute(f"SET memory_limit = '{DEFAULT_MEMORY_LIMIT}'")
+                lock_configuration(con)
     except duckdb.Error as err:
         raise translate(err, path) from None
     if not read_only:
         with contextlib.suppress(OSError):
             path.chmod(0o600)
     return con
+
+
+def lock_configuration(con: duckdb.DuckDBPyConnection) -> None:
+    """From now on no statement can change a setting of this database, on any connection or
+    cursor: a query cannot raise ``memory_limit``, turn file access back on or unlock it
+    (``SET``, ``SET GLOBAL``, ``RESET``, ``PRAGMA`` and ``EXPLAIN ANALYZE SET`` all fail).
+    Everything that configures the database (``connect()``, ``Store()``) runs before it."""
+    con.execute("SET lock_configuration = true")
+
+
+def configuration_locked(con: duckdb.DuckDBPyConnection) -> bool:
+    rows = con.execute("SELECT current_setting('lock_configuration')").fetchall()
+    return bool(rows and rows[0][0])
 
 
 class Store:
@@ -132,13 +151,17 @@ class Store:
         self.con = connect(path)
         self._lock = threading.Lock()
         try:
-            self.con.execute(f"SET memory_limit = '{memory_limit or DEFAULT_MEMORY_LIMIT}'")
-            self.con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
-            if threads is not None:
+            locked = configuration_locked(self.con)  # by another Store of this process
+            if not locked:
+                self.con.execute(f"SET memory_limit = '{memory_limit or DEFAULT_MEMORY_LIMIT}'")
+                self.con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+            if threads is not None and not locked:
                 self.con.execute(f"SET threads = {int(threads)}")
             migrate(self.con)
             ensure_mapping_columns(self.con, mapping.columns)
             row = self.con.execute("SELECT coalesce(max(ingest_seq), 0) FROM events").fetchall()
+            if not locked:
+                lock_configuration(self.con)
         except duckdb.Error as err:
             self.con.close()
             raise translate(err, path) from None

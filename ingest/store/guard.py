@@ -106,6 +106,8 @@ def _check_functions(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     try:
         rows = con.execute("SELECT json_serialize_sql($sql)", {"sql": sql}).fetchall()
         tree = orjson.loads(rows[0][0])
+    except duckdb.InterruptException:
+        raise  # the query was cancelled or timed out: the caller says so
     except (duckdb.Error, orjson.JSONDecodeError, IndexError) as err:
         raise QueryRefused(f"query could not be checked: {_first_line(err)}") from None
     if tree.get("error"):

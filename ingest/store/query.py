@@ -30,6 +30,7 @@ from ingest.store.guard import check_read_only
 from ingest.store.limits import DEFAULT_LIMITS, QueryLimits, shown_seconds
 
 __all__ = [
+    "Cancel",
     "QueryLimits",
     "ReadOnlyCursor",
     "Result",
@@ -52,6 +53,7 @@ _REFUSALS = (
     "transaction is launched in read-only mode",
     "the configuration has been locked",
     "file system operations are disabled",
+    "attached in read-only mode",
 )
 
 
@@ -126,7 +128,7 @@ class ReadOnlyCursor:
         return self.stopped() or _translate(err)
 
     def _watch(self) -> None:
-        if not self._wake.wait(self.limits.timeout):
+        if not self._wake.wait(min(self.limits.timeout, threading.TIMEOUT_MAX)):
             with self._lock:
                 if self._reason is None:
                     self._reason = "timeout"
@@ -144,6 +146,32 @@ class ReadOnlyCursor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Cancel:
+    """Hand one to ``run_query``/``run_user_query``/``run_feed`` to stop the query from
+    another thread even before its Result exists (while DuckDB still executes it, e.g. an
+    aggregate over a huge join): ``cancel()`` interrupts it at once and the call raises
+    QueryCancelled. Cancelling before the query starts stops it as it starts."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._readers: list[ReadOnlyCursor] = []
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            readers = list(self._readers)
+        for reader in readers:
+            reader.cancel()
+
+    def attach(self, reader: ReadOnlyCursor) -> None:
+        with self._lock:
+            if not self.cancelled:
+                self._readers.append(reader)
+                return
+        reader.cancel()
 
 
 class Result:
@@ -175,11 +203,15 @@ class Result:
 
 
 def run_user_query(
-    con: duckdb.DuckDBPyConnection, sql: str, limits: QueryLimits = DEFAULT_LIMITS
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    limits: QueryLimits = DEFAULT_LIMITS,
+    *,
+    cancel: Cancel | None = None,
 ) -> Result:
     """Run SQL typed by a person: one read-only SELECT (or EXPLAIN of one), never touching
     files or settings, within ``limits``."""
-    return _run(con, sql, None, limits, guard=True)
+    return _run(con, sql, None, limits, cancel, guard=True)
 
 
 def run_query(
@@ -187,10 +219,12 @@ def run_query(
     sql: str,
     params: dict[str, Any] | None = None,
     limits: QueryLimits = DEFAULT_LIMITS,
+    *,
+    cancel: Cancel | None = None,
 ) -> Result:
     """Run ``sql`` with ``params`` (the program's own SQL: feeds, status) in a read-only
     transaction on a cursor of its own, within ``limits``."""
-    return _run(con, sql, params, limits, guard=False)
+    return _run(con, sql, params, limits, cancel, guard=False)
 
 
 def _run(
@@ -198,11 +232,15 @@ def _run(
     sql: str,
     params: dict[str, Any] | None,
     limits: QueryLimits,
+    cancel: Cancel | None,
     *,
     guard: bool,
 ) -> Result:
     reader = ReadOnlyCursor(con, limits)
+    if cancel is not None:
+        cancel.attach(reader)
     try:
+        reader.check()
         if guard:
             check_read_only(reader.cursor, sql)
         reader.check()
@@ -253,6 +291,7 @@ SELECT c.source,
        c.pages,
        c.duplicates,
        coalesce(r.open_rejects, 0) AS rejects,
+       coalesce(k.conflicts, 0) AS conflicts,
        c.newest_published,
        c.last_commit,
        date_diff('second', c.last_commit, $now) AS cursor_age_s,
@@ -263,19 +302,28 @@ LEFT JOIN (
     SELECT source, count(*) AS open_rejects FROM rejects
     WHERE resolved_at IS NULL GROUP BY source
 ) r USING (source)
+LEFT JOIN (SELECT source, count(*) AS conflicts FROM conflicts GROUP BY source) k USING (source)
 ORDER BY c.source
 """
 
 
 def status(
-    con: duckdb.DuckDBPyConnection, now: datetime, limits: QueryLimits = DEFAULT_LIMITS
+    con: duckdb.DuckDBPyConnection,
+    now: datetime,
+    limits: QueryLimits = DEFAULT_LIMITS,
+    *,
+    cancel: Cancel | None = None,
 ) -> Result:
-    return run_query(con, STATUS_SQL, {"now": now}, limits)
+    return run_query(con, STATUS_SQL, {"now": now}, limits, cancel=cancel)
 
 
 def sink_status(
-    con: duckdb.DuckDBPyConnection, now: datetime, limits: QueryLimits = DEFAULT_LIMITS
+    con: duckdb.DuckDBPyConnection,
+    now: datetime,
+    limits: QueryLimits = DEFAULT_LIMITS,
+    *,
+    cancel: Cancel | None = None,
 ) -> Result:
     from ingest.export.deliver import SINK_STATUS_SQL
 
-    return run_query(con, SINK_STATUS_SQL, {"now": now}, limits)
+    return run_query(con, SINK_STATUS_SQL, {"now": now}, limits, cancel=cancel)
