@@ -30,6 +30,7 @@ from ingest.logs import emit
 from ingest.okta.body import BadBody, json_array
 from ingest.okta.ratelimit import RateLimit
 from ingest.okta.urls import OrgURL
+from ingest.redact import redact_bytes
 
 USER_AGENT = "oktaduck/0.1 (+System Log collector)"
 
@@ -233,6 +234,7 @@ class OktaClient:
         now: datetime,
         request_id: str | None,
     ) -> Page[Any]:
+        body = redact_bytes(body)  # a secret echoed inside events is never stored
         try:
             events = decode(body)
         except BadBody as err:

@@ -44,7 +44,7 @@ from ingest.okta.oauth import OAuthAuth, OAuthConfig
 from ingest.okta.session import open_client
 from ingest.okta.urls import OrgURL
 from ingest.secrets import Secret
-from tests.conftest import REPO, START, TOKEN, TOKEN_ENV, Daemon, Sim, run_cli
+from tests.conftest import REPO, START, TOKEN, TOKEN_ENV, Daemon, Sim, make_sim, run_cli
 from tests.receivers import HttpReceiver, Reply
 
 CANARY_ENV = "OKTADUCK_CANARY_TOKEN"
@@ -73,6 +73,7 @@ class EchoOkta:
     status: int = 401
     token_status: int = 400
     seen: list[str] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)  # for a 200: echoed in each
 
     def __post_init__(self) -> None:
         echo = self
@@ -97,6 +98,10 @@ class EchoOkta:
                     "errorCauses": [{"errorSummary": f"you sent {sent}"}],
                 }
                 headers = {"X-Okta-Request-Id": sent, "Content-Type": "application/json"}
+                if echo.status == 200:
+                    page = [{**e, "displayMessage": sent, "echo": [sent]} for e in echo.events]
+                    self.answer(200, orjson.dumps(page), headers)
+                    return
                 if echo.status in (401, 403):
                     headers["WWW-Authenticate"] = f'Bearer realm="{sent}", error="invalid_token"'
                 self.answer(echo.status, orjson.dumps(body), headers)
@@ -232,6 +237,31 @@ retry_for = "1s"
     for line in run.stderr.splitlines():
         if line.startswith("{"):
             orjson.loads(line)  # structured lines stay JSON after redaction
+    for path in tmp_path.glob("db.duckdb*"):
+        assert_clean(path.read_bytes(), token)
+
+
+def test_events_that_echo_the_token_are_stored_without_it(echo: EchoOkta, tmp_path: Path) -> None:
+    token = canary("ssws")
+    now = datetime.now(UTC)
+    echo.status = 200
+    echo.events = make_sim(None).org.generator.stream(3, now - timedelta(minutes=5), now)
+    db = tmp_path / "db.duckdb"
+    run = run_cli(
+        "poll", "--org", echo.url, "--db", str(db), "--token-env", CANARY_ENV,
+        env={CANARY_ENV: token},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert token in echo.seen[0]
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        (stored,) = con.execute("SELECT count(*) FROM events").fetchone() or (0,)
+    finally:
+        con.close()
+    assert stored == 3
+    exported = run_cli("export", "--to", "stdout", "--db", str(db), "--since", "1h")
+    assert exported.stdout.count("SSWS ***") == 6  # displayMessage and echo, three times
+    assert_clean(run.stdout + run.stderr + exported.stdout + exported.stderr, token)
     for path in tmp_path.glob("db.duckdb*"):
         assert_clean(path.read_bytes(), token)
 
