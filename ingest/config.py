@@ -59,6 +59,7 @@ class SourceConfig:
     poll_interval: timedelta = timedelta(seconds=60)
     page_limit: int = 1000
     group_events: int = 2000  # events committed per transaction while catching up
+    group_bytes: int = 16 << 20  # and at most this many bytes of their JSON
     client: ClientPolicy = field(default_factory=ClientPolicy)
     timeout: float = 60.0
     ca_bundle: Path | None = None
@@ -246,6 +247,9 @@ def _source(table: _Table, base: Path) -> SourceConfig:
     group = table.get("group_events", 2000, int)
     if group < 1:
         raise ConfigError(f"{table.key('group_events')}: at least 1")
+    group_bytes = table.get("group_bytes", 16 << 20, int)
+    if not 1 << 20 <= group_bytes <= 1 << 30:
+        raise ConfigError(f"{table.key('group_bytes')}: must be between 1048576 and 1073741824")
     limit = table.get("page_limit", 1000, int)
     if not 1 <= limit <= 1000:
         raise ConfigError(f"{table.key('page_limit')}: must be between 1 and 1000")
@@ -280,6 +284,7 @@ def _source(table: _Table, base: Path) -> SourceConfig:
         poll_interval=interval,
         page_limit=limit,
         group_events=group,
+        group_bytes=group_bytes,
         client=ClientPolicy(reserve_share=float(share), retry_for=retry_for.total_seconds()),
         timeout=timeout.total_seconds(),
         ca_bundle=(base / ca) if ca else None,

@@ -33,7 +33,8 @@ import orjson
 
 from ingest.errors import OktaduckError
 from ingest.mapping import Column, CompiledMapping, MappedBatch, load_mapping
-from ingest.okta.body import BadBody, json_array
+from ingest.okta.body import BadBody
+from ingest.okta.elements import BadEvent, ParsedPage, parse_page
 
 if TYPE_CHECKING:
     from ingest.store.rawtexts import RawTexts
@@ -45,7 +46,8 @@ _COLLECT_EVERY = 50  # pages
 @dataclass(frozen=True)
 class MappedPage:
     """A page's events, mapped and ready to commit; ``raw`` and ``uuids`` are indexed like
-    the page's events.
+    the page's events; ``bad``: the page's elements that could not be decoded (they go to
+    ``rejects`` with their bytes).
 
     A page mapped by the child comes with its Arrow columns built (by the parent, which
     holds the Arrow library for DuckDB anyway) and its texts in one buffer (``RawTexts``).
@@ -54,15 +56,18 @@ class MappedPage:
     batch: MappedBatch
     raw: list[str] | RawTexts
     uuids: list[str | None]
+    bad: tuple[BadEvent, ...] = ()
 
     @property
     def count(self) -> int:
-        return len(self.raw)
+        """Every element of the page, bad ones included."""
+        return len(self.raw) + len(self.bad)
 
 
-def map_page(mapping: CompiledMapping, events: list[Any]) -> MappedPage:
-    raw = [orjson.dumps(event).decode() for event in events]
-    return MappedPage(mapping.apply_batch(events), raw, _uuids(events))
+def map_page(mapping: CompiledMapping, page: ParsedPage) -> MappedPage:
+    raw = [text.decode() for text in page.texts]
+    batch = mapping.apply_batch(page.events)
+    return MappedPage(batch, raw, _uuids(page.events), tuple(page.bad))
 
 
 def _uuids(events: list[Any]) -> list[str | None]:
@@ -89,7 +94,8 @@ class PendingPage:
 
 class Mapper(Protocol):
     def decode(self, body: bytes) -> PendingPage:
-        """Parse a body, or raise ``BadBody`` when it is not a JSON array."""
+        """Parse a body, or raise ``BadBody`` when it is not a JSON array (an element of it
+        that cannot be decoded is kept apart, see ``ingest.okta.elements``)."""
         ...
 
 
@@ -100,10 +106,10 @@ class InlineMapper:
         self.mapping = mapping
 
     def decode(self, body: bytes) -> PendingPage:
-        events = json_array(body)
+        parsed = parse_page(body)
         mapped: Future[MappedPage] = Future()
-        mapped.set_result(map_page(self.mapping, events))
-        return PendingPage(len(events), mapped)
+        mapped.set_result(map_page(self.mapping, parsed))
+        return PendingPage(parsed.count, mapped)
 
 
 class MapperFailed(OktaduckError):
@@ -226,16 +232,18 @@ def _as_json(column: Column) -> bool:
 
 # A mapped page on its way to the parent: the columns that survive JSON as orjson text (a
 # fifth of pickle's cost on both sides), the rest of the batch pickled, the events' texts in
-# one buffer with their offsets, and the uuids.
-Packed = tuple[bytes, dict[str, list[Any]], MappedBatch, bytes, bytes, list[str | None]]
+# one buffer with their offsets, the uuids, and the elements that could not be decoded.
+Packed = tuple[
+    bytes, dict[str, list[Any]], MappedBatch, bytes, bytes, list[str | None], list[BadEvent]
+]
 # what the store reads from a page's Python columns once its Arrow table is built
 _KEPT = ("uuid", "published")
 
 
-def pack(mapping: CompiledMapping, events: list[Any], json_names: frozenset[str]) -> Packed:
-    """Map ``events`` and put the page in the form it travels in."""
-    batch = mapping.apply_batch(events)
-    texts = [orjson.dumps(event) for event in events]
+def pack(mapping: CompiledMapping, page: ParsedPage, json_names: frozenset[str]) -> Packed:
+    """Map the page's events and put the page in the form it travels in."""
+    batch = mapping.apply_batch(page.events)
+    texts = page.texts
     starts = array("i", itertools.accumulate(map(len, texts), initial=0))  # int32 offsets
     if sys.byteorder == "big":
         starts.byteswap()  # Arrow's buffers are little-endian
@@ -244,18 +252,19 @@ def pack(mapping: CompiledMapping, events: list[Any], json_names: frozenset[str]
     as_json = {name: values for name, values in columns.items() if name in json_names}
     other = {name: values for name, values in columns.items() if name not in json_names}
     rest = dataclasses.replace(batch, columns={})
-    return orjson.dumps(as_json), other, rest, b"".join(texts), offsets, _uuids(events)
+    data = b"".join(texts)
+    return orjson.dumps(as_json), other, rest, data, offsets, _uuids(page.events), page.bad
 
 
 def unpack(mapping: CompiledMapping, packed: Packed) -> MappedPage:
     """The page again, its Arrow columns built and its Python columns let go (but ``_KEPT``)."""
     from ingest.store.rawtexts import RawTexts  # nanoarrow: the parent's side only
 
-    text, other, rest, data, offsets, uuids = packed
+    text, other, rest, data, offsets, uuids, bad = packed
     values = {**orjson.loads(text), **other}
     ordered = {column.name: values[column.name] for column in mapping.columns}
     batch = dataclasses.replace(rest, columns=ordered).with_arrow(mapping, _KEPT)
-    return MappedPage(batch, RawTexts(data, offsets), uuids)
+    return MappedPage(batch, RawTexts(data, offsets), uuids, tuple(bad))
 
 
 def _send(out: IO[bytes], value: object) -> None:
@@ -285,14 +294,14 @@ def serve(mapping_path: Path, stdin: IO[bytes], stdout: IO[bytes]) -> int:
         (size,) = _LENGTH.unpack(head)
         body = stdin.read(size)
         try:
-            events = json_array(body)
+            parsed = parse_page(body)
             del body
         except BadBody as err:
             _send(stdout, ("bad", err))
             continue
-        _send(stdout, ("count", len(events)))
-        page = pack(mapping, events, json_names)
-        del events  # the parsed page is the child's largest object: gone before pickling
+        _send(stdout, ("count", parsed.count))
+        page = pack(mapping, parsed, json_names)
+        del parsed  # the parsed page is the child's largest object: gone before pickling
         _send(stdout, ("page", page))
     return 0  # not reached
 

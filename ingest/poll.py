@@ -23,6 +23,7 @@ from ingest.logs import emit
 from ingest.okta.client import OktaClient, Stopped
 from ingest.pagemap import InlineMapper, MappedPage, Mapper
 from ingest.store.db import CommitResult, PageRows, Store
+from ingest.store.rawtexts import total_size
 
 OKTA_DEFAULT_LIMIT = 100
 # after each commit: (pages, events fetched, result)
@@ -41,13 +42,15 @@ class PollResult:
     stopped: bool
     cursor: str | None
     newest_published: datetime | None
+    conflicts: int = 0  # events whose uuid was stored with other content
 
     def summary(self) -> str:
         state = "caught up" if self.caught_up else "stopped early" if self.stopped else "partial"
+        clashes = f", {self.conflicts} uuid conflicts kept" if self.conflicts else ""
         return (
             f"{self.source}: {self.pages} pages, {self.fetched} events fetched, "
             f"{self.stored} stored, {self.duplicates} duplicates skipped, "
-            f"{self.rejected} rejected; {state}"
+            f"{self.rejected} rejected{clashes}; {state}"
         )
 
 
@@ -88,7 +91,9 @@ def resume_url(
 
 def page_rows(source: SourceConfig, page: MappedPage, next_url: str | None) -> PageRows:
     """A mapped page as the store commits it."""
-    return PageRows(source.name, source.org.origin, next_url, page.batch, page.raw, page.uuids)
+    return PageRows(
+        source.name, source.org.origin, next_url, page.batch, page.raw, page.uuids, page.bad
+    )
 
 
 def poll_cycle(
@@ -106,7 +111,8 @@ def poll_cycle(
     Two things overlap: a fetching thread gets the next page (its URL is the last page's
     ``next`` link) and has ``mapper`` parse and map it, by default in that thread, while a
     writer thread commits the previous group. Pages are committed in groups of up to
-    ``source.group_events`` events, each group in ONE transaction with the ``next`` URL after
+    ``source.group_events`` events or ``source.group_bytes`` bytes of events' JSON,
+    whichever comes first, each group in ONE transaction with the ``next`` URL after
     its last page, strictly in order, at most one group in flight. A crash loses at most the
     groups not yet committed and the rerun fetches them again from the stored cursor; a failed
     commit stops the cycle before any later group is committed. ``since`` overrides the cold
@@ -147,7 +153,8 @@ def poll_cycle(
             del page
             crash_point("poll.mapped")
             size = sum(len(rows.raw) for _, _, rows in pending)
-            if done or halt or size >= source.group_events:
+            nbytes = sum(total_size(rows.raw) for _, _, rows in pending)
+            if done or halt or size >= source.group_events or nbytes >= source.group_bytes:
                 writer.submit(pending)
                 pending = []
             if done:
@@ -173,6 +180,7 @@ def poll_cycle(
         stopped,
         tally.cursor,
         tally.newest,
+        tally.conflicts,
     )
 
 
@@ -191,6 +199,7 @@ class _Tally:
     stored: int = 0
     duplicates: int = 0
     rejected: int = 0
+    conflicts: int = 0
     newest: datetime | None = None
 
     def committed(self, group: list[_Mapped], result: CommitResult) -> None:
@@ -198,7 +207,8 @@ class _Tally:
         self.pages += len(group)
         self.stored += result.stored
         self.duplicates += result.duplicates
-        self.rejected += sum(len(rows.batch.rejected) for _, _, rows in group)
+        self.rejected += sum(len(rows.batch.rejected) + len(rows.bad) for _, _, rows in group)
+        self.conflicts += result.conflicts
         if result.newest_published is not None:
             newest = result.newest_published
             self.newest = max(self.newest or newest, newest)
@@ -212,6 +222,7 @@ class _Tally:
             events=events,
             stored=result.stored,
             duplicates=result.duplicates,
+            conflicts=result.conflicts,
             request_id=group[-1][1],
         )
 

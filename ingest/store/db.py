@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import logging
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -13,13 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 from nanoarrow.c_array import CArray
 
 from ingest.errors import DatabaseLocked, StoreError
 from ingest.faults import crash_point
+from ingest.logs import emit
 from ingest.mapping import CompiledMapping, MappedBatch
 from ingest.mapping.arrow import Table, column, repeated, strings
-from ingest.store.rawtexts import RawTexts, raw_array
+from ingest.okta.elements import BadEvent
+from ingest.store.rawtexts import RawTexts, raw_array, text_bytes, text_size, total_size
 from ingest.store.schema import ensure_mapping_columns, migrate
 
 DEFAULT_DB = Path("state/oktaduck.duckdb")
@@ -38,6 +43,14 @@ INGEST_THREADS = 1
 # checkpoints compress the same raw JSON over and over: at 16MB, storing 100k events cost
 # 10.0 CPU s; at 256MB, 5.8 (tests/perf). A larger WAL only costs disk and replay time.
 CHECKPOINT_THRESHOLD = "256MB"
+# DuckDB keeps a string this long or longer in an overflow block, which stays in memory
+# from the insert until the next checkpoint whatever the memory limit: a commit holding
+# more than the limit of such strings fails ("failed to pin block"). A group's large raw
+# texts are therefore committed in parts of at most a quarter of the memory limit each,
+# with a CHECKPOINT (which writes them out) whenever the parts since the last one would
+# pass that quarter (``Store._chunks``, ``Store._make_room``).
+OVERFLOW_STRING = 4096
+_SIZE = re.compile(r"\s*([0-9.]+)\s*([KMGT]?i?B)?\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,7 @@ class PageRows:
     batch: MappedBatch
     raw: Sequence[str] | RawTexts  # every input event's JSON text, by input index
     uuids_in: Sequence[str | None]  # every input event's uuid where it had one, by input index
+    bad: Sequence[BadEvent] = ()  # the page's elements that could not be decoded
 
 
 @dataclass(frozen=True)
@@ -65,9 +79,10 @@ class _Part:
 @dataclass(frozen=True)
 class CommitResult:
     stored: int
-    duplicates: int
+    duplicates: int  # the same uuid with the same content, stored already or earlier
     rejected: int
     newest_published: datetime | None
+    conflicts: int = 0  # the same uuid with other content: kept in ``conflicts``
 
 
 @dataclass(frozen=True)
@@ -160,12 +175,14 @@ class Store:
             migrate(self.con)
             ensure_mapping_columns(self.con, mapping.columns)
             row = self.con.execute("SELECT coalesce(max(ingest_seq), 0) FROM events").fetchall()
+            self._room = overflow_room(self.con)
             if not locked:
                 lock_configuration(self.con)
         except duckdb.Error as err:
             self.con.close()
             raise translate(err, path) from None
         self._next_seq = int(row[0][0]) + 1 if row else 1
+        self._large = 0  # bytes of large texts committed since the last checkpoint
 
     def close(self) -> None:
         with self._lock:
@@ -216,33 +233,102 @@ class Store:
         one, in ONE transaction: all of them with the cursor, or none.
 
         The pages' new events go in with one statement. Events already stored, or earlier in
-        the group, are skipped by ``uuid``; see ``_existing`` for why that lookup stays cheap
+        the group, are skipped by ``uuid``: as duplicates when their content is the same, in
+        ``conflicts`` when it is not; see ``_existing`` for why that lookup stays cheap
         however large the table grows.
+
+        A group whose large texts would not fit the memory limit is the exception (see
+        ``OVERFLOW_STRING``): its events go in over several transactions, all but the last
+        leaving the cursor's URL where it was. A crash between them leaves some of the
+        events stored and the cursor before their pages; the pages are fetched again and
+        those events are then duplicates.
         """
-        stored = duplicates = rejected = 0
+        if not pages:
+            return CommitResult(0, 0, 0, None)
+        source = pages[0].source
+        chunks = self._chunks(pages)
+        stored = duplicates = conflicts = rejected = 0
         newest: datetime | None = None
-        with self.transaction() as con:
-            crash_point("store.begun")
-            parts = [_Part(page.batch, range(len(page.batch.accepted)), page.raw) for page in pages]
-            kept = self._insert_parts(con, pages[0].source, parts, now) if pages else []
-            for page, keep in zip(pages, kept, strict=True):
-                published: list[datetime] = page.batch.columns["published"]
-                stored += len(keep)
-                duplicates += len(page.batch.accepted) - len(keep)
-                page_newest = max((published[i] for i in keep), default=None)
-                if page_newest is not None:
-                    newest = max(newest or page_newest, page_newest)
-            crash_point("store.events_inserted")
-            for page in pages:
-                rejected += self._insert_rejects(con, page, now)
-            crash_point("store.rejects_inserted")
-            if pages:
+        for number, (positions, large) in enumerate(chunks, start=1):
+            last = number == len(chunks)
+            self._make_room(large)
+            with self.transaction() as con:
+                if last:
+                    crash_point("store.begun")
+                parts = [
+                    _Part(page.batch, rows, page.raw)
+                    for page, rows in zip(pages, positions, strict=True)
+                ]
+                kept, clashes = self._insert_parts(con, source, parts, now)
+                part_stored = sum(map(len, kept))
+                part_duplicates = sum(map(len, positions)) - part_stored - clashes
+                for page, keep in zip(pages, kept, strict=True):
+                    published: list[datetime] = page.batch.columns["published"]
+                    page_newest = max((published[i] for i in keep), default=None)
+                    if page_newest is not None:
+                        newest = max(newest or page_newest, page_newest)
+                stored += part_stored
+                duplicates += part_duplicates
+                conflicts += clashes
+                if not last:  # events only: the cursor's URL stays before these pages
+                    self._update_cursor(
+                        con,
+                        dataclasses.replace(pages[-1], next_url=None),
+                        0,
+                        part_stored,
+                        part_duplicates,
+                        0,
+                        newest,
+                        now,
+                    )
+                    continue
+                crash_point("store.events_inserted")
+                for page in pages:
+                    rejected += self._insert_rejects(con, page, now)
+                crash_point("store.rejects_inserted")
                 self._update_cursor(
-                    con, pages[-1], len(pages), stored, duplicates, rejected, newest, now
+                    con, pages[-1], len(pages), part_stored, part_duplicates, rejected, newest, now
                 )
-            crash_point("store.cursor_updated")
+                crash_point("store.cursor_updated")
         crash_point("store.committed")
-        return CommitResult(stored, duplicates, rejected, newest)
+        return CommitResult(stored, duplicates, rejected, newest, conflicts)
+
+    def _chunks(self, pages: Sequence[PageRows]) -> list[tuple[list[Sequence[int]], int]]:
+        """The group's accepted rows split so that each part holds at most ``self._room``
+        bytes of large texts (but at least one row): per part, the row positions of each
+        page and the large texts' bytes. One part, the whole group, nearly always."""
+        if sum(total_size(page.raw) for page in pages) <= self._room:
+            whole: list[Sequence[int]] = [range(len(page.batch.accepted)) for page in pages]
+            return [(whole, 0)]
+        chunks: list[tuple[list[Sequence[int]], int]] = []
+        current: list[list[int]] = [[] for _ in pages]
+        large = 0
+        for p, page in enumerate(pages):
+            for i, index in enumerate(page.batch.accepted):
+                size = text_size(page.raw, index)
+                if size >= OVERFLOW_STRING:
+                    if large and large + size > self._room:
+                        chunks.append((list(current), large))
+                        current = [[] for _ in pages]
+                        large = 0
+                    large += size
+                current[p].append(i)
+        chunks.append((list(current), large))
+        return chunks
+
+    def _make_room(self, large: int) -> None:
+        """Checkpoint before a commit of ``large`` bytes of large texts if, with those
+        committed since the last checkpoint, they would pass ``self._room``."""
+        if not large:
+            return
+        if self._large and self._large + large > self._room:
+            with self._lock:
+                try:
+                    self.con.execute("CHECKPOINT")
+                    self._large = 0
+                except duckdb.Error as err:  # a reader's transaction in the way: next time
+                    emit("store.checkpoint_failed", logging.WARNING, error=str(err))
+        self._large += large
 
     def insert_mapped(
         self,
@@ -254,73 +340,133 @@ class Store:
         now: datetime,
     ) -> list[int]:
         """Insert the mapped rows at ``positions`` of ``batch`` whose uuid is not stored yet
-        (``raw`` is indexed like the batch's input); return the positions inserted."""
-        return self._insert_parts(con, source, [_Part(batch, positions, raw)], now)[0]
+        (``raw`` is indexed like the batch's input; one with other content than the stored
+        event goes to ``conflicts``); return the positions inserted."""
+        return self._insert_parts(con, source, [_Part(batch, positions, raw)], now)[0][0]
 
     def _insert_parts(
         self, con: duckdb.DuckDBPyConnection, source: str, parts: Sequence[_Part], now: datetime
-    ) -> list[list[int]]:
+    ) -> tuple[list[list[int]], int]:
         """Insert, in one statement, each part's rows whose uuid is neither stored nor met
-        earlier in the parts; return the positions inserted, part by part."""
-        seen: set[str] = set()
+        earlier in the parts; return the positions inserted, part by part, and how many rows
+        had a uuid already stored or met with other content (they go to ``conflicts``)."""
+        seen: dict[str, tuple[int, int]] = {}  # uuid: (part, position) where first met
         firsts: list[list[int]] = []
+        repeats: list[tuple[int, int, str]] = []  # (part, position, uuid) met again
         uuids: list[str] = []
         published: list[datetime] = []
-        for part in parts:
+        for k, part in enumerate(parts):
             part_uuids: list[str] = part.batch.columns["uuid"]
             part_published: list[datetime] = part.batch.columns["published"]
             first = []
             for i in part.positions:
-                if part_uuids[i] not in seen:
-                    seen.add(part_uuids[i])
-                    first.append(i)
-                    uuids.append(part_uuids[i])
-                    published.append(part_published[i])
+                if part_uuids[i] in seen:
+                    repeats.append((k, i, part_uuids[i]))
+                    continue
+                seen[part_uuids[i]] = (k, i)
+                first.append(i)
+                uuids.append(part_uuids[i])
+                published.append(part_published[i])
             firsts.append(first)
         existing = self._existing(con, uuids, published)
-        kept = [
-            [i for i in first if part.batch.columns["uuid"][i] not in existing]
-            if existing
-            else first
-            for part, first in zip(parts, firsts, strict=True)
-        ]
+        clashes: list[tuple[int, int, str]] = []  # (part, position, the stored one's hash)
+        kept = firsts
+        if existing:
+            kept = []
+            for k, (part, first) in enumerate(zip(parts, firsts, strict=True)):
+                keep = []
+                for i in first:
+                    stored_hash = existing.get(part.batch.columns["uuid"][i])
+                    if stored_hash is None:
+                        keep.append(i)
+                    elif _sha256(_text(part, i)) != stored_hash:
+                        clashes.append((k, i, stored_hash))
+                kept.append(keep)
+        for k, i, uuid in repeats:  # against what is stored, or stored now
+            stored_hash = existing.get(uuid)
+            if stored_hash is None:
+                met_part, met_position = seen[uuid]
+                stored_hash = _sha256(_text(parts[met_part], met_position))
+            if _sha256(_text(parts[k], i)) != stored_hash:
+                clashes.append((k, i, stored_hash))
         if any(kept):
             self._insert_rows(con, source, parts, kept, now)
-        return kept
+        if clashes:
+            self._insert_conflicts(con, source, parts, clashes, now)
+        return kept, len(clashes)
 
     def _existing(
         self, con: duckdb.DuckDBPyConnection, uuids: list[str], published: list[datetime]
-    ) -> set[str]:
-        """The given uuids that are stored already.
+    ) -> dict[str, str]:
+        """The given uuids that are stored already, with the SHA-256 of their ``raw``.
 
         An event's uuid always comes with the same ``published`` time, so only stored rows in
         the batch's own published range can match, and the lookup's cost does not grow with
         the table. While catching up every batch is newer than anything stored; the first
-        query, answered from the newest rows alone, says so and the lookup is skipped.
+        query, answered from the newest rows alone, says so and the lookup is skipped. Only
+        the rows found are hashed, by DuckDB: their texts never come to Python.
         """
         if not uuids:
-            return set()
+            return {}
         lo = min(published)
         rows = con.execute(
             "SELECT max(published) FROM events WHERE published >= $lo", {"lo": lo}
         ).fetchall()
         newest: datetime | None = rows[0][0] if rows else None
         if newest is None:
-            return set()
+            return {}
         candidates = [(u, p) for u, p in zip(uuids, published, strict=True) if p <= newest]
         if not candidates:
-            return set()
+            return {}
         page_uuids = Table.of({"uuid": strings([u for u, _ in candidates])})
         con.register("page_uuids", page_uuids)
         try:
             rows = con.execute(
-                "SELECT e.uuid FROM events e WHERE e.published BETWEEN $lo AND $hi "
+                "SELECT e.uuid, sha256(e.raw::VARCHAR) FROM events e "
+                "WHERE e.published BETWEEN $lo AND $hi "
                 "AND e.uuid IN (SELECT uuid FROM page_uuids)",
                 {"lo": lo, "hi": max(p for _, p in candidates)},
             ).fetchall()
         finally:
             con.unregister("page_uuids")
-        return {r[0] for r in rows}
+        return {r[0]: r[1] for r in rows}
+
+    def _insert_conflicts(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        source: str,
+        parts: Sequence[_Part],
+        clashes: list[tuple[int, int, str]],
+        now: datetime,
+    ) -> None:
+        """Keep each other content of a stored uuid once (by uuid and content hash)."""
+        rows: dict[tuple[str, str], tuple[datetime, str, str]] = {}
+        for k, i, stored_hash in clashes:
+            part = parts[k]
+            text = _text(part, i)
+            uuid: str = part.batch.columns["uuid"][i]
+            when: datetime = part.batch.columns["published"][i]
+            rows.setdefault((uuid, _sha256(text)), (when, text.decode(), stored_hash))
+        count = len(rows)
+        table = Table.of(
+            {
+                "source": repeated(source, count, "string"),
+                "uuid": strings([u for u, _ in rows]),
+                "published": column([r[0] for r in rows.values()], "timestamp"),
+                "raw_hash": strings([h for _, h in rows]),
+                "raw": strings([r[1] for r in rows.values()]),
+                "stored_hash": strings([r[2] for r in rows.values()]),
+                "seen_at": repeated(now, count, "timestamp"),
+            }
+        )
+        con.register("page_conflicts", table)
+        try:
+            con.execute(
+                "INSERT INTO conflicts BY NAME SELECT * FROM page_conflicts p WHERE NOT EXISTS "
+                "(SELECT 1 FROM conflicts c WHERE c.uuid = p.uuid AND c.raw_hash = p.raw_hash)"
+            )
+        finally:
+            con.unregister("page_conflicts")
 
     def _insert_rows(
         self,
@@ -363,36 +509,58 @@ class Store:
         self._next_seq = next_seq
 
     def _insert_rejects(self, con: duckdb.DuckDBPyConnection, page: PageRows, now: datetime) -> int:
+        """Keep the page's rejected events, each once (by source and content hash): those the
+        mapping refused, and the elements that could not be decoded (see ``schema``)."""
         rejected = page.batch.rejected
-        if not rejected:
+        if not rejected and not page.bad:
             return 0
         rows: dict[str, tuple[str | None, str, str]] = {}
         for index, reason in rejected:
             raw = page.raw[index]
             digest = hashlib.sha256(raw.encode()).hexdigest()
             rows.setdefault(digest, (page.uuids_in[index], reason, raw))
-        count = len(rows)
-        table = Table.of(
-            {
-                "source": repeated(page.source, count, "string"),
-                "uuid": strings([r[0] for r in rows.values()]),
-                "reason": strings([r[1] for r in rows.values()]),
-                "raw_hash": strings(list(rows)),
-                "raw": strings([r[2] for r in rows.values()]),
-                "mapping_version": repeated(self.mapping.version, count, "string"),
-                "first_seen": repeated(now, count, "timestamp"),
-            }
-        )
-        con.register("page_rejects", table)
-        try:
-            before = _count(con, "SELECT count(*) FROM rejects WHERE source = ?", [page.source])
-            con.execute(
-                "INSERT INTO rejects BY NAME SELECT * FROM page_rejects p WHERE NOT EXISTS "
-                "(SELECT 1 FROM rejects r WHERE r.source = p.source AND r.raw_hash = p.raw_hash)"
+        before = _count(con, "SELECT count(*) FROM rejects WHERE source = ?", [page.source])
+        if rows:
+            count = len(rows)
+            table = Table.of(
+                {
+                    "source": repeated(page.source, count, "string"),
+                    "uuid": strings([r[0] for r in rows.values()]),
+                    "reason": strings([r[1] for r in rows.values()]),
+                    "raw_hash": strings(list(rows)),
+                    "raw": strings([r[2] for r in rows.values()]),
+                    "mapping_version": repeated(self.mapping.version, count, "string"),
+                    "first_seen": repeated(now, count, "timestamp"),
+                }
             )
-            after = _count(con, "SELECT count(*) FROM rejects WHERE source = ?", [page.source])
-        finally:
-            con.unregister("page_rejects")
+            con.register("page_rejects", table)
+            try:
+                con.execute(
+                    "INSERT INTO rejects BY NAME SELECT * FROM page_rejects p WHERE NOT EXISTS "
+                    "(SELECT 1 FROM rejects r "
+                    "WHERE r.source = p.source AND r.raw_hash = p.raw_hash)"
+                )
+            finally:
+                con.unregister("page_rejects")
+        for bad in page.bad:
+            digest = hashlib.sha256(bad.raw).hexdigest()
+            text = orjson.dumps(bad.raw.decode("utf-8", "backslashreplace")).decode()
+            con.execute(
+                "INSERT INTO rejects (source, reason, raw_hash, raw, raw_bytes, "
+                "mapping_version, first_seen) SELECT $source, $reason, $hash, $raw, $bytes, "
+                "$version, $now WHERE NOT EXISTS "
+                "(SELECT 1 FROM rejects WHERE source = $source AND raw_hash = $hash)",
+                {
+                    "source": page.source,
+                    "reason": bad.reason,
+                    "hash": digest,
+                    "raw": text,
+                    "bytes": bad.raw,
+                    "version": self.mapping.version,
+                    "now": now,
+                },
+            )
+        after = _count(con, "SELECT count(*) FROM rejects WHERE source = ?", [page.source])
         return after - before
 
     def _update_cursor(
@@ -433,6 +601,26 @@ class Store:
                 "now": now,
             },
         )
+
+
+def overflow_room(con: duckdb.DuckDBPyConnection) -> int:
+    """How many bytes of large texts a commit may hold: a quarter of the memory limit."""
+    rows = con.execute("SELECT current_setting('memory_limit')").fetchall()
+    m = _SIZE.match(str(rows[0][0])) if rows else None
+    if m is None:
+        return 12 * 2**20
+    unit = (m.group(2) or "B").upper().replace("I", "")
+    scale = 1024 ** "BKMGT".index(unit[0])
+    return max(2**20, int(float(m.group(1)) * scale) // 4)
+
+
+def _text(part: _Part, position: int) -> bytes:
+    """The JSON text of a part's row at ``position``."""
+    return text_bytes(part.raw, part.batch.accepted[position])
+
+
+def _sha256(text: bytes) -> str:
+    return hashlib.sha256(text).hexdigest()
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> int:

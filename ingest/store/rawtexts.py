@@ -40,6 +40,32 @@ class RawTexts:
     def __iter__(self) -> Iterator[str]:
         return (self[i] for i in range(len(self)))
 
+    def bytes_at(self, index: int) -> bytes:
+        """The text at ``index`` as UTF-8 bytes (no decoding)."""
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.data[self._starts[index] : self._starts[index + 1]]
+
+    def size(self, index: int) -> int:
+        """The length in bytes of the text at ``index``."""
+        return self._starts[index + 1] - self._starts[index]
+
+
+def text_bytes(raw: Sequence[str] | RawTexts, index: int) -> bytes:
+    """The text at ``index`` as UTF-8 bytes."""
+    return raw.bytes_at(index) if isinstance(raw, RawTexts) else raw[index].encode()
+
+
+def text_size(raw: Sequence[str] | RawTexts, index: int) -> int:
+    """The length of the text at ``index``: in bytes, or in characters for a ``str`` (the
+    same for the ASCII that makes up nearly all of an event)."""
+    return raw.size(index) if isinstance(raw, RawTexts) else len(raw[index])
+
+
+def total_size(raw: Sequence[str] | RawTexts) -> int:
+    """The length of all the texts (see ``text_size``)."""
+    return len(raw.data) if isinstance(raw, RawTexts) else sum(map(len, raw))
+
 
 def raw_array(raw: Sequence[str] | RawTexts, indexes: Sequence[int]) -> CArray:
     """The texts at ``indexes`` (ascending, no repeats) as an array of Arrow's JSON type."""

@@ -3,7 +3,8 @@
 Rows made by another mapping version are re-mapped in batches, each batch in its own
 transaction, so an interrupted run loses nothing and a rerun continues where it stopped.
 Rejected events are retried too: one that now maps is stored (unless its uuid is already
-there) and the reject is marked resolved. Cursors are never touched.
+there) and the reject is marked resolved; page elements that could not be decoded at all
+(``raw_bytes`` set) are not, as no mapping can make them an event. Cursors are never touched.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def pending(store: Store) -> tuple[int, int]:
             "SELECT count(*) FROM events WHERE mapping_version <> ?", [version]
         ).fetchall()[0][0]
         rejects = con.execute(
-            "SELECT count(*) FROM rejects WHERE resolved_at IS NULL AND mapping_version <> ?",
+            "SELECT count(*) FROM rejects WHERE resolved_at IS NULL AND mapping_version <> ? "
+            "AND raw_bytes IS NULL",
             [version],
         ).fetchall()[0][0]
     return int(events), int(rejects)
@@ -158,7 +160,7 @@ def _retry_rejects(store: Store, now: datetime, batch_size: int) -> tuple[int, i
     with store.transaction() as con:
         rows = con.execute(
             "SELECT rowid, source, raw FROM rejects WHERE resolved_at IS NULL "
-            "AND mapping_version <> $v LIMIT $n",
+            "AND mapping_version <> $v AND raw_bytes IS NULL LIMIT $n",
             {"v": mapping.version, "n": batch_size},
         ).fetchall()
         if not rows:

@@ -3,6 +3,19 @@
 The ``events`` table holds a few system columns and one column per output field of the
 normalized mapping. When a mapping gains a field, ``ensure_mapping_columns`` adds the column;
 nothing is rewritten. Columns a mapping no longer declares are left in place.
+
+``rejects`` keeps the events that could not be stored, with why (``reason``). ``raw`` is
+always JSON: the event as decoded and written back (like ``events.raw``) when it was JSON,
+or, for a page element that could not be decoded at all (bytes that are not UTF-8, nested
+too deeply, cut short), a JSON string of its text with each byte that is not UTF-8 written
+as ``\\xNN``; its exact bytes are then in ``raw_bytes`` (NULL otherwise) and ``raw_hash``
+is their SHA-256. Such rows are never retried by ``remap``: no mapping can make them an
+event.
+
+``conflicts`` keeps an event whose uuid is stored already (or met earlier in the same
+commit) with other content: ``raw`` and ``raw_hash`` are the newcomer's, ``stored_hash``
+the SHA-256 of the stored event's ``raw``. The stored event stays as it is; the same
+conflicting content delivered again is kept once.
 """
 
 from __future__ import annotations
@@ -75,6 +88,20 @@ MIGRATIONS: tuple[str, ...] = (
         last_error VARCHAR,
         last_error_at TIMESTAMPTZ,
         created_at TIMESTAMPTZ NOT NULL
+    );
+    """,
+    # 3: the exact bytes of page elements that could not be decoded; second contents of a
+    # stored uuid.
+    """
+    ALTER TABLE rejects ADD COLUMN raw_bytes BLOB;
+    CREATE TABLE conflicts (
+        source VARCHAR NOT NULL,
+        uuid VARCHAR NOT NULL,
+        published TIMESTAMPTZ NOT NULL,
+        raw_hash VARCHAR NOT NULL,
+        raw JSON NOT NULL USING COMPRESSION zstd,
+        stored_hash VARCHAR NOT NULL,
+        seen_at TIMESTAMPTZ NOT NULL
     );
     """,
 )
