@@ -75,6 +75,23 @@ def setup(level: str = "info") -> None:
     scheduler.handlers[:] = [handler]
     scheduler.setLevel(logging.ERROR)
     scheduler.propagate = False
+    # Any other library's warnings (and Python's warnings) become JSON lines too, redacted,
+    # instead of reaching stderr as they are through logging's last-resort handler.
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, _RootHandler)]
+    root.addHandler(_RootHandler(handler))
+    logging.captureWarnings(True)
+
+
+class _RootHandler(logging.Handler):
+    """Passes the root logger's records (WARNING and up) to the JSON handler."""
+
+    def __init__(self, target: logging.Handler) -> None:
+        super().__init__(logging.WARNING)
+        self.target = target
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.target.handle(record)
 
 
 def emit(event: str, level: int = logging.INFO, **fields: Any) -> None:

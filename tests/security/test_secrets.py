@@ -430,7 +430,7 @@ retry_for = "1s"
         assert_clean(path.read_bytes(), api_token, sink_token)
 
 
-def test_an_unexpected_exception_is_reported_redacted(tmp_path: Path) -> None:
+def test_unexpected_exceptions_and_library_warnings_are_reported_redacted(tmp_path: Path) -> None:
     value = canary("boom")
     script = tmp_path / "boom.py"
     script.write_text(
@@ -439,6 +439,9 @@ def test_an_unexpected_exception_is_reported_redacted(tmp_path: Path) -> None:
         "from ingest.secrets import Secret\n"
         "logs.setup('info')\n"
         "s = Secret(os.environ['V'])\n"
+        "import logging, warnings\n"
+        "logging.getLogger('somelib').warning('lib %s', s.reveal())\n"
+        "warnings.warn('careful ' + s.reveal())\n"
         "t = threading.Thread(target=lambda: (_ for _ in ()).throw(RuntimeError(s.reveal())))\n"
         "t.start(); t.join()\n"
         "raise RuntimeError('main ' + s.reveal())\n"
@@ -454,4 +457,7 @@ def test_an_unexpected_exception_is_reported_redacted(tmp_path: Path) -> None:
     )
     assert run.returncode == 1
     assert "RuntimeError: main ***" in run.stderr and "RuntimeError: ***" in run.stderr
+    lines = [orjson.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
+    assert [line["event"] for line in lines] == ["somelib.message", "py.message"]
+    assert lines[0]["message"] == "lib ***" and "UserWarning: careful ***" in lines[1]["message"]
     assert_clean(run.stderr, value)
