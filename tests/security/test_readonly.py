@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import httpx
 import orjson
 import pytest
 
@@ -27,7 +28,7 @@ from ingest.mapping import CompiledMapping
 from ingest.simulate.generator import EventGenerator
 from ingest.store.db import PageRows, Store
 from ingest.store.query import Cancel, QueryLimits, open_read_only, run_query, run_user_query
-from tests.conftest import run_cli
+from tests.conftest import TOKEN, Daemon, Sim, daemon_api, run_cli
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 EVENTS = 120
@@ -507,3 +508,56 @@ def test_a_bad_timeout_flag_gets_one_line(store_file: Path, value: str) -> None:
     out = run_cli("sql", "--db", str(store_file), f"--timeout={value}", "SELECT 1")
     assert out.returncode == 2, out.stderr
     assert out.stderr.startswith("oktaduck: error: --timeout") and out.stderr.count("\n") == 1
+
+
+# ---- through the running daemon's API --------------------------------------------------------
+
+API_SNAPSHOT = """
+SELECT (SELECT count(*) FROM events) AS events,
+       (SELECT count(*) FROM rejects) AS rejects,
+       (SELECT list(next_url ORDER BY source) FROM cursors) AS cursors,
+       (SELECT list(table_name ORDER BY table_name) FROM duckdb_tables()) AS tables,
+       current_setting('memory_limit') AS memory_limit,
+       current_setting('lock_configuration') AS locked,
+       current_setting('TimeZone') AS tz
+"""
+
+
+@pytest.fixture
+def daemon(live_sim: Sim, tmp_path: Path) -> Iterator[tuple[Daemon, Path]]:
+    now = datetime.now(UTC)
+    live_sim.org.add(
+        live_sim.org.generator.stream(60, now - timedelta(hours=1), now - timedelta(minutes=1))
+    )
+    config = tmp_path / "oktaduck.toml"
+    config.write_text(
+        '[storage]\npath = "okta.duckdb"\n[api]\nlisten = "127.0.0.1:0"\n'
+        f'[[sources]]\nname = "acme"\norg_url = "{live_sim.url}"\ntoken_env = "ACME_TOKEN"\n'
+        'poll_interval = "1h"\n'
+    )
+    d = Daemon(config, {"ACME_TOKEN": TOKEN})
+    d.caught_up("acme")
+    yield d, tmp_path / "okta.duckdb"
+    if d.proc.poll() is None:
+        d.stop()
+
+
+def test_hostile_sql_through_the_daemon_changes_nothing(daemon: tuple[Daemon, Path]) -> None:
+    _, db = daemon
+    url, auth = daemon_api(db)
+    auth["Content-Type"] = "application/sql"
+
+    def ask(sql: str) -> httpx.Response:
+        return httpx.post(url + "/api/sql", content=sql, headers=auth, timeout=30)
+
+    before = ask(API_SNAPSHOT).json()
+    assert before[0]["events"] == 60 and before[0]["locked"] is True and before[0]["tz"] == "UTC"
+    for sql in HOSTILE:
+        answer = ask(sql)
+        assert answer.status_code in (400, 403), (sql, answer.text)
+        assert "error" in answer.json(), sql
+    for sql in HOSTILE[:4]:  # `oktaduck sql` forwards to the daemon's API
+        out = run_cli("sql", "--db", str(db), sql)
+        assert out.returncode != 0 and out.stderr.count("\n") == 1, out.stderr
+    assert ask(API_SNAPSHOT).json() == before
+    assert not Path(STOLEN).exists()
