@@ -16,6 +16,10 @@ writing each message's MSG as one line to ``messages.log``. When rsyslogd (or, f
 OpenSSL driver or the openssl command; for RELP, its ``imrelp`` module) is missing, the tests
 that need it fail with the install command when the ``CI`` environment variable is set, and are
 skipped otherwise.
+
+``RelpServer`` plays a RELP receiver from scripts, one per accepted connection: each script
+reads frames (``Session.next``) and answers them as it likes, to test the RELP sink against
+servers that fail on purpose.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -42,6 +46,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 import pytest
+
+from ingest.export.sinks.relp import Frame, FrameReader, frame
 
 INSTALL = "apt-get update && apt-get install -y rsyslog rsyslog-openssl rsyslog-relp openssl"
 HEC_SUCCESS = b'{"text":"Success","code":0}'
@@ -362,6 +368,7 @@ class Rsyslog:
     port: int = field(default_factory=free_port)
     max_message_size: str = "256k"
     relp: bool = False
+    direct: bool = False  # RELP: the ruleset runs in imrelp's thread, so rsp 200 = written
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -399,6 +406,7 @@ class Rsyslog:
         )
 
     def _relp_config_text(self) -> str:
+        queue = ' queue.type="Direct"' if self.direct else ""
         tls = ""
         if self.tls is not None:
             tls = (
@@ -409,7 +417,7 @@ class Rsyslog:
             f'global(workDirectory="{self.workdir}" maxMessageSize="{self.max_message_size}")\n'
             'module(load="imrelp")\n'
             'template(name="msgonly" type="string" string="%msg%\\n")\n'
-            'ruleset(name="sink") {\n'
+            f'ruleset(name="sink"{queue}) {{\n'
             f'  action(type="omfile" file="{self.output}" template="msgonly")\n'
             "}\n"
             f'input(type="imrelp" address="127.0.0.1" port="{self.port}" ruleset="sink"{tls})\n'
@@ -452,6 +460,13 @@ class Rsyslog:
         self.stop()
         self.start()
 
+    def kill(self) -> None:
+        """SIGKILL: no chance to drain a queue or close a session."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
     def log_text(self) -> str:
         try:
             return self.log.read_text(encoding="utf-8", errors="replace")[-4000:]
@@ -487,6 +502,105 @@ class Rsyslog:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+# --- scripted RELP servers -------------------------------------------------------------------
+
+Script = Callable[["Session"], None]
+
+
+class Session:
+    """One accepted connection of a scripted RELP server."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.reader = FrameReader()
+        self.frames: list[Frame] = []
+        self._ready: list[Frame] = []
+
+    def next(self) -> Frame:
+        while not self._ready:
+            data = self.conn.recv(65536)
+            if not data:
+                raise ConnectionError("client closed")
+            self._ready += self.reader.feed(data)
+        got = self._ready.pop(0)
+        self.frames.append(got)
+        return got
+
+    def answer(self, got: Frame, data: bytes = b"200 OK") -> None:
+        self.conn.sendall(frame(got.txnr, b"rsp", data))
+
+    def open(
+        self, offers: bytes = b"\nrelp_version=0\nrelp_software=test\ncommands=syslog"
+    ) -> None:
+        got = self.next()
+        assert got.command == b"open"
+        self.answer(got, b"200 OK" + offers)
+
+    def drain(self) -> None:
+        """Read (and record) until the client closes, so closing here never resets."""
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            while True:
+                self.next()
+
+    def syslog_messages(self) -> list[bytes]:
+        return [f.data for f in self.frames if f.command == b"syslog"]
+
+
+class RelpServer:
+    """Runs one script per accepted connection, in order; records every session."""
+
+    def __init__(self, *scripts: Script) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sessions: list[Session] = []
+        self.errors: list[BaseException] = []
+        self.done = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(scripts,), daemon=True)
+        self._thread.start()
+
+    def _serve(self, scripts: tuple[Script, ...]) -> None:
+        try:
+            for script in scripts:
+                self.listener.settimeout(10)
+                conn, _ = self.listener.accept()
+                conn.settimeout(10)
+                session = Session(conn)
+                self.sessions.append(session)
+                try:
+                    script(session)
+                except ConnectionError:
+                    pass
+                finally:
+                    conn.close()
+        except BaseException as err:  # the test reads it
+            self.errors.append(err)
+        finally:
+            self.done.set()
+
+    def close(self) -> None:
+        self.listener.close()
+        self._thread.join(10)
+
+
+MakeRelpServer = Callable[..., RelpServer]
+
+
+@contextlib.contextmanager
+def relp_servers() -> Iterator[MakeRelpServer]:
+    """Make scripted RELP servers (``make(script, ...)``); all are closed at the end."""
+    made: list[RelpServer] = []
+
+    def make(*scripts: Script) -> RelpServer:
+        made.append(RelpServer(*scripts))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for server in made:
+            server.close()
 
 
 # --- lines to send -------------------------------------------------------------------------------

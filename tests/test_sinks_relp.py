@@ -20,7 +20,18 @@ from ingest.export.settings import parse_sink
 from ingest.export.sinks import RelpSink, SinkRejected, SinkUnavailable, SyslogSinkConfig
 from ingest.export.sinks.relp import Frame, FrameReader, RelpProtocolError, frame
 from tests.conftest import Sim, run_cli
-from tests.receivers import Rsyslog, event_lines, free_port, self_signed, uuids, wait_until
+from tests.receivers import (
+    MakeRelpServer,
+    Rsyslog,
+    Script,
+    Session,
+    event_lines,
+    free_port,
+    relp_servers,
+    self_signed,
+    uuids,
+    wait_until,
+)
 from tests.test_export import config, fill
 
 
@@ -122,15 +133,17 @@ def enough(sent: list[bytes], goal: int) -> bool:
     return len(sent) >= goal
 
 
-def test_rsyslog_restarted_mid_stream_loses_nothing(rsyslog: Rsyslog) -> None:
-    """A sender that resends on SinkUnavailable, while rsyslog restarts twice under it,
-    delivers every line; only messages the receiver never acknowledged are sent twice."""
+def send_while(
+    port: int, disrupt: Callable[[], None], goals: tuple[int, ...] = (1000, 3000, 5000)
+) -> tuple[list[bytes], list[str]]:
+    """Send 200-line batches, resending on SinkUnavailable as the export loop does, and call
+    ``disrupt`` each time a goal of lines sent is reached (but the last)."""
     sent: list[bytes] = []
     failures: list[str] = []
     stop = threading.Event()
 
     def sender() -> None:
-        with contextlib.closing(relp_sink(rsyslog.port, window=32)) as sink:
+        with contextlib.closing(relp_sink(port, window=32)) as sink:
             while not stop.is_set():
                 batch = event_lines(200, size=1000, start=len(sent))
                 deadline = time.monotonic() + 20
@@ -147,17 +160,39 @@ def test_rsyslog_restarted_mid_stream_loses_nothing(rsyslog: Rsyslog) -> None:
     thread = threading.Thread(target=sender)
     thread.start()
     try:
-        for goal in (1000, 3000, 5000):
+        for goal in goals:
             wait_until(functools.partial(enough, sent, goal), 20, f"{goal} lines sent")
-            if goal < 5000:
-                rsyslog.restart()
+            if goal != goals[-1]:
+                disrupt()
     finally:
         stop.set()
         thread.join(30)
+    return sent, failures
+
+
+def test_rsyslog_restarted_mid_stream_loses_nothing(rsyslog: Rsyslog) -> None:
+    """While rsyslog restarts twice under a sender that resends on SinkUnavailable, every
+    line arrives, none cut or merged."""
+    sent, failures = send_while(rsyslog.port, rsyslog.restart)
     received = rsyslog.wait_for_lines(len(sent))
     assert set(uuids(received)) == set(uuids(sent)), failures
     assert set(received) <= set(sent)  # no line cut or merged
     assert failures, "the restarts were not noticed: the test proved nothing"
+
+
+def test_rsyslog_killed_mid_stream_loses_nothing(tmp_path: Path) -> None:
+    """SIGKILL twice mid-stream, with a receiver that answers only once a message is written
+    (a direct queue): whatever was acknowledged is in the file, the rest is sent again."""
+    with Rsyslog(tmp_path / "rsyslog", relp=True, direct=True) as receiver:
+
+        def kill_and_start() -> None:
+            receiver.kill()
+            receiver.start()
+
+        sent, failures = send_while(receiver.port, kill_and_start)
+        received = receiver.wait_for_lines(len(sent))
+    assert set(uuids(received)) == set(uuids(sent)), failures
+    assert failures, "the kills were not noticed: the test proved nothing"
 
 
 def test_nothing_listening_is_retryable() -> None:
@@ -168,95 +203,11 @@ def test_nothing_listening_is_retryable() -> None:
 
 # --- scripted RELP servers -----------------------------------------------------------------------
 
-Script = Callable[["Session"], None]
-
-
-class Session:
-    """One accepted connection of a scripted RELP server."""
-
-    def __init__(self, conn: socket.socket) -> None:
-        self.conn = conn
-        self.reader = FrameReader()
-        self.frames: list[Frame] = []
-        self._ready: list[Frame] = []
-
-    def next(self) -> Frame:
-        while not self._ready:
-            data = self.conn.recv(65536)
-            if not data:
-                raise ConnectionError("client closed")
-            self._ready += self.reader.feed(data)
-        got = self._ready.pop(0)
-        self.frames.append(got)
-        return got
-
-    def answer(self, got: Frame, data: bytes = b"200 OK") -> None:
-        self.conn.sendall(frame(got.txnr, b"rsp", data))
-
-    def open(
-        self, offers: bytes = b"\nrelp_version=0\nrelp_software=test\ncommands=syslog"
-    ) -> None:
-        got = self.next()
-        assert got.command == b"open"
-        self.answer(got, b"200 OK" + offers)
-
-    def drain(self) -> None:
-        """Read (and record) until the client closes, so closing here never resets."""
-        with contextlib.suppress(ConnectionError, TimeoutError):
-            while True:
-                self.next()
-
-    def syslog_messages(self) -> list[bytes]:
-        return [f.data for f in self.frames if f.command == b"syslog"]
-
-
-class RelpServer:
-    """Runs one script per accepted connection, in order; records every session."""
-
-    def __init__(self, *scripts: Script) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.sessions: list[Session] = []
-        self.errors: list[BaseException] = []
-        self.done = threading.Event()
-        self._thread = threading.Thread(target=self._serve, args=(scripts,), daemon=True)
-        self._thread.start()
-
-    def _serve(self, scripts: tuple[Script, ...]) -> None:
-        try:
-            for script in scripts:
-                self.listener.settimeout(10)
-                conn, _ = self.listener.accept()
-                conn.settimeout(10)
-                session = Session(conn)
-                self.sessions.append(session)
-                try:
-                    script(session)
-                except ConnectionError:
-                    pass
-                finally:
-                    conn.close()
-        except BaseException as err:  # the test reads it
-            self.errors.append(err)
-        finally:
-            self.done.set()
-
-    def close(self) -> None:
-        self.listener.close()
-        self._thread.join(10)
-
 
 @pytest.fixture
-def servers() -> Iterator[Callable[..., RelpServer]]:
-    made: list[RelpServer] = []
-
-    def make(*scripts: Script) -> RelpServer:
-        made.append(RelpServer(*scripts))
-        return made[-1]
-
-    yield make
-    for server in made:
-        server.close()
+def servers() -> Iterator[MakeRelpServer]:
+    with relp_servers() as make:
+        yield make
 
 
 def payload(message: bytes) -> bytes:
@@ -288,7 +239,7 @@ def ack_then_vanish(count: int) -> Script:
 
 
 def test_a_batch_cut_off_mid_way_resends_only_what_was_not_acknowledged(
-    servers: Callable[..., RelpServer], clock: FakeClock
+    servers: MakeRelpServer, clock: FakeClock
 ) -> None:
     """30 of 100 messages acknowledged, then the connection dies: send raises; the caller's
     resend opens a new session with the other 70 only, and the batch is then complete."""
@@ -308,9 +259,7 @@ def test_a_batch_cut_off_mid_way_resends_only_what_was_not_acknowledged(
     assert [payload(m) for m in acknowledged + resent] == batch
 
 
-def test_the_window_bounds_messages_in_flight(
-    servers: Callable[..., RelpServer], clock: FakeClock
-) -> None:
+def test_the_window_bounds_messages_in_flight(servers: MakeRelpServer, clock: FakeClock) -> None:
     """With window = 8, a server that answers nothing sees exactly 8 messages, then the
     sink gives up after its timeout without having counted any as delivered."""
     seen = threading.Event()
@@ -340,7 +289,7 @@ def refuse_third(session: Session) -> None:
 
 
 def test_a_500_answer_is_a_rejection_naming_the_message(
-    servers: Callable[..., RelpServer], clock: FakeClock
+    servers: MakeRelpServer, clock: FakeClock
 ) -> None:
     server = servers(refuse_third)
     sink = relp_sink(server.port, clock, window=1)
@@ -363,7 +312,7 @@ def serverclose_after(count: int, sent: threading.Event | None = None) -> Script
 
 
 def test_serverclose_mid_batch_is_retryable_and_between_batches_quiet(
-    servers: Callable[..., RelpServer], clock: FakeClock
+    servers: MakeRelpServer, clock: FakeClock
 ) -> None:
     """serverclose while messages are in flight: SinkUnavailable. serverclose after a whole
     batch: the next batch opens a new session without an error."""
@@ -392,7 +341,7 @@ def garbage(session: Session) -> None:
 
 
 def test_a_server_that_is_not_relp_is_unavailable_not_a_crash(
-    servers: Callable[..., RelpServer], clock: FakeClock
+    servers: MakeRelpServer, clock: FakeClock
 ) -> None:
     server = servers(garbage)
     with pytest.raises(SinkUnavailable, match=r"opening a RELP session .* failed"):
@@ -404,7 +353,7 @@ def no_syslog(session: Session) -> None:
 
 
 def test_a_server_that_does_not_offer_syslog_is_refused(
-    servers: Callable[..., RelpServer], clock: FakeClock
+    servers: MakeRelpServer, clock: FakeClock
 ) -> None:
     server = servers(no_syslog)
     with pytest.raises(SinkRejected, match="does not take syslog"):
