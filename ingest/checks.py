@@ -16,7 +16,8 @@ accepts it; ``config check`` prints one warning per setting, naming the key, and
   travel in clear text.
 - ``api.listen`` on an address that is not loopback: the API has no TLS, so its token and
   every answer cross the network in clear text.
-- a sink or API ``token_file`` readable by other users.
+- a sink or API ``token_file`` readable by other users, and an http sink ``headers`` entry
+  that carries a credential (``Authorization``, ``X-API-Key``, ...) written in the config file.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import httpx
 
 from ingest.config import Config
 from ingest.errors import OktaduckError
+from ingest.export.sinks.http import credential_header
 from ingest.okta.urls import is_loopback
 from ingest.secrets import secret_from_file
 
@@ -91,6 +93,13 @@ def _http_sink(where: str, options: dict[str, object]) -> list[str]:
     proxy = options.get("proxy")
     if isinstance(proxy, str):
         warnings += _proxy_warning(f"{where}.proxy", proxy)
+    headers = options.get("headers")
+    for name in headers if isinstance(headers, dict) else ():
+        if credential_header(name):
+            warnings.append(
+                f"{where}.headers.{name}: a credential written in the config file; put it in "
+                "token_env or token_file (with token_header) instead"
+            )
     return warnings
 
 

@@ -22,6 +22,9 @@ WEAK = {
     ),
     "sinks[0].tls (default false)": 'type = "syslog"\nhost = "syslog.example.com"\n',
     "sinks[0].tls": 'type = "syslog"\nhost = "10.1.2.3"\ntls = false\n',
+    "sinks[0].headers.X-Api-Key": (
+        'type = "http"\nurl = "https://siem.example.com"\nheaders = { X-Api-Key = "k-123" }\n'
+    ),
     "sinks[0].proxy": (
         'type = "http"\nurl = "https://siem.example.com"\nproxy = "http://u:pw@proxy.example.com:3128"\n'
     ),

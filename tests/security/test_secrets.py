@@ -336,6 +336,18 @@ def test_a_sink_never_shows_its_echoed_token(status: int) -> None:
     assert_clean(str(caught.value) + repr(caught.value), token)
 
 
+def test_a_credential_set_through_sink_headers_is_never_shown() -> None:
+    key = canary("apikey")
+    with echoing_receiver(key, 403) as receiver:
+        sink = HttpSink(HttpSinkConfig(url=receiver.url, headers={"X-API-Key": key}))
+        with pytest.raises(OktaduckError) as caught:
+            sink.send([b'{"a":1}'])
+        sink.close()
+    assert receiver.requests[0].headers["x-api-key"] == key
+    assert "***" in str(caught.value)
+    assert_clean(str(caught.value), key)
+
+
 # -- the daemon: log, /healthz, status, export cursors, the database ------------------------------
 
 

@@ -238,6 +238,9 @@ class HttpSink:
     def _build_headers(self) -> dict[str, str]:
         headers = {"Content-Type": self._preset.content_type, "User-Agent": "oktaduck"}
         headers.update(self.config.headers)
+        for name, value in self.config.headers.items():
+            if credential_header(name):
+                register(value)  # a credential set through headers is never shown either
         if self.config.gzip:
             headers["Content-Encoding"] = "gzip"
         if self.config.channel and self._preset.splunk:
@@ -379,6 +382,15 @@ class HttpSink:
         if token is not None and token.reveal():
             text = text.replace(token.reveal(), "***")  # also a token too short to register
         return redact(text)
+
+
+_CREDENTIAL_WORDS = ("authorization", "cookie", "token", "secret", "key", "password", "auth")
+
+
+def credential_header(name: str) -> bool:
+    """Whether a header of this name carries a credential (``Authorization``, ``X-API-Key``)."""
+    lowered = name.lower()
+    return any(word in lowered for word in _CREDENTIAL_WORDS)
 
 
 def _check_proxy(proxy: str) -> None:
