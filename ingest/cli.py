@@ -8,7 +8,9 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -19,6 +21,7 @@ from ingest import logs, runtime
 from ingest.clock import SystemClock
 from ingest.config import (
     DEFAULT_TOKEN_ENV,
+    MAX_GROUP_EVENTS,
     MAX_LOOKBACK,
     Config,
     SourceConfig,
@@ -27,14 +30,33 @@ from ingest.config import (
     parse_duration,
 )
 from ingest.errors import ConfigError, DatabaseLocked, OktaduckError
+from ingest.feeds.catalog import MAX_INT_PARAM
 from ingest.okta.urls import OrgURL
 from ingest.output import FORMATS, default_format, write_rows
+from ingest.redact import redact
 from ingest.simulate import options as simulate_options
 from ingest.store.db import DEFAULT_DB, INGEST_MEMORY_LIMIT, INGEST_THREADS
 from ingest.store.limits import QueryLimits
 from ingest.store.query import Result
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+def whole(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type=`` for a whole number from ``low`` to ``high``: anything else
+    (a fraction, 10**30, a negative count) is refused in argparse's one usage line."""
+
+    def convert(text: str) -> int:
+        value = text.strip()
+        digits = value[1:] if value[:1] in "+-" else value
+        if not (digits.isascii() and digits.isdigit()):
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}")
+        if len(digits) > 18 or not low <= int(value) <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value[:40]}")
+        return int(value)
+
+    convert.__name__ = "number"  # argparse names the type in its messages
+    return convert
 
 
 def _add_format(p: argparse.ArgumentParser) -> None:
@@ -63,6 +85,8 @@ def _config_from_flags(args: argparse.Namespace) -> Config:
     org = OrgURL.parse(args.org)
     name = args.source or (org.host if org.port is None else f"{org.host}:{org.port}")
     lookback = parse_duration(args.lookback, "--lookback")
+    if not timedelta(0) < lookback <= MAX_LOOKBACK:
+        raise ConfigError("--lookback: must be more than 0 and at most 90d")
     source = SourceConfig(
         name=name,
         org=org,
@@ -591,10 +615,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"environment variable holding the API token (default: {DEFAULT_TOKEN_ENV})",
     )
     p.add_argument("--lookback", default="24h", help="cold start: how far back (max 90d)")
-    p.add_argument("--page-limit", type=int, default=1000, help="events per page (max 1000)")
+    p.add_argument(
+        "--page-limit", type=whole(1, 1000), default=1000, help="events per page (max 1000)"
+    )
     p.add_argument(
         "--group-events",
-        type=int,
+        type=whole(1, MAX_GROUP_EVENTS),
         default=2000,
         help="events committed per transaction while catching up (default 2000)",
     )
@@ -649,7 +675,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="start: RFC 3339 or relative (24h, 7d); default 7d")
     p.add_argument("--until", help="end (exclusive): RFC 3339 or relative; default now")
     p.add_argument("--sort", help="ascending (default) or descending")
-    p.add_argument("--limit", type=int, help="at most this many rows (default 100; 0 = all)")
+    p.add_argument(
+        "--limit",
+        type=whole(0, MAX_INT_PARAM),
+        help="at most this many rows (default 100; 0 = all)",
+    )
     p.add_argument("--source", help="only this configured source (org)")
     p.add_argument("--help-params", action="store_true", help="describe the feed's parameters")
     _add_db(p)
@@ -702,20 +732,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--catalog", type=Path, help="Okta event-type catalog (event-types.json)")
     q.add_argument("--db", type=Path, help=f"database to inspect (default: {DEFAULT_DB})")
-    q.add_argument("--sample", type=int, default=100_000, help="most recent events to read")
+    q.add_argument(
+        "--sample", type=whole(1, 10**9), default=100_000, help="most recent events to read"
+    )
     q.set_defaults(func=cmd_mappings_coverage)
 
     p = sub.add_parser("remap", help="re-apply the current mapping to stored events and rejects")
     _add_db(p)
     p.add_argument("--mapping", type=Path, help="normalized mapping file (default: shipped)")
-    p.add_argument("--batch", type=int, default=5000, help="events per transaction")
+    p.add_argument(
+        "--batch", type=whole(1, MAX_GROUP_EVENTS), default=5000, help="events per transaction"
+    )
     p.set_defaults(func=cmd_remap)
 
     p = sub.add_parser("demo", help="ingest from a built-in simulated org and print a summary")
     p.add_argument(
         "--db", type=Path, default=Path("state/demo.duckdb"), help="demo database (recreated)"
     )
-    p.add_argument("--events", type=int, default=3000, help="events the simulated org holds")
+    p.add_argument(
+        "--events",
+        type=whole(1, 1_000_000),
+        default=3000,
+        help="events the simulated org holds (up to 1000000)",
+    )
     p.set_defaults(func=cmd_demo)
     return parser
 
@@ -739,6 +778,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as err:  # the last line of defence, see _internal_error
+        return _internal_error(err, args.log_level == "debug")
+
+
+INTERNAL_ERROR = 70  # EX_SOFTWARE of sysexits.h
+
+
+def _internal_error(err: Exception, debug: bool) -> int:
+    """An exception no part of oktaduck expected: one line on stderr (the traceback with
+    ``--log-level debug``), exit 70. A bug to report, never a way to leak a secret."""
+    if debug:
+        traceback.print_exception(err, file=sys.stderr)
+    message = redact(" ".join(str(err).split()))[:300]
+    hint = "" if debug else " (--log-level debug shows the traceback)"
+    print(f"oktaduck: internal error: {type(err).__name__}: {message}{hint}", file=sys.stderr)
+    return INTERNAL_ERROR
 
 
 if __name__ == "__main__":

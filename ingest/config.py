@@ -6,8 +6,8 @@ names the key at fault. Secrets are referenced (``token_env``, ``token_file``), 
 
 from __future__ import annotations
 
+import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -23,10 +23,13 @@ from ingest.okta.oauth_config import OAuthConfig
 from ingest.okta.urls import OrgURL, is_loopback
 from ingest.secrets import Secret, optional_secret, secret_from_env, secret_from_file
 from ingest.store.limits import DEFAULT_QUERY_TIMEOUT, QueryLimits
+from ingest.tomlfile import read_toml
 
 MAX_LOOKBACK = timedelta(days=90)
+MAX_GROUP_EVENTS = 1_000_000
 DEFAULT_TOKEN_ENV = "OKTA_API_TOKEN"  # noqa: S105 - a variable name
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d|w)?\s*$")
+MAX_DURATION = timedelta(days=36500)  # about 100 years: more is a typo, and overflows datetime
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
@@ -36,15 +39,37 @@ def normalized_mapping_path() -> Path:
     return default_mapping_dir() / "okta" / "normalized.toml"
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for an error message that stays one line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def is_duration(text: str) -> bool:
+    """Whether ``text`` is written like a duration (``90``, ``15m``, ``1.5h``)."""
+    return _DURATION.match(text) is not None
+
+
 def parse_duration(value: object, key: str) -> timedelta:
-    """``90``, ``"90s"``, ``"15m"``, ``"24h"``, ``"7d"`` -> timedelta."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{key}: expected a duration such as '60s' or '24h', got {value!r}")
-    if isinstance(value, int | float):
-        return timedelta(seconds=float(value))
-    if isinstance(value, str) and (m := _DURATION.match(value)):
-        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
-    raise ConfigError(f"{key}: expected a duration such as '60s', '15m', '24h' or '7d'")
+    """``90``, ``"90s"``, ``"15m"``, ``"24h"``, ``"7d"`` -> timedelta.
+
+    A duration is from 0 to 36500d (about 100 years); NaN, infinity, negative numbers and
+    anything larger are refused with a ConfigError naming ``key``.
+    """
+    seconds: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value) if abs(value) < 1e300 else math.inf
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if seconds is None or math.isnan(seconds):
+        raise ConfigError(
+            f"{key}: expected a duration such as '60s', '15m', '24h' or '7d', got {shown(value)}"
+        )
+    if not 0 <= seconds <= MAX_DURATION.total_seconds():
+        raise ConfigError(
+            f"{key}: a duration from 0 to 36500d (about 100 years), got {shown(value)}"
+        )
+    return timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -116,8 +141,10 @@ class ApiConfig:
 def _api(table: _Table, base: Path) -> ApiConfig:
     listen = table.get("listen", "127.0.0.1:8765", str)
     host, sep, port_text = listen.rpartition(":")
-    if not sep or not port_text.isdigit() or not host:
+    if not sep or not re.fullmatch(r"[0-9]{1,5}", port_text) or not host:
         raise ConfigError(f"{table.key('listen')}: expected HOST:PORT, e.g. 127.0.0.1:8765")
+    if int(port_text) > 65535:
+        raise ConfigError(f"{table.key('listen')}: the port is from 0 to 65535")
     host = host.strip("[]")
     token_env = table.get("token_env", None, str)
     token_file = table.get("token_file", None, str)
@@ -195,7 +222,7 @@ class _Table:
 
     def __init__(self, data: object, where: str) -> None:
         if not isinstance(data, dict):
-            raise ConfigError(f"{where}: expected a table")
+            raise ConfigError(f"{where or 'the file'}: expected a table")
         self.data: dict[str, Any] = data
         self.where = where
         self.used: set[str] = set()
@@ -210,6 +237,8 @@ class _Table:
         value = self.data[name]
         if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float)):
             raise ConfigError(f"{self.key(name)}: wrong type {type(value).__name__}")
+        if isinstance(value, str) and "\x00" in value:
+            raise ConfigError(f"{self.key(name)}: contains a NUL character")
         return value
 
     def done(self) -> None:
@@ -245,8 +274,8 @@ def _source(table: _Table, base: Path) -> SourceConfig:
     if interval < timedelta(seconds=1):
         raise ConfigError(f"{table.key('poll_interval')}: must be at least 1s")
     group = table.get("group_events", 2000, int)
-    if group < 1:
-        raise ConfigError(f"{table.key('group_events')}: at least 1")
+    if not 1 <= group <= MAX_GROUP_EVENTS:
+        raise ConfigError(f"{table.key('group_events')}: must be between 1 and {MAX_GROUP_EVENTS}")
     group_bytes = table.get("group_bytes", 16 << 20, int)
     if not 1 << 20 <= group_bytes <= 1 << 30:
         raise ConfigError(f"{table.key('group_bytes')}: must be between 1048576 and 1073741824")
@@ -258,6 +287,8 @@ def _source(table: _Table, base: Path) -> SourceConfig:
         raise ConfigError(f"{table.key('rate_limit_reserve')}: must be at least 0 and below 1")
     retry_for = parse_duration(table.get("retry_for", "5m"), table.key("retry_for"))
     timeout = parse_duration(table.get("timeout", "60s"), table.key("timeout"))
+    if timeout <= timedelta(0):
+        raise ConfigError(f"{table.key('timeout')}: must be more than 0")
     ca = table.get("ca_bundle", None, str)
     proxy = table.get("proxy", None, str)
     if proxy is not None and org.scheme == "http":
@@ -274,6 +305,10 @@ def _source(table: _Table, base: Path) -> SourceConfig:
         table.get("completeness_window", "1h"), table.key("completeness_window")
     )
     delay = parse_duration(table.get("completeness_delay", "15m"), table.key("completeness_delay"))
+    if window <= timedelta(0):
+        raise ConfigError(f"{table.key('completeness_window')}: must be more than 0")
+    if every and parse_duration(every, table.key("completeness_check")) <= timedelta(0):
+        raise ConfigError(f"{table.key('completeness_check')}: must be more than 0")
     table.done()
     return SourceConfig(
         name=name,
@@ -340,7 +375,7 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
     retention = storage_t.get("retention", None, (str, int))
     memory = storage_t.get("memory_limit", None, str)
     if memory is not None and not re.fullmatch(
-        r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", memory
+        r"[0-9]{1,12}(\.[0-9]{1,6})?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", memory
     ):
         raise ConfigError("storage.memory_limit: e.g. '512MB' or '2GB'")
     storage = StorageConfig(
@@ -353,6 +388,8 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
     )
     if storage.retention is not None and storage.retention < timedelta(days=1):
         raise ConfigError("storage.retention: at least 1d")
+    if storage.retention_every < timedelta(seconds=1):
+        raise ConfigError("storage.retention_every: at least 1s")
     storage_t.done()
     api = _api(_Table(root.get("api", {}), "api"), base)
     query_t = _Table(root.get("query", {}), "query")
@@ -386,12 +423,9 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
 
 
 def load_config(path: Path) -> Config:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"cannot read config {path}: {err.strerror}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"config {path} is not valid TOML: {err}") from None
+    """Read and check a config file. Unreadable, binary, over-nested or oversized files
+    (more than 16 MiB) are a one-line ConfigError naming the file."""
+    _, data = read_toml(path, "config")
     try:
         return parse_config(data, path.resolve().parent)
     except ConfigError as err:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ingest.clock import SystemClock
 from ingest.config import SourceConfig, normalized_mapping_path
+from ingest.errors import ConfigError
 from ingest.mapping import load_mapping
 from ingest.okta.client import OktaClient
 from ingest.okta.session import open_client
@@ -69,6 +70,8 @@ def run(db: Path, events: int = 3000) -> int:
     gen = org.generator
     now = clock.now()
     org.add(gen.stream(events, now - timedelta(hours=24), now - timedelta(minutes=5)))
+    if db.is_dir():
+        raise ConfigError(f"--db {db} is a directory; the demo needs a database file name")
     if db.exists():
         db.unlink()
     shutil.rmtree(db.with_suffix(db.suffix + ".wal"), ignore_errors=True)

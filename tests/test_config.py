@@ -52,7 +52,7 @@ def test_a_good_file_loads_with_paths_relative_to_it(tmp_path: Path) -> None:
         (GOOD.replace('"30s"', '"soon"'), "poll_interval"),
         ("[storage]\n", "at least one [[sources]]"),
         (GOOD + GOOD[GOOD.index("[[sources]]") :], "used twice"),
-        ("sources = [", "not valid TOML"),
+        ("sources = [", "invalid TOML"),
     ],
 )
 def test_each_mistake_names_the_key_at_fault(tmp_path: Path, text: str, needle: str) -> None:

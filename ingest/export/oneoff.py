@@ -67,6 +67,8 @@ def destination(text: str, clock: Any) -> Sink:
     if text in ("stdout", "-"):
         return StdoutSink()
     if text.startswith("file:"):
+        if not text[5:] or text.endswith("/") or Path(text[5:]).is_dir():
+            raise ConfigError(f"--to {text}: give a file name, e.g. file:okta.ndjson")
         return FileSink(FileSinkConfig(path=Path(text[5:]), single_file=True), clock)
     if text.startswith(("http://", "https://")):
         import os

@@ -22,13 +22,14 @@ for 100 rows instead of every row in a 30-day window.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
-from ingest.config import parse_duration
+from ingest.config import MAX_DURATION, is_duration, parse_duration, shown
 from ingest.errors import ConfigError
 
 PARAM_TYPES = ("string", "int", "float", "bool", "timestamp", "duration")
@@ -143,23 +144,32 @@ def get_feed(name: str) -> Feed:
 
 
 def parse_time(text: str, now: datetime, key: str) -> datetime:
-    """RFC 3339 (``2026-01-02T03:04:05Z``), ``now``, or relative to now (``24h``, ``7d``)."""
+    """RFC 3339 (``2026-01-02T03:04:05Z``), ``now``, or relative to now (``24h``, ``7d``).
+
+    The result is in UTC and within 36500 days (about 100 years) of ``now``; anything else
+    is a one-line ConfigError naming ``key`` and what is accepted.
+    """
     value = text.strip()
     if value.lower() == "now":
         return now
+    if is_duration(value):
+        return now - parse_duration(value, key)
     try:
         stamp = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        try:
-            return now - parse_duration(value, key)
-        except ConfigError:
-            raise ConfigError(
-                f"{key}: expected an RFC 3339 time (2026-01-02T03:04:05Z) or a relative one "
-                f"(30m, 24h, 7d), got {text!r}"
-            ) from None
+        raise ConfigError(
+            f"{key}: expected an RFC 3339 time (2026-01-02T03:04:05Z) or a relative one "
+            f"(30m, 24h, 7d), got {shown(text)}"
+        ) from None
     if stamp.tzinfo is None:
-        raise ConfigError(f"{key}: give a time zone (Z or +HH:MM) in {text!r}")
-    return stamp
+        raise ConfigError(f"{key}: give a time zone (Z or +HH:MM) in {shown(text)}")
+    if abs(stamp - now) > MAX_DURATION:
+        raise ConfigError(f"{key}: a time within 36500 days (about 100 years) of now")
+    return stamp.astimezone(UTC)
+
+
+MAX_INT_PARAM = 1_000_000_000  # int parameters are counts (thresholds, limits)
+MAX_TEXT_PARAM = 10_000  # characters of a string parameter
 
 
 def _convert(feed: Feed, param: Param, text: Any, now: datetime) -> Any:
@@ -168,22 +178,46 @@ def _convert(feed: Feed, param: Param, text: Any, now: datetime) -> Any:
         return None
     if not isinstance(text, str):
         text = str(text).lower() if isinstance(text, bool) else str(text)
-    try:
-        if param.type == "int":
-            return int(text)
-        if param.type == "float":
-            return float(text)
-        if param.type == "bool":
-            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(text)
-            return text.lower() in ("true", "1", "yes")
-        if param.type == "timestamp":
-            return parse_time(text, now, key)
-        if param.type == "duration":
-            return parse_duration(text, key)
-    except ValueError:
-        raise ConfigError(f"{key}: expected {param.type}, got {text!r}") from None
+    if len(text) > MAX_TEXT_PARAM:
+        raise ConfigError(f"{key}: longer than {MAX_TEXT_PARAM} characters")
+    if "\x00" in text or _unencodable(text):
+        raise ConfigError(f"{key}: contains a NUL character or bytes that are not UTF-8")
+    if param.type == "int":
+        digits = text.strip()
+        if not _INT.fullmatch(digits) or not 0 <= int(digits) <= MAX_INT_PARAM:
+            raise ConfigError(
+                f"{key}: expected a whole number from 0 to {MAX_INT_PARAM}, got {shown(text)}"
+            )
+        return int(digits)
+    if param.type == "float":
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise ConfigError(f"{key}: expected a number, got {shown(text)}")
+        return number
+    if param.type == "bool":
+        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ConfigError(f"{key}: expected true or false, got {shown(text)}")
+        return text.lower() in ("true", "1", "yes")
+    if param.type == "timestamp":
+        return parse_time(text, now, key)
+    if param.type == "duration":
+        return parse_duration(text, key)
     return text
+
+
+_INT = re.compile(r"\+?[0-9]{1,12}")
+
+
+def _unencodable(text: str) -> bool:
+    """Lone surrogates: what undecodable bytes of a command-line argument become."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 @dataclass(frozen=True)

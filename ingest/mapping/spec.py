@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import difflib
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.errors import MappingError
+from ingest.errors import ConfigError, MappingError
 from ingest.mapping import options
 from ingest.mapping.names import field_name_problem
 from ingest.mapping.options import StructMember
@@ -22,6 +21,7 @@ from ingest.mapping.types import (
     ALL_TYPES,
     is_list_type,
 )
+from ingest.tomlfile import read_toml as read_file
 
 TOP_KEYS = ("mapping", "lookups", "fields")
 MAPPING_KEYS = ("name", "description", "output", "null_likes")
@@ -103,18 +103,12 @@ class MappingSpec:
 
 
 def read_toml(path: Path) -> tuple[bytes, dict[str, Any]]:
-    """The file's bytes and its parsed TOML; raise ``InvalidMapping`` when it cannot be read."""
+    """The file's bytes and its parsed TOML; raise ``InvalidMapping`` when it cannot be read
+    (also when it is binary, nested too deeply or larger than 16 MiB)."""
     try:
-        content = path.read_bytes()
-    except OSError as err:
-        raise InvalidMapping([f"{path}: cannot read the file: {err.strerror or err}"]) from None
-    try:
-        data = tomllib.loads(content.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise InvalidMapping([f"{path}: not UTF-8 text"]) from None
-    except tomllib.TOMLDecodeError as err:
-        raise InvalidMapping([f"{path}: invalid TOML: {err}"]) from None
-    return content, data
+        return read_file(path, "mapping")
+    except ConfigError as err:
+        raise InvalidMapping([str(err)]) from None
 
 
 def parse_spec(path: Path, data: Mapping[str, Any]) -> tuple[MappingSpec, list[str]]:

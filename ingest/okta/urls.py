@@ -41,6 +41,8 @@ class OrgURL:
             raise ConfigError(f"org URL {text!r} must be the org's origin only, without a path")
         if url.userinfo:
             raise ConfigError("org URL must not contain credentials")
+        if url.port is not None and not 0 < url.port <= 65535:
+            raise ConfigError(f"org URL {text!r}: the port is from 1 to 65535")
         if url.scheme == "http" and not is_loopback(url.host):
             raise UnsafeURL(
                 f"refusing plain http:// to {url.host}: the API token would travel in clear "

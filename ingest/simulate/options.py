@@ -30,10 +30,17 @@ class SimulateOptions:
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be within 0..65535, got {self.port}")
-        if self.events < 0 or self.hours <= 0:
-            raise ValueError("events must be >= 0 and hours > 0")
-        if self.trickle_per_minute < 0 or self.rate_limit < 0 or self.window_seconds <= 0:
-            raise ValueError("trickle and rate limit must be >= 0, window_seconds > 0")
+        if not (0 <= self.events <= 10_000_000 and 0 < self.hours <= 24 * 90):
+            raise ValueError("events must be from 0 to 10000000 and hours above 0, at most 2160")
+        if not (
+            0 <= self.trickle_per_minute <= 1e6
+            and 0 <= self.rate_limit <= 1e9
+            and 0 < self.window_seconds <= 86400
+        ):
+            raise ValueError(
+                "trickle (at most 1000000/min) and rate limit must be >= 0, "
+                "window_seconds above 0, at most 86400"
+            )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

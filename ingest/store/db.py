@@ -113,10 +113,20 @@ def translate(err: duckdb.Error, path: Path | str) -> StoreError:
 
 
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    elif not path.exists():
-        raise StoreError(f"database {path} does not exist; run `oktaduck poll` first")
+    try:
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        elif not path.exists():
+            raise StoreError(f"database {path} does not exist; run `oktaduck poll` first")
+        if path.is_dir():
+            raise StoreError(f"database {path} is a directory; give a file name")
+    except OSError as err:
+        why = "a file is in the way" if isinstance(err, FileExistsError) else err.strerror
+        raise StoreError(
+            f"database {path}: cannot create the folder {path.parent}: {why or err}"
+        ) from None
+    except ValueError:  # a NUL character
+        raise StoreError(f"database {path!r}: not a valid path") from None
     try:
         # No SQL run here may read or write files: the database is its only file.
         con = duckdb.connect(

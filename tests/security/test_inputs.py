@@ -1,0 +1,435 @@
+"""Every bad input gets one line: hostile durations, times, feed parameters, config files and
+command-line values end in a ConfigError (or another documented error of the tree), never in
+another exception; through the real ``oktaduck`` they print one line and no traceback."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ingest.cli import INTERNAL_ERROR, _internal_error
+from ingest.config import MAX_DURATION, load_config, parse_config, parse_duration
+from ingest.errors import ConfigError, OktaduckError
+from ingest.feeds.catalog import MAX_INT_PARAM, Feed, bind, load_feeds, parse_time
+from ingest.mapping import load_mapping
+from ingest.mapping.spec import InvalidMapping
+from ingest.tomlfile import MAX_TOML_BYTES
+from tests.conftest import run_cli
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+FEEDS = load_feeds()
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+GOOD = """
+[[sources]]
+name = "acme"
+org_url = "https://acme.okta.com"
+"""
+
+# --- durations and times ------------------------------------------------------------------
+
+DURATION_TEXT = st.one_of(
+    st.text(max_size=30),
+    st.from_regex(r"\A\s?-?[0-9]{1,40}(\.[0-9]{1,5})?\s?(ms|s|m|h|d|w)?\s?\Z"),
+    st.sampled_from(
+        ["nan", "inf", "-inf", "1e400", "NaN s", "\u0663s", "\u0967d", "1_000s", "0x10"]
+    ),
+)
+ANY_VALUE = st.one_of(
+    DURATION_TEXT,
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.none(),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@FUZZ
+@given(ANY_VALUE)
+def test_parse_duration_gives_a_bounded_timedelta_or_a_config_error(value: Any) -> None:
+    try:
+        result = parse_duration(value, "k")
+    except ConfigError as err:
+        assert str(err).startswith("k: ")
+        assert "\n" not in str(err) and len(str(err)) < 200
+        return
+    assert timedelta(0) <= result <= MAX_DURATION
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        ("99999999999999999999d", "from 0 to 36500d"),
+        ("36501d", "from 0 to 36500d"),
+        (1e308, "from 0 to 36500d"),
+        (10**400, "from 0 to 36500d"),
+        (-5, "from 0 to 36500d"),
+        (math.nan, "from 0 to 36500d"),
+        (math.inf, "from 0 to 36500d"),
+        ("nan", "expected a duration"),
+        ("-1s", "expected a duration"),
+        ("\u0663s", "expected a duration"),  # a digit, but not one a config means
+        (True, "expected a duration"),
+    ],
+)
+def test_durations_out_of_range_name_the_key_and_the_range(value: object, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle) as err:
+        parse_duration(value, "sources[0].timeout")
+    assert str(err.value).startswith("sources[0].timeout: ")
+
+
+def test_the_largest_duration_is_accepted() -> None:
+    assert parse_duration("36500d", "k") == MAX_DURATION
+    assert parse_duration(0, "k") == timedelta(0)
+
+
+TIME_TEXT = st.one_of(
+    DURATION_TEXT,
+    st.text(max_size=40),
+    st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+    ).map(lambda d: d.isoformat()),
+    st.builds(
+        lambda d, h, m, sign: f"{d.isoformat()}{sign}{h:02d}:{m:02d}",
+        st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
+        st.integers(0, 23),
+        st.integers(0, 59),
+        st.sampled_from("+-"),
+    ),
+    st.sampled_from(["now", "NOW ", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-23:59"]),
+)
+
+
+@FUZZ
+@given(TIME_TEXT)
+def test_parse_time_gives_a_utc_time_near_now_or_a_config_error(text: str) -> None:
+    try:
+        result = parse_time(text, NOW, "--since")
+    except ConfigError as err:
+        assert str(err).startswith("--since: ")
+        assert "\n" not in str(err) and len(str(err)) < 250
+        return
+    assert result.utcoffset() == timedelta(0)
+    assert abs(result - NOW) <= MAX_DURATION
+
+
+def test_times_are_converted_to_utc() -> None:
+    assert parse_time("2026-05-01T02:00:00+02:00", NOW, "k") == datetime(2026, 5, 1, tzinfo=UTC)
+    assert parse_time("7d", NOW, "k") == NOW - timedelta(days=7)
+    with pytest.raises(ConfigError, match="within 36500 days"):
+        parse_time("1900-01-01T00:00:00Z", NOW, "k")
+    with pytest.raises(ConfigError, match="from 0 to 36500d"):
+        parse_time("99999999999d", NOW, "k")
+
+
+# --- feed parameters ------------------------------------------------------------------------
+
+PARAM_TEXT = st.one_of(
+    TIME_TEXT,
+    st.integers().map(str),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=50),
+    st.text(max_size=20).map(lambda t: t + "\x00"),
+    st.sampled_from(
+        ["\udcff", "1e5", "-1", "+3", "0\x1f", "\u0661", "true", "maybe", "x" * 10_001]
+    ),
+)
+
+
+def _feed_and_param() -> st.SearchStrategy[tuple[Feed, str]]:
+    pairs = [(feed, p.name) for feed in FEEDS.values() for p in feed.all_params]
+    return st.sampled_from(pairs)
+
+
+@FUZZ
+@given(_feed_and_param(), PARAM_TEXT)
+def test_bind_converts_any_text_or_refuses_it(pair: tuple[Feed, str], text: str) -> None:
+    feed, name = pair
+    try:
+        bound = bind(feed, {name: text}, NOW)
+    except OktaduckError as err:  # ConfigError, or FilterSyntaxError for filter/q
+        assert "\n" not in str(err)
+        return
+    for value in bound.params.values():
+        if isinstance(value, int) and not isinstance(value, bool):
+            assert 0 <= value <= MAX_INT_PARAM
+        if isinstance(value, str):
+            assert "\x00" not in value
+            value.encode("utf-8")  # DuckDB takes it
+
+
+@pytest.mark.parametrize(
+    ("feed", "given", "needle"),
+    [
+        ("failed-logins", {"since": "99999999999d"}, "since: a duration from 0 to 36500d"),
+        ("brute-force", {"window": "99999999999999999d"}, "window: a duration from 0 to"),
+        ("brute-force", {"threshold": "99999999999999999999"}, "from 0 to 1000000000"),
+        ("brute-force", {"threshold": "-1"}, "threshold: expected a whole number"),
+        ("failed-logins", {"limit": "1e3"}, "limit: expected a whole number"),
+        ("failed-logins", {"user": "a\x00b"}, "NUL"),
+        ("failed-logins", {"user": "\udcff"}, "not UTF-8"),
+        ("failed-logins", {"user": "x" * 10_001}, "longer than 10000"),
+        ("failed-logins", {"until": "9999-12-31T23:59:59-23:59"}, "within 36500 days"),
+    ],
+)
+def test_bind_names_the_parameter_and_the_range(
+    feed: str, given: dict[str, str], needle: str
+) -> None:
+    with pytest.raises(ConfigError, match=needle) as err:
+        bind(FEEDS[feed], given, NOW)
+    assert str(err.value).startswith(f"feed {feed}: ")
+
+
+# --- config documents and files -------------------------------------------------------------
+
+KEYS = [
+    "sources", "storage", "api", "sinks", "mapping", "name", "org_url", "token_env",
+    "token_file", "lookback", "poll_interval", "page_limit", "group_events", "timeout",
+    "rate_limit_reserve", "retry_for", "ca_bundle", "proxy", "oauth", "completeness_check",
+    "completeness_window", "completeness_delay", "path", "retention", "retention_every",
+    "memory_limit", "listen", "enabled", "type", "format", "start", "interval", "host", "port",
+    "url", "fields", "batch_events", "batch_bytes", "max_bytes", "max_age", "headers", "verify",
+    "client_id", "private_key_file", "scopes", "assertion_lifetime", "protocol", "window",
+]  # fmt: skip
+SCALARS = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(
+        [
+            "https://acme.okta.com", "http://127.0.0.1:9", "127.0.0.1:99999", "[::1]:80",
+            "file", "http", "syslog", "raw", "ecs", "7d", "99999999999999999999d", "1GB",
+            "beginning", "now", "x\x00y", "127.0.0.1:²", "-1s",
+        ]
+    ),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(),
+    st.booleans(),
+    st.datetimes(timezones=st.just(UTC)),
+    st.dates(),
+)  # fmt: skip
+TOML_VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=5), inner, max_size=4),
+    ),
+    max_leaves=12,
+)
+
+
+def _document(values: dict[str, Any]) -> dict[str, Any]:
+    """A document that gets past the first checks often enough to reach the deep ones."""
+    source = {"name": "acme", "org_url": "https://acme.okta.com", **values}
+    return {"sources": [source], **{k: v for k, v in values.items() if k in KEYS[:5]}}
+
+
+@FUZZ
+@given(
+    st.one_of(
+        st.dictionaries(st.sampled_from(KEYS), TOML_VALUES, max_size=5).map(_document),
+        st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=5), TOML_VALUES, max_size=5),
+    )
+)
+def test_parse_config_accepts_or_refuses_in_one_line(data: dict[str, Any]) -> None:
+    try:
+        parse_config(data, Path("/nonexistent-base"))
+    except OktaduckError as err:  # ConfigError, or UnsafeURL for a cleartext org
+        assert "\n" not in str(err)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=300) | st.text(max_size=200).map(str.encode))
+def test_load_config_on_arbitrary_bytes(
+    tmp_path_factory: pytest.TempPathFactory, raw: bytes
+) -> None:
+    path = tmp_path_factory.mktemp("cfg") / "oktaduck.toml"
+    path.write_bytes(raw)
+    try:
+        load_config(path)
+    except OktaduckError as err:
+        assert "\n" not in str(err)
+        assert str(err).startswith(str(path))
+
+
+def _nested(depth: int) -> str:
+    return "a = " + "[" * depth + "]" * depth + "\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"\x7fELF\x02\x01\x01\x00\x00\x00\xff\xfe" + bytes(range(256)), "not UTF-8 text"),
+        (_nested(5000).encode(), "nested too deeply"),
+        (("a = " + "{b=" * 3000 + "1" + "}" * 3000).encode(), "nested too deeply"),
+        (b"\x00\x00\x00", "invalid TOML"),
+        (b"sources = 3\n", "sources: wrong type int"),
+        (GOOD.replace("acme.okta.com", "acme.okta.com:99999").encode(), "port is from 1"),
+        ((GOOD + "timeout = 'inf'\n").encode(), "timeout: expected a duration"),
+        ((GOOD + "timeout = '99999999999999999999d'\n").encode(), "timeout: a duration from 0"),
+        ((GOOD + "timeout = 0\n").encode(), "timeout: must be more than 0"),
+        ((GOOD + "lookback = nan\n").encode(), "lookback: a duration from 0"),
+        ((GOOD + "group_events = 99999999999999\n").encode(), "group_events: must be between"),
+        ((GOOD + 'token_file = "a\\u0000b"\n').encode(), "token_file: contains a NUL"),
+        (('[api]\nlisten = "127.0.0.1:99999"\n' + GOOD).encode(), "port is from 0 to 65535"),
+        (('[api]\nlisten = "127.0.0.1:²"\n' + GOOD).encode(), "expected HOST:PORT"),
+        (('[storage]\nretention_every = "0s"\n' + GOOD).encode(), "retention_every: at least"),
+    ],
+)
+def test_each_hostile_file_is_one_config_error_naming_it(
+    tmp_path: Path, content: bytes, needle: str
+) -> None:
+    path = tmp_path / "oktaduck.toml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=needle) as err:
+        load_config(path)
+    assert str(err.value).startswith(f"{path}: ")
+    assert "\n" not in str(err.value)
+
+
+def test_a_huge_config_file_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    path = tmp_path / "huge.toml"
+    with path.open("wb") as file:
+        file.truncate(MAX_TOML_BYTES + 1)  # sparse: nothing to write, 16 MiB + 1 to read
+    with pytest.raises(ConfigError, match="larger than 16 MiB"):
+        load_config(path)
+
+
+def test_a_hostile_mapping_file_is_one_problem_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "deep.toml"
+    path.write_text(_nested(5000))
+    with pytest.raises(InvalidMapping) as err:
+        load_mapping(path)
+    assert err.value.problems == (f"{path}: invalid TOML: arrays or tables nested too deeply",)
+    path.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(InvalidMapping, match="not UTF-8 text"):
+        load_mapping(path)
+
+
+def test_tomllib_itself_still_recurses_on_deep_arrays() -> None:
+    """The reason read_toml catches RecursionError: should tomllib stop recursing one day,
+    this fails and the catch can go."""
+    with pytest.raises(RecursionError):
+        tomllib.loads(_nested(5000))
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def _one_line(done: Any, code: int, needle: str) -> None:
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert needle in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    done = run_cli("demo", "--db", str(db), "--events", "50")
+    assert done.returncode == 0, done.stderr
+    return db
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["failed-logins", "--since", "99999999999d"], "since: a duration from 0 to 36500d"),
+        (["brute-force", "--window", "99999999999999999d"], "window: a duration from 0 to"),
+        (["failed-logins", "--until", "0001-01-01T00:00:00+01:00"], "within 36500 days"),
+        (["brute-force", "--threshold", "1e99"], "threshold: expected a whole number"),
+        (["failed-logins", "--user", "\udcff"], "not UTF-8"),
+    ],
+)
+def test_feed_arguments_that_overflow_are_one_line(
+    demo_db: Path, args: list[str], needle: str
+) -> None:
+    _one_line(run_cli("feed", *args, "--db", str(demo_db)), 2, needle)
+
+
+def test_hostile_config_files_are_one_line(tmp_path: Path) -> None:
+    cases = {
+        "timeout.toml": (
+            (GOOD + 'timeout = "99999999999999999999d"\n').encode(),
+            "sources[0].timeout: a duration from 0 to 36500d",
+        ),
+        "binary.toml": (bytes(range(256)) * 4, "not UTF-8 text"),
+        "deep.toml": (_nested(5000).encode(), "nested too deeply"),
+    }
+    for name, (content, needle) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        _one_line(run_cli("config", "check", "--config", str(path)), 2, needle)
+
+
+def test_unwritable_and_impossible_paths_are_one_line(tmp_path: Path, demo_db: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    _one_line(run_cli("remap", "--db", "/proc/x/new.duckdb"), 1, "cannot create the folder /proc/x")
+    _one_line(run_cli("remap", "--db", str(blocker / "new.duckdb")), 1, "a file is in the way")
+    _one_line(run_cli("sql", "--db", str(tmp_path), "SELECT 1"), 1, "is a directory")
+    _one_line(run_cli("demo", "--db", str(tmp_path)), 2, "is a directory")
+    for to in ("file:", f"file:{tmp_path}"):
+        _one_line(run_cli("export", "--db", str(demo_db), "--to", to), 2, "give a file name")
+    _one_line(
+        run_cli("export", "--db", str(demo_db), "--to", f"file:{blocker}/out.ndjson"),
+        1,
+        "cannot create",
+    )
+    assert not list(tmp_path.glob("*.part"))
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["poll", "--org", "http://127.0.0.1:9", "--page-limit", "9" * 30], "from 1 to 1000"),
+        (["poll", "--org", "http://127.0.0.1:9", "--group-events", "-1"], "from 1 to 1000000"),
+        (["feed", "failed-logins", "--limit", "1.5"], "expected a whole number"),
+        (["remap", "--batch", "0"], "must be from 1 to"),
+        (["demo", "--events", "99999999999999999999999"], "must be from 1 to 1000000"),
+        (["mappings", "coverage", "--sample", ""], "expected a whole number"),
+    ],
+)
+def test_numbers_out_of_range_are_argparse_errors(args: list[str], needle: str) -> None:
+    done = run_cli(*args)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert needle in done.stderr.splitlines()[-1]
+
+
+def test_poll_lookback_and_port_are_checked_before_the_network() -> None:
+    env = {"OKTA_API_TOKEN": "not-a-real-token-0123456789"}
+    _one_line(
+        run_cli("poll", "--org", "http://127.0.0.1:9", "--lookback", "999d", env=env),
+        2,
+        "--lookback: must be more than 0 and at most 90d",
+    )
+    _one_line(
+        run_cli("poll", "--org", "http://127.0.0.1:99999999999", env=env),
+        2,
+        "the port is from 1 to 65535",
+    )
+    _one_line(run_cli("simulate", "--hours", "nan"), 2, "hours above 0")
+
+
+def test_an_unexpected_exception_is_one_line_with_exit_70(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    try:
+        {}["key"]  # the kind of bug the net is for
+    except KeyError as err:
+        assert _internal_error(err, debug=False) == INTERNAL_ERROR
+        quiet = capsys.readouterr().err
+        assert _internal_error(err, debug=True) == INTERNAL_ERROR
+        loud = capsys.readouterr().err
+    assert quiet == (
+        "oktaduck: internal error: KeyError: 'key' (--log-level debug shows the traceback)\n"
+    )
+    assert loud.startswith("Traceback") and '{}["key"]' in loud
+    assert loud.endswith("oktaduck: internal error: KeyError: 'key'\n")
