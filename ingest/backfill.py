@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from ingest.clock import Clock, rfc3339
 from ingest.config import SourceConfig
-from ingest.okta.client import OktaClient, Stopped
+from ingest.okta.client import LinkTrail, OktaClient, Stopped
 from ingest.pagemap import InlineMapper, Mapper
 from ingest.poll import page_rows, poll_cycle
 from ingest.store.db import CommitResult, Store
@@ -140,9 +140,12 @@ def read_range(
     mapper: Mapper | None = None,
 ) -> bool:
     """Commit every event Okta returns for a bounded query (cursor untouched); True when
-    the last page was reached."""
+    the last page was reached. A ``next`` link back to a page already read fails with
+    ``BadResponse`` before that page is committed."""
     decode = (mapper or InlineMapper(store.mapping)).decode
-    url: str | None = bounded_url(source, since, until)
+    first = bounded_url(source, since, until)
+    trail = LinkTrail(first)
+    url: str | None = first
     while url is not None:
         if stop is not None and stop.is_set():
             return False
@@ -150,9 +153,12 @@ def read_range(
             page = client.fetch(url, decode)
         except Stopped:
             return False
+        if page.next_url is not None and page.next_url != url:
+            source.org.check_link(page.next_url)
+            trail.follow(page.next_url)  # a link back: this page is not committed either
         rows = page_rows(source, page.events.result(), None)
         on_page(1, len(page.events), store.commit_page(rows, clock.now()))
+        if page.next_url == url:
+            break  # no further page: said the way a caught-up poll says it
         url = page.next_url
-        if url is not None:
-            source.org.check_link(url)
     return True

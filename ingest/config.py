@@ -18,7 +18,7 @@ from ingest.errors import ConfigError
 if TYPE_CHECKING:
     from ingest.export.settings import SinkSpec
 from ingest.mapping import default_mapping_dir
-from ingest.okta.client import ClientPolicy
+from ingest.okta.client import MAX_RESPONSE_BYTES, ClientPolicy
 from ingest.okta.oauth_config import OAuthConfig
 from ingest.okta.urls import OrgURL, is_loopback
 from ingest.secrets import Secret, optional_secret, secret_from_env, secret_from_file
@@ -287,6 +287,11 @@ def _source(table: _Table, base: Path) -> SourceConfig:
         raise ConfigError(f"{table.key('rate_limit_reserve')}: must be at least 0 and below 1")
     retry_for = parse_duration(table.get("retry_for", "5m"), table.key("retry_for"))
     timeout = parse_duration(table.get("timeout", "60s"), table.key("timeout"))
+    max_bytes = table.get("max_response_bytes", MAX_RESPONSE_BYTES, int)
+    if not 65536 <= max_bytes <= 2**34:
+        raise ConfigError(
+            f"{table.key('max_response_bytes')}: must be between 65536 and 17179869184 (16 GiB)"
+        )
     if timeout <= timedelta(0):
         raise ConfigError(f"{table.key('timeout')}: must be more than 0")
     ca = table.get("ca_bundle", None, str)
@@ -320,7 +325,11 @@ def _source(table: _Table, base: Path) -> SourceConfig:
         page_limit=limit,
         group_events=group,
         group_bytes=group_bytes,
-        client=ClientPolicy(reserve_share=float(share), retry_for=retry_for.total_seconds()),
+        client=ClientPolicy(
+            reserve_share=float(share),
+            retry_for=retry_for.total_seconds(),
+            max_response_bytes=max_bytes,
+        ),
         timeout=timeout.total_seconds(),
         ca_bundle=(base / ca) if ca else None,
         proxy=proxy,

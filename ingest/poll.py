@@ -20,7 +20,7 @@ from ingest.config import SourceConfig
 from ingest.errors import ConfigError
 from ingest.faults import crash_point
 from ingest.logs import emit
-from ingest.okta.client import OktaClient, Stopped
+from ingest.okta.client import LinkTrail, OktaClient, Stopped
 from ingest.pagemap import InlineMapper, MappedPage, Mapper
 from ingest.store.db import CommitResult, PageRows, Store
 from ingest.store.rawtexts import total_size
@@ -116,11 +116,14 @@ def poll_cycle(
     its last page, strictly in order, at most one group in flight. A crash loses at most the
     groups not yet committed and the rerun fetches them again from the stored cursor; a failed
     commit stops the cycle before any later group is committed. ``since`` overrides the cold
-    start (backfill); ``on_page`` sees every committed group.
+    start (backfill); ``on_page`` sees every committed group. A ``next`` link back to a page
+    already requested in this cycle fails it with ``BadResponse`` (``LinkTrail``); the pages
+    before it are committed, that page is not.
     """
     decode = (mapper or InlineMapper(store.mapping)).decode
     url = resume_url(source, store, clock.now(), since)
     tally = _Tally(source, url, on_page)
+    trail = LinkTrail(url)
     caught_up = stopped = False
     # (events on the page, its request id, its rows): pages arrive mapped, so a group costs
     # its rows, never the parsed events
@@ -144,6 +147,8 @@ def poll_cycle(
                 source.org.check_link(next_url)
             done = len(page.events) < page_limit(url) or next_url == url
             halt = stop is not None and stop.is_set()
+            if not done:
+                trail.follow(next_url)  # a link back to an earlier page: this page is dropped
             if not done and not halt:
                 future = fetcher.submit(client.fetch, next_url, decode)
             tally.fetched += len(page.events)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections import Counter
+import zlib
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,10 +30,14 @@ from ingest.errors import (
 from ingest.logs import emit
 from ingest.okta.body import BadBody, json_array
 from ingest.okta.ratelimit import RateLimit
+from ingest.okta.transport import RequestAbandoned, deadline
 from ingest.okta.urls import OrgURL
 from ingest.redact import redact_bytes
 
 USER_AGENT = "oktaduck/0.1 (+System Log collector)"
+# 1000 events of 50 KB each, with room to spare; a source's max_response_bytes overrides it
+MAX_RESPONSE_BYTES = 128 * 1024 * 1024
+MAX_ERROR_BODY = 64 * 1024  # what is read of an answer that is not a page (the rest is dropped)
 
 
 class Stopped(Exception):
@@ -50,6 +55,8 @@ class ClientPolicy:
     retry_for: float = 300.0  # give up on transient failures after retrying this long
     concurrency_backoff: float = 2.0  # base wait after a concurrency-limit 429
     max_rate_wait: float = 900.0  # give up when rate-limit waits for one page add up to this
+    # bytes of one answer, both as received (compressed) and once decompressed
+    max_response_bytes: int = MAX_RESPONSE_BYTES
 
 
 @dataclass
@@ -81,6 +88,45 @@ class Page(Generic[T]):
     body_bytes: int
 
 
+class LinkTrail:
+    """The ``next`` links followed in one cycle, to refuse one that leads back.
+
+    Okta's links only move forward; the one repeat it makes is a caught-up page whose
+    ``next`` is its own URL, which the caller tells apart before asking. Any other link seen
+    earlier in the cycle (A -> B -> A) would be followed for ever, so it fails with
+    ``BadResponse``. Memory stays small however long the cycle: the last ``RECENT`` links
+    are remembered exactly (a short loop is refused at its first repeat), and a longer loop
+    is caught by Brent's method, a link kept at pages 1, 2, 4, 8, ... and compared with each
+    link after it, within a few times the loop's length.
+    """
+
+    RECENT = 1024
+
+    def __init__(self, first: str) -> None:
+        self._recent: deque[str] = deque([first])
+        self._seen: set[str] = {first}
+        self._mark = first
+        self._steps = 0
+        self._power = 1
+        self.pages = 0
+
+    def follow(self, url: str) -> None:
+        """Note that ``url`` is requested next; ``BadResponse`` when it was requested before."""
+        self.pages += 1
+        if url in self._seen or url == self._mark:
+            raise BadResponse(
+                f"Okta's next link repeats an earlier page of this cycle (after {self.pages} "
+                "pages); stopped, the cursor stays at the last good page"
+            )
+        self._recent.append(url)
+        self._seen.add(url)
+        if len(self._recent) > self.RECENT:
+            self._seen.discard(self._recent.popleft())
+        self._steps += 1
+        if self._steps == self._power:
+            self._mark, self._steps, self._power = url, 0, self._power * 2
+
+
 class _Transient(Exception):
     def __init__(self, reason: str, request_id: str | None = None) -> None:
         super().__init__(reason)
@@ -99,12 +145,16 @@ class OktaClient:
         policy: ClientPolicy | None = None,
         stop: threading.Event | None = None,
         rng: random.Random | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.org = org
         self.http = http
         self.clock = clock
         self.policy = policy or ClientPolicy()
         self.stop = stop
+        # the whole request, body included; effective when ``http`` runs on a
+        # ``deadline_transport`` (ingest.okta.transport), which ``open_client`` builds
+        self.timeout = timeout
         self.rng = rng or random.Random()
         self.stats = ClientStats()
 
@@ -181,21 +231,31 @@ class OktaClient:
     def _request(self, url: str, decode: Callable[[bytes], Any]) -> Page[Any]:
         if self.stop is not None and self.stop.is_set():
             raise Stopped
-        try:
-            with self.http.stream(
-                "GET", url, headers={"Accept": "application/json", "User-Agent": USER_AGENT}
-            ) as response:
-                # A page's body goes into bytes of its own rather than into the response: an
-                # httpx response sits in a reference cycle, so a body it held would stay in
-                # memory until the next full garbage collection, megabytes per page.
-                ok = response.status_code == 200
-                body = b"".join(response.iter_bytes()) if ok else response.read()
-        except httpx.TimeoutException as err:
-            raise _Transient(f"timed out ({type(err).__name__})") from None
-        except httpx.TransportError as err:
-            raise _Transient(f"connection failed ({type(err).__name__}: {err})") from None
+        limit = self.policy.max_response_bytes
+        headers = {
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip",
+            "User-Agent": USER_AGENT,
+        }
+        with deadline(self.timeout, self.stop) as clock:
+            try:
+                with self.http.stream("GET", url, headers=headers) as response:
+                    # A page's body goes into bytes of its own rather than into the response:
+                    # an httpx response sits in a reference cycle, so a body it held would
+                    # stay in memory until the next full garbage collection, megabytes per
+                    # page. Either way it is read in bounded steps, never whole.
+                    ok = response.status_code == 200
+                    request_id = response.headers.get("x-okta-request-id")
+                    body = _read_body(response, limit, ok, request_id)
+            except RequestAbandoned:
+                raise Stopped from None
+            except httpx.TimeoutException as err:
+                if clock.expired:
+                    raise _Transient(f"no complete answer within {self.timeout:g}s") from None
+                raise _Transient(f"timed out ({type(err).__name__})") from None
+            except httpx.TransportError as err:
+                raise _Transient(f"connection failed ({type(err).__name__}: {err})") from None
         now = self.clock.now()
-        request_id = response.headers.get("x-okta-request-id")
         rate = RateLimit.from_response(response, now)
         self.stats.requests[response.status_code] += 1
         self.stats.last_rate = rate
@@ -207,7 +267,7 @@ class OktaClient:
         if status == 429:
             self.stats.rate_limited += 1
             raise _RateLimitedWait(self._rate_limit_wait(rate, now), request_id)
-        envelope = _envelope(response)
+        envelope = _envelope(body)
         if status >= 500 or status == 408:
             code = envelope.get("errorCode") or ""
             raise _Transient(f"HTTP {status} {code}".strip(), request_id)
@@ -258,12 +318,84 @@ class _RateLimitedWait(Exception):
         self.request_id = request_id
 
 
-def _envelope(response: httpx.Response) -> dict[str, Any]:
+def _envelope(body: bytes) -> dict[str, Any]:
     try:
-        doc = orjson.loads(response.content)
-    except (orjson.JSONDecodeError, httpx.ResponseNotRead):
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
         return {}
     return doc if isinstance(doc, dict) else {}
+
+
+def _read_body(response: httpx.Response, limit: int, page: bool, request_id: str | None) -> bytes:
+    """The body, decompressed, in bounded steps: a page larger than ``limit`` (as received
+    or decompressed) fails with ``BadResponse``; any other answer is cut at
+    ``MAX_ERROR_BODY`` bytes (only its error envelope is of use).
+
+    Decompression is done here rather than by httpx, whose decoder inflates each received
+    chunk whole: 64 KiB of a gzip bomb would become 64 MiB in one step.
+    """
+    if not page:
+        limit = MAX_ERROR_BODY
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("gzip", "x-gzip"):
+        inflate: zlib._Decompress | None = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    elif encoding == "deflate":
+        inflate = zlib.decompressobj(32 + zlib.MAX_WBITS)  # zlib-wrapped (or gzip)
+    elif encoding in ("identity", ""):
+        inflate = None
+    else:
+        raise BadResponse(
+            f"Okta answered in the content encoding {encoding[:40]!r}, which was not asked for",
+            status=response.status_code,
+            request_id=request_id,
+        )
+
+    def too_large(what: str) -> BadResponse:
+        return BadResponse(
+            f"Okta's answer is larger than max_response_bytes ({limit} bytes {what}); "
+            "the page was not used",
+            status=response.status_code,
+            request_id=request_id,
+        )
+
+    declared = response.headers.get("content-length", "")
+    if page and declared.isdigit() and int(declared) > limit:
+        raise too_large("as sent")
+    chunks: list[bytes] = []
+    received = size = 0
+    try:
+        for raw in response.iter_raw():
+            received += len(raw)
+            if received > limit:
+                if not page:
+                    break
+                raise too_large("as sent")
+            data = raw
+            while data:
+                if inflate is None:
+                    out, data = data, b""
+                else:
+                    out = inflate.decompress(data, limit - size + 1)
+                    data = inflate.unconsumed_tail
+                size += len(out)
+                chunks.append(out)
+                if size > limit:
+                    break
+            if size > limit:
+                if not page:
+                    break
+                raise too_large("decompressed")
+        if inflate is not None and size <= limit:
+            tail = inflate.flush(limit - size + 1)
+            size += len(tail)
+            chunks.append(tail)
+            if size > limit and page:
+                raise too_large("decompressed")
+    except zlib.error:
+        if page:
+            raise _Transient(f"HTTP 200 with a body that is not valid {encoding}") from None
+    body = b"".join(chunks)
+    return body if page else body[:limit]
 
 
 def _fatal(

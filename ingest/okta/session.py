@@ -17,6 +17,7 @@ from ingest.config import SourceConfig
 from ingest.errors import ConfigError, UnsafeURL
 from ingest.okta.auth import SswsAuth
 from ingest.okta.client import OktaClient
+from ingest.okta.transport import deadline_transport
 from ingest.redact import register
 
 
@@ -33,15 +34,20 @@ def open_client(
         auth = OAuthAuth(source.oauth, source.org.origin, clock)
     else:
         auth = SswsAuth(source.token())
+    # TLS settings and proxy go to the transport, whose network backend makes ``timeout``
+    # the deadline of a whole request and lets ``stop`` end one mid-way (ingest.okta.transport)
+    transport = deadline_transport(
+        verify=str(source.ca_bundle) if source.ca_bundle else True,
+        proxy=proxy,
+    )
     http = httpx.Client(
         auth=auth,
         timeout=httpx.Timeout(source.timeout, connect=min(source.timeout, 15.0)),
-        verify=str(source.ca_bundle) if source.ca_bundle else True,
-        proxy=proxy,
+        transport=transport,
         follow_redirects=False,
         trust_env=False,
     )
-    return OktaClient(source.org, http, clock, source.client, stop)
+    return OktaClient(source.org, http, clock, source.client, stop, timeout=source.timeout)
 
 
 def _proxy(source: SourceConfig) -> str | None:

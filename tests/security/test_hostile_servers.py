@@ -1,0 +1,494 @@
+"""Hostile Okta servers at the HTTP level: bombs, drips, loops, huge error bodies, a stop
+mid-request. Each server is a few lines of raw socket code on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from ingest.clock import FakeClock
+from ingest.config import SourceConfig
+from ingest.errors import BadRequest, BadResponse
+from ingest.mapping import CompiledMapping
+from ingest.okta.client import ClientPolicy, LinkTrail, OktaClient, Stopped
+from ingest.okta.session import open_client
+from ingest.okta.urls import OrgURL
+from ingest.poll import poll_cycle
+from ingest.store.db import Store
+from tests.conftest import REPO, START, TOKEN, TOKEN_ENV, Daemon, stored_uuids
+
+Answer = Callable[["Hostile", str, socket.socket], None]
+LOGS = "/api/v1/logs"
+
+
+class Hostile:
+    """An HTTP server that reads a request's head and lets ``answer`` write anything back,
+    one connection per request."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.requests: list[str] = []
+        self.requested = threading.Event()
+        self.closing = threading.Event()
+        self.sent = 0  # bytes written by the last answer that counts them
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.closing.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                head += data
+            path = head.split(b" ", 2)[1].decode()
+            self.requests.append(path)
+            self.requested.set()
+            with contextlib.suppress(OSError):  # the client hung up, as it should
+                self.answer(self, path, conn)
+
+    def drip(self, conn: socket.socket, data: bytes, every: float = 0.05) -> None:
+        """Send ``data`` a byte at a time (each well within any per-read timeout)."""
+        for i in range(len(data)):
+            if self.closing.wait(every):
+                return
+            conn.sendall(data[i : i + 1])
+
+    def stop(self) -> None:
+        self.closing.set()
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def hostile() -> Iterator[Callable[[Answer], Hostile]]:
+    made: list[Hostile] = []
+
+    def make(answer: Answer) -> Hostile:
+        server = Hostile(answer)
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        server.stop()
+
+
+def events(n: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "uuid": str(uuid.uuid4()),
+            "published": "2026-11-01T11:00:00.000Z",
+            "eventType": "user.session.start",
+            "version": "0",
+            "severity": "INFO",
+            "displayMessage": "User login to Okta",
+        }
+        for _ in range(n)
+    ]
+
+
+def head(status: str = "200 OK", **headers: str | int) -> bytes:
+    lines = [f"HTTP/1.1 {status}", "Content-Type: application/json", "Connection: close"]
+    lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def page(server: Hostile, conn: socket.socket, path: str, body: bytes, after: str) -> None:
+    following = f"{server.url}{LOGS}?after={after}&limit=2"
+    links = f'<{server.url}{path}>; rel="self", <{following}>; rel="next"'
+    conn.sendall(head(Content_Length=len(body), Link=links) + body)
+
+
+def source(server: Hostile, timeout: float = 5.0, max_bytes: int | None = None) -> SourceConfig:
+    policy = ClientPolicy(retry_for=0, backoff_initial=0.01)
+    if max_bytes is not None:
+        policy = ClientPolicy(retry_for=0, backoff_initial=0.01, max_response_bytes=max_bytes)
+    return SourceConfig(
+        name="acme",
+        org=OrgURL.parse(server.url),
+        token_env=TOKEN_ENV,
+        page_limit=2,
+        client=policy,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def connect(token_env: str) -> Iterator[Callable[[SourceConfig], OktaClient]]:
+    made: list[OktaClient] = []
+
+    def make(config: SourceConfig) -> OktaClient:
+        client = open_client(config, FakeClock(START))
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.http.close()
+
+
+def gzipped(size: int) -> bytes:
+    """``size`` zero bytes, gzip-compressed (about 1/230 of it)."""
+    packer = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(1 << 20)
+    parts = [packer.compress(zeros) for _ in range(size >> 20)]
+    return b"".join([*parts, packer.flush()])
+
+
+@pytest.fixture(scope="module")
+def bomb() -> bytes:
+    return gzipped(256 << 20)  # 1.1 MB that inflates to 256 MiB
+
+
+# --- size caps ---------------------------------------------------------------------------
+
+
+def test_a_gzip_bomb_fails_the_request_once_past_the_cap(
+    hostile: Callable[[Answer], Hostile], connect: Callable[[SourceConfig], OktaClient], bomb: bytes
+) -> None:
+    def answer(server: Hostile, path: str, conn: socket.socket) -> None:
+        conn.sendall(head(Content_Encoding="gzip", Content_Length=len(bomb)) + bomb)
+
+    server = hostile(answer)
+    client = connect(source(server, max_bytes=1 << 20))
+    with pytest.raises(BadResponse, match=r"larger than max_response_bytes \(1048576 bytes "):
+        client.fetch(f"{server.url}{LOGS}?limit=2")
+    assert len(server.requests) == 1  # not retried: a bomb is not a passing fault
+
+
+def test_a_body_larger_than_the_cap_as_sent_fails_too(
+    hostile: Callable[[Answer], Hostile], connect: Callable[[SourceConfig], OktaClient]
+) -> None:
+    def answer(server: Hostile, path: str, conn: socket.socket) -> None:
+        # no Content-Length: the size shows only while reading
+        conn.sendall(head())
+        for _ in range(64):
+            conn.sendall(b" " * 65536)
+
+    server = hostile(answer)
+    client = connect(source(server, max_bytes=1 << 20))
+    with pytest.raises(BadResponse, match=r"\(1048576 bytes as sent\)"):
+        client.fetch(f"{server.url}{LOGS}?limit=2")
+
+
+def test_a_gzip_page_within_the_cap_is_read(
+    hostile: Callable[[Answer], Hostile], connect: Callable[[SourceConfig], OktaClient]
+) -> None:
+    sent = events(2)
+
+    def answer(server: Hostile, path: str, conn: socket.socket) -> None:
+        body = zlib.compress(orjson.dumps(sent), wbits=16 + zlib.MAX_WBITS)
+        conn.sendall(head(Content_Encoding="gzip", Content_Length=len(body)) + body)
+
+    server = hostile(answer)
+    got = connect(source(server)).fetch(f"{server.url}{LOGS}?limit=2")
+    assert got.events == sent
+
+
+def test_an_encoding_not_asked_for_is_refused(
+    hostile: Callable[[Answer], Hostile], connect: Callable[[SourceConfig], OktaClient]
+) -> None:
+    def answer(server: Hostile, path: str, conn: socket.socket) -> None:
+        conn.sendall(head(Content_Encoding="br", Content_Length=2) + b"[]")
+
+    server = hostile(answer)
+    with pytest.raises(BadResponse, match="content encoding 'br'"):
+        connect(source(server)).fetch(f"{server.url}{LOGS}?limit=2")
+
+
+def test_a_huge_error_body_is_read_only_as_far_as_its_envelope(
+    hostile: Callable[[Answer], Hostile], connect: Callable[[SourceConfig], OktaClient]
+) -> None:
+    size = 256 << 20
+    envelope = b'{"errorCode":"E0000001","errorSummary":"Api validation failed"}'
+    padding = b" " * (1 << 20)
+
+    def answer(server: Hostile, path: str, conn: socket.socket) -> None:
+        conn.sendall(head("400 Bad Request", Content_Length=size) + envelope)
+        server.sent = len(envelope)
+        while server.sent < size:
+            conn.sendall(padding)
+            server.sent += len(padding)
+
+    server = hostile(answer)
+    started = time.monotonic()
+    with pytest.raises(BadRequest, match=r"^Okta rejected the query \(HTTP 400"):
+        connect(source(server)).fetch(f"{server.url}{LOGS}?limit=2")
+    assert time.monotonic() - started < 3
+    assert server.sent < size // 4  # the client hung up long before the end
+
+
+def test_peak_memory_stays_far_below_a_bomb(
+    hostile: Callable[[Answer], Hostile], bomb: bytes, tmp_path: Path
+) -> None:
+    def answer(server: Hostile, path: str, conn: socket.socket) -> None:
+        conn.sendall(head(Content_Encoding="gzip", Content_Length=len(bomb)) + bomb)
+
+    server = hostile(answer)
+    config = write_config(tmp_path, server, max_response_bytes=4 << 20)
+    run = run_measured(["poll", "--config", str(config)])
+    assert run["rc"] == 1, run
+    assert "larger than max_response_bytes (4194304 bytes decompressed)" in run["stderr"]
+    assert "Traceback" not in run["stderr"]
+    assert run["stderr"].count("\n") == 1
+    # a poll is ~100 MB; the bomb inflates to 256 MiB (it took 2.2 GB for a 1 GiB one)
+    assert run["peak_mb"] < 180, run
+
+
+def write_config(tmp_path: Path, server: Hostile, **keys: Any) -> Path:
+    config = tmp_path / "oktaduck.toml"
+    extra = "\n".join(f"{k} = {json.dumps(v)}" for k, v in keys.items())
+    config.write_text(
+        f"""
+[storage]
+path = "okta.duckdb"
+
+[api]
+listen = "127.0.0.1:0"
+
+[[sources]]
+name = "acme"
+org_url = "{server.url}"
+token_env = "{TOKEN_ENV}"
+page_limit = 2
+retry_for = "1s"
+{extra}
+"""
+    )
+    return config
+
+
+_MEASURE = """
+import json, resource, subprocess, sys
+run = subprocess.run(sys.argv[1:], capture_output=True, text=True, check=False)
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print(json.dumps({"rc": run.returncode, "stderr": run.stderr, "peak_mb": peak}))
+"""
+
+
+def run_measured(args: list[str]) -> dict[str, Any]:
+    """``oktaduck ARGS`` in a fresh process whose only children are the poll and its
+    mapping process, so that their peak RSS is what ``RUSAGE_CHILDREN`` reports."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OKTADUCK_")}
+    env[TOKEN_ENV] = TOKEN
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE, sys.executable, "-m", "ingest.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+# --- deadlines ---------------------------------------------------------------------------
+
+
+def test_a_drip_in_the_headers_ends_at_the_deadline(
+    hostile: Callable[[Answer], Hostile], connect: Callable[[SourceConfig], OktaClient]
+) -> None:
+    def answer(server: Hostile, path: str, conn: socket.socket) -> None:
+        server.drip(conn, b"HTTP/1.1 200 OK\r\n" + b"X-Padding: " + b"a" * 10_000)
+
+    server = hostile(answer)
+    client = connect(source(server, timeout=1.0))
+    started = time.monotonic()
+    with pytest.raises(BadResponse, match=r"no complete answer within 1s"):
+        client.fetch(f"{server.url}{LOGS}?limit=2")
+    assert 0.9 < time.monotonic() - started < 2.0
+
+
+def test_a_drip_in_the_body_ends_at_the_deadline(
+    hostile: Callable[[Answer], Hostile], connect: Callable[[SourceConfig], OktaClient]
+) -> None:
+    body = orjson.dumps(events(2))
+
+    def answer(server: Hostile, path: str, conn: socket.socket) -> None:
+        conn.sendall(head(Content_Length=len(body)))
+        server.drip(conn, body)
+
+    server = hostile(answer)
+    client = connect(source(server, timeout=1.0))
+    started = time.monotonic()
+    with pytest.raises(BadResponse, match=r"no complete answer within 1s"):
+        client.fetch(f"{server.url}{LOGS}?limit=2")
+    assert 0.9 < time.monotonic() - started < 2.0
+
+
+def test_a_stop_ends_a_request_in_progress(
+    hostile: Callable[[Answer], Hostile], connect: Callable[[SourceConfig], OktaClient]
+) -> None:
+    def answer(server: Hostile, path: str, conn: socket.socket) -> None:
+        conn.sendall(head(Content_Length=100_000))
+        server.drip(conn, b"[" * 100_000)
+
+    server = hostile(answer)
+    stop = threading.Event()
+    client = connect(source(server, timeout=60.0))
+    client.stop = stop
+    threading.Thread(target=lambda: server.requested.wait() and stop.set(), daemon=True).start()
+    started = time.monotonic()
+    with pytest.raises(Stopped):
+        client.fetch(f"{server.url}{LOGS}?limit=2")
+    assert time.monotonic() - started < 2.0
+
+
+# --- loops -------------------------------------------------------------------------------
+
+
+def alternating(server: Hostile, path: str, conn: socket.socket) -> None:
+    """Full pages whose next links go A -> B -> A -> B ... for ever."""
+    after = "A" if "after=" not in path or "after=B" in path else "B"
+    page(server, conn, path, orjson.dumps(events(2)), after)
+
+
+def test_next_links_that_go_round_stop_the_cycle_at_the_last_good_page(
+    hostile: Callable[[Answer], Hostile],
+    connect: Callable[[SourceConfig], OktaClient],
+    mapping: CompiledMapping,
+    tmp_path: Path,
+) -> None:
+    server = hostile(alternating)
+    config = source(server)
+    clock = FakeClock(START)
+    with Store(tmp_path / "okta.duckdb", mapping) as store:
+        with pytest.raises(BadResponse, match="next link repeats an earlier page"):
+            poll_cycle(config, store, connect(config), clock)
+        cursor = store.cursor("acme")
+    # start -> A -> B, whose next is A again: the first two pages are kept, B is not
+    assert len(server.requests) == 3
+    assert cursor is not None and cursor.next_url == f"{server.url}{LOGS}?after=B&limit=2"
+    assert len(stored_uuids(tmp_path / "okta.duckdb")) == 4
+
+
+def test_a_caught_up_page_whose_next_is_itself_is_no_loop(
+    hostile: Callable[[Answer], Hostile],
+    connect: Callable[[SourceConfig], OktaClient],
+    mapping: CompiledMapping,
+    tmp_path: Path,
+) -> None:
+    def answer(server: Hostile, path: str, conn: socket.socket) -> None:
+        if "after=" in path:  # caught up: an empty page that links to itself
+            links = f'<{server.url}{path}>; rel="self", <{server.url}{path}>; rel="next"'
+            conn.sendall(head(Content_Length=2, Link=links) + b"[]")
+        else:
+            page(server, conn, path, orjson.dumps(events(2)), "A")
+
+    server = hostile(answer)
+    config = source(server)
+    with Store(tmp_path / "okta.duckdb", mapping) as store:
+        result = poll_cycle(config, store, connect(config), FakeClock(START))
+        assert result.caught_up and result.stored == 2
+        again = poll_cycle(config, store, connect(config), FakeClock(START))
+        assert again.caught_up and again.pages == 1
+
+
+def test_a_long_loop_is_caught_within_a_few_rounds() -> None:
+    trail = LinkTrail("start")
+    loop = [f"u{i}" for i in range(3000)]  # longer than the links remembered exactly
+    with pytest.raises(BadResponse, match="repeats an earlier page"):
+        for _ in range(4):
+            for url in loop:
+                trail.follow(url)
+    assert 3000 < trail.pages <= 4 * 3000
+    fresh = LinkTrail("start")
+    for i in range(20_000):  # never a repeat: never an error
+        fresh.follow(f"v{i}")
+
+
+# --- stopping mid-request ----------------------------------------------------------------
+
+
+def first_page_then_drip(server: Hostile, path: str, conn: socket.socket) -> None:
+    if "after=" not in path:
+        page(server, conn, path, orjson.dumps(events(2)), "A")
+        return
+    conn.sendall(head(Content_Length=100_000))
+    server.drip(conn, b"[" * 100_000, every=0.2)
+
+
+def test_sigterm_stops_a_one_shot_poll_in_the_middle_of_a_request(
+    hostile: Callable[[Answer], Hostile], tmp_path: Path
+) -> None:
+    server = hostile(first_page_then_drip)
+    config = write_config(tmp_path, server, timeout="60s")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OKTADUCK_")}
+    env[TOKEN_ENV] = TOKEN
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ingest.cli", "poll", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        wait_for_request(server, "after=A")
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert took < 5
+    assert "stopped early" in out
+    assert len(stored_uuids(tmp_path / "okta.duckdb")) == 2  # the first page stays
+
+
+def wait_for_request(server: Hostile, part: str, timeout: float = 30) -> None:
+    ends = time.monotonic() + timeout
+    while not any(part in path for path in server.requests):
+        assert server.requested.wait(max(0.0, ends - time.monotonic())), server.requests
+        server.requested.clear()
+
+
+def test_the_daemon_stops_cleanly_while_a_source_is_mid_request(
+    hostile: Callable[[Answer], Hostile], tmp_path: Path
+) -> None:
+    server = hostile(first_page_then_drip)
+    config = write_config(tmp_path, server, timeout="60s")
+    daemon = Daemon(config, {TOKEN_ENV: TOKEN})
+    wait_for_request(server, "after=A")
+    sent = time.monotonic()
+    daemon.proc.send_signal(signal.SIGTERM)
+    logs = daemon.wait_for(lambda logs: any(g["event"] == "daemon.stopped" for g in logs), 30)
+    assert daemon.proc.wait(timeout=10) == 0
+    assert time.monotonic() - sent < 5
+    assert [g["clean"] for g in logs if g["event"] == "daemon.stopped"] == [True]
+    assert len(stored_uuids(tmp_path / "okta.duckdb")) == 2  # the page before the drip
