@@ -38,44 +38,85 @@ TRANSIENT_KEPT = 256
 MASK = "***"
 
 _lock = threading.Lock()
-_kept: dict[str, None] = {}  # insertion-ordered set of the permanent values
-_transient: deque[str] = deque(maxlen=TRANSIENT_KEPT)
-_index: _Index | None = None  # None: rebuild on the next redact
+_kept: set[str] = set()  # the permanent values
+_transient: deque[str] = deque()  # the recent run-time values, oldest first
+_transient_set: set[str] = set()
+_by_head: dict[str, dict[str, int]] = {}  # head -> {form: how many values have it}
+_index: _Index | None = None  # None: rebuild on the next redact (the heads changed)
 _any = False  # the fast path: nothing registered yet
 
 
 @dataclass(frozen=True)
 class _Index:
     heads: re.Pattern[str]
-    forms: dict[str, tuple[str, ...]]  # head -> the forms starting with it, longest first
     byte_heads: tuple[bytes, ...]  # the heads as UTF-8, for a quick look through bytes
 
 
 def register(value: str, *, transient: bool = False) -> None:
-    """Remember ``value`` so that :func:`redact` hides it (ignored below ``MIN_LENGTH``)."""
-    global _index, _any
+    """Remember ``value`` so that :func:`redact` hides it (ignored below ``MIN_LENGTH``).
+
+    Cheap enough to call for every request: the search pattern is rebuilt only when a value
+    starts differently from every value already known (DPoP proofs all start alike).
+    """
+    global _any
     if not isinstance(value, str) or len(value) < MIN_LENGTH:
         return
     with _lock:
-        if value in _kept:
+        if value in _kept or value in _transient_set:
+            if not transient and value in _transient_set:
+                _drop_transient(value)
+                _kept.add(value)  # already indexed
             return
         if transient:
-            if value in _transient:
-                return
+            if len(_transient) >= TRANSIENT_KEPT:
+                _unindex(_transient.popleft(), transient=True)
             _transient.append(value)
+            _transient_set.add(value)
         else:
-            _kept[value] = None
-        _index = None
+            _kept.add(value)
+        for form in _forms(value):
+            forms = _by_head.setdefault(form[:HEAD], {})
+            forms[form] = forms.get(form, 0) + 1
+            if len(forms) == 1 and forms[form] == 1:
+                _heads_changed()
         _any = True
+
+
+def _drop_transient(value: str) -> None:
+    _transient.remove(value)
+    _transient_set.discard(value)
+
+
+def _unindex(value: str, *, transient: bool) -> None:
+    if transient:
+        _transient_set.discard(value)
+    for form in _forms(value):
+        head = form[:HEAD]
+        forms = _by_head.get(head)
+        if forms is None or form not in forms:
+            continue
+        forms[form] -= 1
+        if forms[form] <= 0:
+            del forms[form]
+        if not forms:
+            del _by_head[head]
+            _heads_changed()
+
+
+def _heads_changed() -> None:
+    global _index
+    _index = None
 
 
 def forget_all() -> None:
     """Drop every registered value (for tests that need a clean registry)."""
-    global _index, _any
+    global _any
     with _lock:
         _kept.clear()
         _transient.clear()
-        _index = None
+        _transient_set.clear()
+        _by_head.clear()
+        _heads_changed()
         _any = False
 
 
@@ -94,29 +135,28 @@ def _current() -> _Index | None:
     with _lock:
         if _index is not None:
             return _index
-        values = [*_kept, *_transient]
-        if not values:
+        if not _by_head:
             return None
-        by_head: dict[str, set[str]] = {}
-        for value in values:
-            for form in _forms(value):
-                by_head.setdefault(form[:HEAD], set()).add(form)
-        heads = sorted(by_head, key=len, reverse=True)
+        heads = sorted(_by_head, key=len, reverse=True)
         _index = _Index(
             heads=re.compile("|".join(re.escape(head) for head in heads)),
-            forms={h: tuple(sorted(f, key=len, reverse=True)) for h, f in by_head.items()},
             byte_heads=tuple(head.encode() for head in heads),
         )
         return _index
 
 
-def _run(text: str, start: int, form: str) -> int:
-    """How many characters of ``text`` from ``start`` match the beginning of ``form``."""
-    end = min(len(text), start + len(form))
-    n = 0
-    while start + n < end and text[start + n] == form[n]:
-        n += 1
-    return n
+def _longest_run(text: str, start: int, head: str) -> int:
+    """How many characters of ``text`` from ``start`` match the start of a form of ``head``."""
+    with _lock:
+        forms = list(_by_head.get(head, ()))
+    best = len(head)
+    for form in forms:
+        end = min(len(text), start + len(form))
+        n = 0
+        while start + n < end and text[start + n] == form[n]:
+            n += 1
+        best = max(best, n)
+    return best
 
 
 def redact(text: str) -> str:
@@ -133,10 +173,9 @@ def redact(text: str) -> str:
     pos = 0
     while match is not None:
         start = match.start()
-        length = max(_run(text, start, form) for form in index.forms[match.group()])
         parts.append(text[pos:start])
         parts.append(MASK)
-        pos = start + length
+        pos = start + _longest_run(text, start, match.group())
         match = index.heads.search(text, pos)
     parts.append(text[pos:])
     return "".join(parts)
