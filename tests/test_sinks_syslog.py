@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import select
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -158,15 +159,17 @@ def enough(sent: list[bytes], goal: int) -> bool:
     return len(sent) >= goal
 
 
-def test_rsyslog_restarted_mid_stream_loses_nothing(rsyslog: Rsyslog) -> None:
-    """A sender that resends on SinkUnavailable, while rsyslog restarts twice under it,
-    delivers every line at least once, none cut or merged."""
+def send_while(
+    port: int, disrupt: Callable[[], None], goals: tuple[int, ...] = (500, 1500, 2500)
+) -> tuple[list[bytes], list[str]]:
+    """Send 50-line batches, resending on SinkUnavailable as the export loop does, and call
+    ``disrupt`` each time a goal of lines sent is reached (but the last)."""
     sent: list[bytes] = []
     failures: list[str] = []
     stop = threading.Event()
 
     def sender() -> None:
-        with contextlib.closing(syslog_sink(rsyslog.port)) as sink:
+        with contextlib.closing(syslog_sink(port)) as sink:
             while not stop.is_set():
                 batch = event_lines(50, size=1000, start=len(sent))
                 deadline = time.monotonic() + 20
@@ -183,16 +186,37 @@ def test_rsyslog_restarted_mid_stream_loses_nothing(rsyslog: Rsyslog) -> None:
     thread = threading.Thread(target=sender)
     thread.start()
     try:
-        for goal in (500, 1500, 2500):
+        for goal in goals:
             wait_until(functools.partial(enough, sent, goal), 20, f"{goal} lines sent")
-            if goal < 2500:
-                rsyslog.restart()
+            if goal != goals[-1]:
+                disrupt()
     finally:
         stop.set()
         thread.join(30)
+    return sent, failures
+
+
+def test_rsyslog_restarted_mid_stream_loses_nothing(rsyslog: Rsyslog) -> None:
+    """A sender that resends on SinkUnavailable, while rsyslog restarts twice under it,
+    delivers every line at least once, none cut or merged."""
+    sent, failures = send_while(rsyslog.port, rsyslog.restart)
     received = rsyslog.wait_for_lines(len(sent))
     assert set(uuids(received)) == set(uuids(sent)), failures
     assert set(received) <= set(sent)  # no line cut or merged
+
+
+def test_rsyslog_killed_mid_stream_loses_nothing(rsyslog: Rsyslog) -> None:
+    """SIGKILL twice mid-stream: what rsyslog had unread is reset and resent with the tail,
+    the last batch before a clean close is repeated; every line arrives."""
+
+    def kill_and_start() -> None:
+        rsyslog.kill()
+        rsyslog.start()
+
+    sent, failures = send_while(rsyslog.port, kill_and_start)
+    received = rsyslog.wait_for_lines(len(sent))
+    assert set(uuids(received)) == set(uuids(sent)), failures
+    assert set(received) <= set(sent)
 
 
 def test_nothing_listening_is_retryable() -> None:
@@ -247,22 +271,32 @@ def _reset(conn: socket.socket) -> None:
     conn.close()
 
 
-def test_a_clean_close_between_batches_reconnects_quietly(
+def peer_gone(sink: SyslogSink) -> None:
+    """Wait until the receiver's close or reset has reached the sink's socket."""
+    assert sink._sock is not None
+    readable, _, _ = select.select([sink._sock], [], [], 5)
+    assert readable, "the receiver's close did not arrive"
+
+
+def test_a_clean_close_between_batches_repeats_only_the_last_batch(
     tcp: TcpReceiver, clock: FakeClock
 ) -> None:
     """A receiver that read everything and closed (FIN): the next batch goes on a new
-    connection without an error and without repeating the previous batch."""
+    connection without an error. Every byte was read, but nothing shows the receiver alive
+    after the last batch, so that one (and only that one) is repeated."""
     sink = SyslogSink(SyslogSinkConfig("127.0.0.1", tcp.port, timeout=5.0), clock)
-    first, second = sink.frames(event_lines(5)), sink.frames(event_lines(5, start=5))
-    sink.send(event_lines(5))
+    batches = [event_lines(5, start=5 * i) for i in range(3)]
+    frames = [sink.frames(batch) for batch in batches]
+    sink.send(batches[0])
+    sink.send(batches[1])
     conn = tcp.accept()
-    tcp.read(conn, len(first))
+    tcp.read(conn, len(frames[0]) + len(frames[1]))
     conn.close()
-    time.sleep(0.05)  # let the FIN arrive
-    sink.send(event_lines(5, start=5))
-    tcp.read(tcp.accept(), len(second))
+    peer_gone(sink)
+    sink.send(batches[2])
+    tcp.read(tcp.accept(), len(frames[1]) + len(frames[2]))
     sink.close()
-    assert tcp.received == [first, second]
+    assert tcp.received == [frames[0] + frames[1], frames[1] + frames[2]]
 
 
 def test_a_reset_between_batches_repeats_the_previous_batch(
@@ -275,7 +309,7 @@ def test_a_reset_between_batches_repeats_the_previous_batch(
     sink.send(event_lines(5))
     conn = tcp.accept()
     _reset(conn)  # closed with unread bytes, as a crashing receiver would
-    time.sleep(0.05)
+    peer_gone(sink)
     sink.send(event_lines(5, start=5))
     tcp.read(tcp.accept(), len(first) + len(second))
     sink.close()
@@ -296,7 +330,7 @@ def test_a_reset_repeats_every_batch_the_receiver_may_not_have_read(
     assert sink.unconfirmed == sum(map(len, frames[:3]))
     conn = tcp.accept()
     _reset(conn)  # three batches unread in its buffer
-    time.sleep(0.05)
+    peer_gone(sink)
     sink.send(batches[3])
     tcp.read(tcp.accept(), sum(map(len, frames)))
     sink.close()

@@ -30,18 +30,20 @@ resends the batch.
 Bytes the receiver's TCP acknowledged can still sit unread in its socket buffer, and a receiver
 that dies then resets the connection and loses them. So the sink keeps the batches it wrote as
 an *unconfirmed tail* (the most recent ``resend_bytes``, 8 MiB by default, above what Linux lets
-a receiver buffer) until the connection ends in a way that proves them read:
+a receiver buffer), and when the connection ends writes part of it again on the next one,
+before the new batch:
 
-- a clean close (FIN) seen between batches: the receiver read everything, the tail is dropped
-  and the next batch goes on a new connection;
+- a clean close (FIN) seen between batches: the receiver read every byte (a socket closed with
+  unread bytes sends a reset instead), but may not have handled the last batch, the only one
+  without a later write to show the receiver still alive after it: that batch is repeated;
 - anything else (a reset between batches, a write or acknowledgement wait that fails, a
-  timeout): the tail is written again on the next connection, before the new batch.
+  timeout): the whole tail is repeated.
 
 Delivery is therefore at-least-once: after a reset the receiver can see up to ``resend_bytes``
-of messages twice (each carries the event's uuid), but nothing it had not read is lost. What TCP
-cannot tell is a receiver that read the bytes and then lost them itself (a crash before its
-queue reached disk); RELP (``protocol = "relp"``, :mod:`ingest.export.sinks.relp`), with an
-acknowledgement per message, closes that.
+of messages twice (one batch after a clean close; each message carries the event's uuid), but
+nothing it had not read is lost. What TCP cannot tell is a receiver that read older bytes and
+then lost them itself (a crash before its queue reached disk); RELP (``protocol = "relp"``,
+:mod:`ingest.export.sinks.relp`), with an acknowledgement per message, closes that.
 
 Receivers limit message size (rsyslog: ``maxMessageSize``, 8 KiB by default); set it above the
 longest line, or long events are cut.
@@ -319,16 +321,16 @@ class SyslogSink:
             state = _peer_state(self._sock, self.config.timeout)
             if state == "open":
                 return self._sock
-            if state == "closed":  # FIN: the receiver read every byte before closing
-                self._forget()
-            else:
-                self._resend = True
+            if state == "closed":  # FIN: every byte was read; the last batch maybe not handled
+                while len(self._tail) > 1:
+                    self._tail_bytes -= len(self._tail.popleft())
+            self._resend = True
             logs.emit(
                 "sink.syslog_reconnect",
                 sink=self.name,
                 to=self._where,
                 reason=state,
-                resend_bytes=self._tail_bytes if self._resend else 0,
+                resend_bytes=self._tail_bytes,
             )
             self._drop()
         self._sock = self._connect()
@@ -373,11 +375,6 @@ class SyslogSink:
             if readable and (state := _peer_state(sock, self.config.timeout)) != "open":
                 raise ConnectionError(f"connection {state} with {pending} bytes unacknowledged")
             pause = min(pause * 2, 0.05)
-
-    def _forget(self) -> None:
-        self._tail.clear()
-        self._tail_bytes = 0
-        self._resend = False
 
     def _drop(self) -> None:
         """Close the connection; the unconfirmed tail stays for the next one."""
