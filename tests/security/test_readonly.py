@@ -106,6 +106,8 @@ HOSTILE = [
     f"SELECT * FROM read_csv('{STOLEN}')",
     "SELECT * FROM read_text('/etc/passwd')",
     "SELECT * FROM glob('/*')",
+    "SELECT * FROM read_duckdb('/etc/passwd')",
+    "SELECT * FROM parquet_metadata('/etc/passwd')",
     "ATTACH ':memory:' AS m",
     "DETACH m",
     "INSTALL httpfs",
@@ -561,3 +563,12 @@ def test_hostile_sql_through_the_daemon_changes_nothing(daemon: tuple[Daemon, Pa
         assert out.returncode != 0 and out.stderr.count("\n") == 1, out.stderr
     assert ask(API_SNAPSHOT).json() == before
     assert not Path(STOLEN).exists()
+
+
+@pytest.mark.parametrize("command", [["feed", "failed-logins"], ["status"]])
+def test_feed_and_status_take_a_timeout(store_file: Path, command: list[str]) -> None:
+    ok = run_cli(*command, "--db", str(store_file), "--timeout", "30s", "--format", "json")
+    assert ok.returncode == 0, ok.stderr
+    assert isinstance(orjson.loads(ok.stdout), list)
+    bad = run_cli(*command, "--db", str(store_file), "--timeout", "0s")
+    assert bad.returncode == 2 and bad.stderr.startswith("oktaduck: error: --timeout"), bad.stderr
