@@ -358,6 +358,14 @@ def _read_body(response: httpx.Response, limit: int, page: bool, request_id: str
             request_id=request_id,
         )
 
+    if response.is_stream_consumed:  # an error the OAuth flow has read already
+        try:
+            done = response.content
+        except httpx.ResponseNotRead:
+            done = b""
+        if page and len(done) > limit:
+            raise too_large("decompressed")
+        return done[:limit]
     declared = response.headers.get("content-length", "")
     if page and declared.isdigit() and int(declared) > limit:
         raise too_large("as sent")

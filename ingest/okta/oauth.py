@@ -92,7 +92,9 @@ class OAuthAuth(httpx.Auth):
     the token requests instead of the client this auth is attached to.
     """
 
-    requires_response_body = True
+    # False: the page itself must reach OktaClient unread, which reads it within its size
+    # caps; the flow reads the bodies it needs itself (_json_object)
+    requires_response_body = False
 
     def __init__(
         self,
@@ -440,8 +442,8 @@ class OAuthAuth(httpx.Auth):
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:
     try:
-        doc = json.loads(response.content)
-    except (ValueError, httpx.ResponseNotRead):
+        doc = json.loads(response.read())
+    except (ValueError, httpx.StreamConsumed):
         return {}
     return doc if isinstance(doc, dict) else {}
 
