@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import httpx
 
 from ingest.errors import ConfigError, UnsafeURL
+from ingest.redact import redact
 
 LOGS_PATH = "/api/v1/logs"
 
@@ -77,4 +78,6 @@ class OrgURL:
             raise UnsafeURL(
                 f"refusing to follow a link outside {self.logs_url}: {httpx.URL(link).host!r}"
             )
+        if redact(link) != link:  # it would be stored as the cursor and sent back
+            raise UnsafeURL(f"refusing a link from {self.logs_url} that carries a secret")
         return link

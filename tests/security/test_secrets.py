@@ -74,6 +74,7 @@ class EchoOkta:
     token_status: int = 400
     seen: list[str] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)  # for a 200: echoed in each
+    echo_in_link: bool = False  # for a 200: the next link's query carries what was sent
 
     def __post_init__(self) -> None:
         echo = self
@@ -100,6 +101,10 @@ class EchoOkta:
                 headers = {"X-Okta-Request-Id": sent, "Content-Type": "application/json"}
                 if echo.status == 200:
                     page = [{**e, "displayMessage": sent, "echo": [sent]} for e in echo.events]
+                    if echo.echo_in_link:
+                        after = quote(sent, safe="")
+                        link = f"<{echo.url}/api/v1/logs?after={after}>"
+                        headers["Link"] = f'{link}; rel="next"'
                     self.answer(200, orjson.dumps(page), headers)
                     return
                 if echo.status in (401, 403):
@@ -262,6 +267,25 @@ def test_events_that_echo_the_token_are_stored_without_it(echo: EchoOkta, tmp_pa
     exported = run_cli("export", "--to", "stdout", "--db", str(db), "--since", "1h")
     assert exported.stdout.count("SSWS ***") == 6  # displayMessage and echo, three times
     assert_clean(run.stdout + run.stderr + exported.stdout + exported.stderr, token)
+    for path in tmp_path.glob("db.duckdb*"):
+        assert_clean(path.read_bytes(), token)
+
+
+def test_a_next_link_that_echoes_the_token_is_refused_and_not_stored(
+    echo: EchoOkta, tmp_path: Path
+) -> None:
+    token = canary("ssws")
+    now = datetime.now(UTC)
+    echo.status, echo.echo_in_link = 200, True
+    echo.events = make_sim(None).org.generator.stream(2, now - timedelta(minutes=5), now)
+    db = tmp_path / "db.duckdb"
+    run = run_cli(
+        "poll", "--org", echo.url, "--db", str(db), "--token-env", CANARY_ENV,
+        env={CANARY_ENV: token},
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert "carries a secret" in run.stderr
+    assert_clean(run.stdout + run.stderr, token)
     for path in tmp_path.glob("db.duckdb*"):
         assert_clean(path.read_bytes(), token)
 
