@@ -73,7 +73,15 @@ from ingest.logs import emit
 from ingest.mapping import CompiledMapping
 from ingest.output import FORMATS, write_rows
 from ingest.secrets import Secret
-from ingest.store.query import Result, run_user_query, sink_status, status
+from ingest.store.limits import QueryLimits
+from ingest.store.query import (
+    Cancel,
+    ReadOnlyCursor,
+    Result,
+    run_user_query,
+    sink_status,
+    status,
+)
 
 MAX_BODY = 1 << 20
 MAX_HEAD = 64 << 10  # request line and headers
@@ -90,8 +98,12 @@ CONTENT_TYPES = {
     "table": "text/plain; charset=utf-8",
 }
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
+# An export through the API may take long (it is bounded by the stored range); it stops when
+# its client hangs up.
+EXPORT_LIMITS = QueryLimits(timeout=24 * 3600.0)
 
 Health = Callable[[], tuple[bool, dict[str, Any]]]
+_Run = Callable[[duckdb.DuckDBPyConnection, QueryLimits, Cancel], Result]
 
 
 def announce_path(db: Path) -> Path:
@@ -159,8 +171,10 @@ class ApiServer:
         normalized: CompiledMapping,
         token: Secret,
         metrics: Callable[[], str] | None = None,
+        limits: QueryLimits | None = None,
     ) -> None:
         self.config = config
+        self.limits = limits or QueryLimits()
         self.con = con
         self.normalized = normalized
         self.clock = clock
@@ -549,6 +563,10 @@ class _Chunked:
         if not data:
             return
         if self.cap is not None and self.sent + len(data) > self.cap:
+            whole = data.rfind(b"\n", 0, self.cap - self.sent) + 1  # the lines that fit
+            if whole:
+                self.sent += whole
+                self.sock.sendall(b"%x\r\n%s\r\n" % (whole, data[:whole]))
             raise _ResultTooLarge(
                 f"the answer is larger than api.max_result_bytes ({self.cap} bytes); "
                 "narrow the query (fewer columns, a LIMIT, a shorter time range)"
@@ -698,21 +716,26 @@ class _Handler(BaseHTTPRequestHandler):
             text = self.api.metrics().encode()
             self._send_bytes(200, text, "text/plain; version=0.0.4; charset=utf-8")
         elif url.path == "/api/status" and method == "GET":
-            self._query(lambda cur: status(cur, self.api.clock.now()), query)
+            now = self.api.clock.now()
+            self._query(lambda con, lim, c: status(con, now, lim, cancel=c), query)
         elif url.path == "/api/sinks" and method == "GET":
-            self._query(lambda cur: sink_status(cur, self.api.clock.now()), query)
+            now = self.api.clock.now()
+            self._query(lambda con, lim, c: sink_status(con, now, lim, cancel=c), query)
         elif url.path == "/api/feeds" and method == "GET":
             self._send(200, _feed_list())
         elif url.path.startswith("/api/feeds/") and method == "GET":
             name = url.path.removeprefix("/api/feeds/")
             fmt = query.pop("format", "json")
             now = self.api.clock.now()
-            self._query(lambda cur: run_feed(cur, name, query, now), {"format": fmt})
+            self._query(
+                lambda con, lim, c: run_feed(con, name, query, now, lim, cancel=c),
+                {"format": fmt},
+            )
         elif url.path == "/api/export" and method == "GET":
             self._export(query)
         elif url.path == "/api/sql" and method == "POST":
             sql = self._sql()
-            self._query(lambda cur: run_user_query(cur, sql), query)
+            self._query(lambda con, lim, c: run_user_query(con, sql, lim, cancel=c), query)
         elif url.path in ("/api/sql", "/healthz", "/metrics", "/api/status", "/api/export"):
             self.send_error(405, f"{method} is not allowed on {url.path}")
         else:
@@ -736,39 +759,35 @@ class _Handler(BaseHTTPRequestHandler):
         except UnicodeDecodeError:
             raise ConfigError("the SQL is not UTF-8") from None
 
-    def _query(
-        self, run: Callable[[duckdb.DuckDBPyConnection], Result], query: dict[str, str]
-    ) -> None:
-        """Run a query on a cursor of its own, stream its rows, stop it if the client goes."""
+    def _query(self, run: _Run, query: dict[str, str]) -> None:
+        """Run a query (on a read-only cursor of its own, within the query limits), stream its
+        rows, and cancel it if the client hangs up meanwhile."""
         fmt = query.get("format", "json")
         if fmt not in FORMATS:
             raise ConfigError(f"format must be one of {', '.join(FORMATS)}")
-        cur = self.api.con.cursor()
-        result: list[Result] = []
+        cancel = Cancel()
         gone = threading.Event()
 
         def hang_up() -> None:
             gone.set()
             emit("api.query_cancelled", path=urlsplit(self.path).path, reason="client gone")
-            cur.interrupt()
-            for r in result:
-                _cancel(r)
+            cancel.cancel()
 
         watcher = self.api.watcher
         watcher.watch(self.sock, hang_up)
         try:
             try:
-                result.append(run(cur))
+                result = run(self.api.con, self.api.limits, cancel)
             except OktaduckError:
                 if gone.is_set():
                     return
                 raise
-            self._stream(result[0], fmt, gone)
+            try:
+                self._stream(result, fmt, gone)
+            finally:
+                result.close()
         finally:
             watcher.unwatch(self.sock)
-            for r in result:
-                _close(r)
-            cur.close()
 
     def _stream(self, result: Result, fmt: str, gone: threading.Event) -> None:
         self.send_response(200)
@@ -781,7 +800,7 @@ class _Handler(BaseHTTPRequestHandler):
             out.end()
         except OktaduckError as err:
             if not gone.is_set():
-                _cancel(result)
+                result.cancel()
                 emit("api.query_failed", path=urlsplit(self.path).path, error=str(err))
                 out.fail(str(err))
 
@@ -810,10 +829,10 @@ class _Handler(BaseHTTPRequestHandler):
             q=query.get("q") or None,
             fields=fields,
         )
-        cur = self.api.con.cursor()
-        self.api.watcher.watch(self.sock, cur.interrupt)
+        reader = ReadOnlyCursor(self.api.con, EXPORT_LIMITS)
+        self.api.watcher.watch(self.sock, reader.cancel)
         try:
-            batches = select_lines(cur, selection, self.api.normalized)
+            batches = select_lines(reader.cursor, selection, self.api.normalized)
             first = next(batches, [])  # errors (bad filter, bad format) surface before headers
             self.send_response(200)
             self.send_header("Content-Type", CONTENT_TYPES["ndjson"])
@@ -827,9 +846,13 @@ class _Handler(BaseHTTPRequestHandler):
                 out.end()
             except OktaduckError as err:
                 out.fail(str(err))
+            except duckdb.Error as err:
+                out.fail(str(reader.error(err)))
+        except duckdb.Error as err:
+            raise reader.error(err) from None
         finally:
             self.api.watcher.unwatch(self.sock)
-            cur.close()
+            reader.close()
 
     def _send(self, status: int, body: Any) -> None:
         self._send_bytes(status, orjson.dumps(body) + b"\n", "application/json")
@@ -845,18 +868,6 @@ class _Handler(BaseHTTPRequestHandler):
 def _chain(first: list[bytes], rest: Iterator[list[bytes]]) -> Iterator[list[bytes]]:
     yield first
     yield from rest
-
-
-def _cancel(result: Result) -> None:
-    cancel = getattr(result, "cancel", None)
-    if cancel is not None:
-        cancel()
-
-
-def _close(result: Result) -> None:
-    close = getattr(result, "close", None)
-    if close is not None:
-        close()
 
 
 def _feed_list() -> list[dict[str, Any]]:

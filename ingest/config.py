@@ -129,7 +129,6 @@ class ApiConfig:
     token_file: Path | None = None
     workers: int = 8  # requests served at once; more wait briefly or get a 503
     request_timeout: float = 10.0  # seconds for request line, headers and body together
-    query_timeout: float = 60.0  # seconds one query may run
     max_result_bytes: int = 256 << 20  # a larger answer ends with an error line
 
     def token(self) -> Secret | None:
@@ -156,7 +155,6 @@ def _api(table: _Table, base: Path) -> ApiConfig:
         token_file=(base / token_file) if token_file else None,
         workers=_bounded_int(table, "workers", 8, 1, 64),
         request_timeout=_seconds(table, "request_timeout", 10.0),
-        query_timeout=_seconds(table, "query_timeout", 60.0),
         max_result_bytes=_bounded_int(table, "max_result_bytes", 256 << 20, 1, 1 << 40),
     )
     table.done()

@@ -281,6 +281,7 @@ class Daemon:
                 self.mapping,
                 api_token(self.config.api, self.store.path),
                 metrics=self.metrics,
+                limits=self.config.query,
             )
             self.api.start(self.announce)
         emit(
