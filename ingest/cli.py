@@ -692,7 +692,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="one-off export (--to), re-send a range to a sink (--sink --since), or deliver a "
         "sink's backlog (--sink)",
     )
-    p.add_argument("--to", help="file:PATH, stdout, http(s)://URL or syslog://HOST:PORT")
+    p.add_argument(
+        "--to", help="file:PATH, stdout, http(s)://URL, syslog://HOST:PORT or relp://HOST:PORT"
+    )
     p.add_argument("--sink", help="a sink of --config")
     p.add_argument(
         "--format", choices=("raw", "normalized", "ecs", "ocsf"), help="default: raw, or the sink's"
