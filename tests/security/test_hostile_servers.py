@@ -15,15 +15,17 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from ingest.backfill import read_range
 from ingest.clock import FakeClock
-from ingest.config import SourceConfig
-from ingest.errors import BadRequest, BadResponse
+from ingest.config import SourceConfig, load_config
+from ingest.errors import BadRequest, BadResponse, ConfigError
 from ingest.mapping import CompiledMapping
 from ingest.okta.client import ClientPolicy, LinkTrail, OktaClient, Stopped
 from ingest.okta.session import open_client
@@ -440,15 +442,18 @@ def first_page_then_drip(server: Hostile, path: str, conn: socket.socket) -> Non
     server.drip(conn, b"[" * 100_000, every=0.2)
 
 
+@pytest.mark.parametrize(
+    "command", [["poll"], ["backfill", "--source", "acme", "--since", "2h"]], ids=lambda c: c[0]
+)
 def test_sigterm_stops_a_one_shot_poll_in_the_middle_of_a_request(
-    hostile: Callable[[Answer], Hostile], tmp_path: Path
+    hostile: Callable[[Answer], Hostile], tmp_path: Path, command: list[str]
 ) -> None:
     server = hostile(first_page_then_drip)
     config = write_config(tmp_path, server, timeout="60s")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OKTADUCK_")}
     env[TOKEN_ENV] = TOKEN
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ingest.cli", "poll", "--config", str(config)],
+        [sys.executable, "-m", "ingest.cli", *command, "--config", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -467,7 +472,7 @@ def test_sigterm_stops_a_one_shot_poll_in_the_middle_of_a_request(
             proc.communicate()
     assert proc.returncode == 130, err
     assert took < 5
-    assert "stopped early" in out
+    assert "stopped early" in out, out
     assert len(stored_uuids(tmp_path / "okta.duckdb")) == 2  # the first page stays
 
 
@@ -492,3 +497,41 @@ def test_the_daemon_stops_cleanly_while_a_source_is_mid_request(
     assert time.monotonic() - sent < 5
     assert [g["clean"] for g in logs if g["event"] == "daemon.stopped"] == [True]
     assert len(stored_uuids(tmp_path / "okta.duckdb")) == 2  # the page before the drip
+
+
+def test_backfill_history_refuses_a_link_back_too(
+    hostile: Callable[[Answer], Hostile],
+    connect: Callable[[SourceConfig], OktaClient],
+    mapping: CompiledMapping,
+    tmp_path: Path,
+) -> None:
+    server = hostile(alternating)
+    config = source(server)
+    committed: list[int] = []
+    with (
+        Store(tmp_path / "okta.duckdb", mapping) as store,
+        pytest.raises(BadResponse, match="next link repeats an earlier page"),
+    ):
+        read_range(
+            config,
+            store,
+            connect(config),
+            FakeClock(START),
+            START - timedelta(hours=2),
+            START,
+            lambda pages, events, result: committed.append(result.stored),
+        )
+    assert committed == [2, 2]  # the bounded first page and A; B links back to A
+    assert len(server.requests) == 3
+
+
+def test_max_response_bytes_is_a_source_setting(tmp_path: Path) -> None:
+    config = tmp_path / "oktaduck.toml"
+    body = '[[sources]]\nname = "acme"\norg_url = "https://acme.okta.com"\n'
+    config.write_text(body + "max_response_bytes = 1048576\n")
+    assert load_config(config).sources[0].client.max_response_bytes == 1 << 20
+    config.write_text(body)
+    assert load_config(config).sources[0].client.max_response_bytes == 128 << 20
+    config.write_text(body + "max_response_bytes = 1000\n")
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.max_response_bytes: must be between"):
+        load_config(config)
