@@ -40,6 +40,7 @@ from ingest.store.limits import QueryLimits
 from ingest.store.query import Result
 
 Handler = Callable[[argparse.Namespace], int]
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def whole(low: int, high: int) -> Callable[[str], int]:
@@ -598,7 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level",
         default=os.environ.get("OKTADUCK_LOG_LEVEL", "warning"),
-        choices=["debug", "info", "warning", "error"],
+        choices=LOG_LEVELS,
         help="structured JSON logs on stderr at this level (default: warning; env "
         "OKTADUCK_LOG_LEVEL)",
     )
@@ -769,6 +770,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and args.command != "feed":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
+    if args.log_level not in LOG_LEVELS:  # the default comes from OKTADUCK_LOG_LEVEL unchecked
+        parser.error(f"OKTADUCK_LOG_LEVEL: choose from {', '.join(LOG_LEVELS)}")
     logs.setup(args.log_level)
     handler: Handler = args.func
     try:

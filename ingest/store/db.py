@@ -116,16 +116,21 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     try:
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        elif not path.exists():
-            raise StoreError(f"database {path} does not exist; run `oktaduck poll` first")
-        if path.is_dir():
-            raise StoreError(f"database {path} is a directory; give a file name")
     except OSError as err:
         why = "a file is in the way" if isinstance(err, FileExistsError) else err.strerror
         raise StoreError(
             f"database {path}: cannot create the folder {path.parent}: {why or err}"
         ) from None
     except ValueError:  # a NUL character
+        raise StoreError(f"database {path!r}: not a valid path") from None
+    try:
+        if read_only and not path.exists():
+            raise StoreError(f"database {path} does not exist; run `oktaduck poll` first")
+        if path.is_dir():
+            raise StoreError(f"database {path} is a directory; give a file name")
+    except OSError as err:  # a name too long, a folder that may not be searched
+        raise StoreError(f"database {path}: {err.strerror or err}") from None
+    except ValueError:
         raise StoreError(f"database {path!r}: not a valid path") from None
     try:
         # No SQL run here may read or write files: the database is its only file.

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.cli import INTERNAL_ERROR, _internal_error
+from ingest.cli import INTERNAL_ERROR, _internal_error, build_parser
 from ingest.config import MAX_DURATION, load_config, parse_config, parse_duration
 from ingest.errors import ConfigError, OktaduckError
 from ingest.feeds.catalog import MAX_INT_PARAM, Feed, bind, load_feeds, parse_time
@@ -385,6 +385,35 @@ def test_unwritable_and_impossible_paths_are_one_line(tmp_path: Path, demo_db: P
     assert not list(tmp_path.glob("*.part"))
 
 
+def test_config_paths_that_cannot_be_created_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    config = tmp_path / "oktaduck.toml"
+    config.write_text(
+        '[storage]\npath = "a-file/okta.duckdb"\n[api]\nenabled = false\n'
+        + GOOD.replace("https://acme.okta.com", "http://127.0.0.1:9")
+        + '[[sinks]]\nname = "archive"\ntype = "file"\npath = "a-file/export"\n'
+    )
+    env = {"OKTA_API_TOKEN": "not-a-real-token-0123456789"}
+    _one_line(run_cli("run", "--config", str(config), env=env), 1, "a file is in the way")
+    _one_line(
+        run_cli(
+            "export", "--config", str(config), "--sink", "archive", "--db", str(tmp_path / "x")
+        ),
+        1,
+        "a-file/export",
+    )
+    _one_line(run_cli("sql", "--db", str(tmp_path / ("n" * 300)), "SELECT 1"), 1, "too long")
+
+
+def test_a_bad_log_level_from_the_environment_is_a_usage_error(demo_db: Path) -> None:
+    done = run_cli("status", "--db", str(demo_db), env={"OKTADUCK_LOG_LEVEL": "loud"})
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "oktaduck: error: OKTADUCK_LOG_LEVEL: choose from debug, info, warning, error"
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
@@ -396,11 +425,13 @@ def test_unwritable_and_impossible_paths_are_one_line(tmp_path: Path, demo_db: P
         (["mappings", "coverage", "--sample", ""], "expected a whole number"),
     ],
 )
-def test_numbers_out_of_range_are_argparse_errors(args: list[str], needle: str) -> None:
-    done = run_cli(*args)
-    assert done.returncode == 2
-    assert "Traceback" not in done.stderr
-    assert needle in done.stderr.splitlines()[-1]
+def test_numbers_out_of_range_are_argparse_errors(
+    args: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(args)
+    assert exit_.value.code == 2
+    assert needle in capsys.readouterr().err.splitlines()[-1]
 
 
 def test_poll_lookback_and_port_are_checked_before_the_network() -> None:
