@@ -386,9 +386,10 @@ def test_export_over_relp_end_to_end_with_the_receiver_down_then_back(
     live_sim: Sim, tmp_path: Path, rsyslog: Rsyslog
 ) -> None:
     """``config check`` accepts a RELP sink; ``oktaduck export`` with rsyslog down fails
-    without moving the cursor; once rsyslog is back every stored event arrives."""
+    without moving the cursor; once rsyslog is back every stored event arrives, and a
+    one-off ``--to relp://`` export sends them all again."""
     db = tmp_path / "okta.duckdb"
-    stored = fill(live_sim, db, count=600)
+    stored = fill(live_sim, db, count=300)
     sinks = (
         f'[[sinks]]\nname = "siem"\ntype = "syslog"\nprotocol = "relp"\nhost = "127.0.0.1"\n'
         f'port = {rsyslog.port}\nwindow = 32\nbatch_events = 100\nretry_for = "1s"\n'
@@ -409,3 +410,8 @@ def test_export_over_relp_end_to_end_with_the_receiver_down_then_back(
     assert up.returncode == 0, up.stderr
     received = rsyslog.wait_for_lines(len(stored))
     assert sorted(uuids(received)) == sorted(stored)
+    # The one-off export speaks RELP too: every event a second time.
+    once = run_cli("export", "--db", str(db), "--to", f"relp://127.0.0.1:{rsyslog.port}")
+    assert once.returncode == 0, once.stderr
+    received = rsyslog.wait_for_lines(2 * len(stored))
+    assert sorted(uuids(received)) == sorted(stored * 2)

@@ -52,12 +52,14 @@ def select_lines(
 def destination(text: str, clock: Any) -> Sink:
     """``file:PATH`` (one file, published whole on success), ``stdout`` or ``-``,
     ``http(s)://...`` (NDJSON POSTs; bearer token from OKTADUCK_EXPORT_TOKEN), or
-    ``syslog://HOST:PORT`` (RFC 5424 over TCP, octet counting)."""
+    ``syslog://HOST:PORT`` (RFC 5424 over TCP, octet counting) or ``relp://HOST:PORT`` (the
+    same messages over RELP, each acknowledged)."""
     from ingest.export.sinks import (
         FileSink,
         FileSinkConfig,
         HttpSink,
         HttpSinkConfig,
+        RelpSink,
         StdoutSink,
         SyslogSink,
         SyslogSinkConfig,
@@ -77,12 +79,20 @@ def destination(text: str, clock: Any) -> Sink:
         return HttpSink(
             HttpSinkConfig(url=text, token=Secret(token, "env") if token else None), clock=clock
         )
-    if text.startswith("syslog://"):
-        host, _, port = text[len("syslog://") :].rpartition(":")
-        if not host or not port.isdigit():
-            raise ConfigError("--to syslog://HOST:PORT")
-        return SyslogSink(SyslogSinkConfig(host=host.strip("[]"), port=int(port)), clock)
-    raise ConfigError(f"--to {text!r}: use file:PATH, stdout, http(s)://URL or syslog://HOST:PORT")
+    for scheme in ("syslog", "relp"):
+        if text.startswith(f"{scheme}://"):
+            host, _, port = text[len(scheme) + 3 :].rpartition(":")
+            valid = port.isascii() and port.isdigit() and len(port) <= 5
+            if not host or not valid or not 0 < int(port) < 65536:
+                raise ConfigError(f"--to {scheme}://HOST:PORT")
+            if scheme == "relp":
+                config = SyslogSinkConfig(host=host.strip("[]"), port=int(port), protocol="relp")
+                return RelpSink(config, clock)
+            return SyslogSink(SyslogSinkConfig(host=host.strip("[]"), port=int(port)), clock)
+    raise ConfigError(
+        f"--to {text!r}: use file:PATH, stdout, http(s)://URL, syslog://HOST:PORT or "
+        "relp://HOST:PORT"
+    )
 
 
 def deliver_all(batches: Iterator[list[bytes]], sink: Sink, progress: bool = True) -> int:
