@@ -9,6 +9,7 @@ transaction and the locked configuration hold on their own.
 
 from __future__ import annotations
 
+import argparse
 import re
 import threading
 import time
@@ -22,6 +23,7 @@ import httpx
 import orjson
 import pytest
 
+from ingest.cli import _limits
 from ingest.config import load_config
 from ingest.errors import ConfigError, OktaduckError, QueryCancelled, QueryRefused, QueryTimeout
 from ingest.mapping import CompiledMapping
@@ -200,10 +202,13 @@ def store_file(tmp_path_factory: pytest.TempPathFactory, mapping: CompiledMappin
     return path
 
 
-@pytest.fixture
-def writer(store_file: Path, mapping: CompiledMapping) -> Iterator[Store]:
-    """The daemon's situation: the writer's Store is open and queries are sent to it."""
-    with Store(store_file, mapping) as store:
+@pytest.fixture(scope="module")
+def writer(tmp_path_factory: pytest.TempPathFactory, mapping: CompiledMapping) -> Iterator[Store]:
+    """The daemon's situation: the writer's Store is open and queries are sent to it (a file
+    of its own: this process cannot open one file both ways at once)."""
+    path = tmp_path_factory.mktemp("writer") / "okta.duckdb"
+    fill(path, mapping)
+    with Store(path, mapping) as store:
         yield store
 
 
@@ -505,9 +510,14 @@ def test_the_default_timeout_is_a_minute(tmp_path: Path) -> None:
     assert load_config(_config(tmp_path, tmp_path / "x.duckdb", "")).query.timeout == 60.0
 
 
-@pytest.mark.parametrize("value", ["0", "0s", "soon", "1x"])
-def test_a_bad_timeout_flag_gets_one_line(store_file: Path, value: str) -> None:
-    out = run_cli("sql", "--db", str(store_file), f"--timeout={value}", "SELECT 1")
+@pytest.mark.parametrize("value", ["0", "0s", "-1s", "soon", "1x", "nan"])
+def test_a_bad_timeout_flag_is_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"^--timeout: "):
+        _limits(argparse.Namespace(timeout=value, config=None))
+
+
+def test_a_bad_timeout_flag_gets_one_line(store_file: Path) -> None:
+    out = run_cli("sql", "--db", str(store_file), "--timeout=soon", "SELECT 1")
     assert out.returncode == 2, out.stderr
     assert out.stderr.startswith("oktaduck: error: --timeout") and out.stderr.count("\n") == 1
 
@@ -558,7 +568,7 @@ def test_hostile_sql_through_the_daemon_changes_nothing(daemon: tuple[Daemon, Pa
         answer = ask(sql)
         assert answer.status_code in (400, 403), (sql, answer.text)
         assert "error" in answer.json(), sql
-    for sql in HOSTILE[:4]:  # `oktaduck sql` forwards to the daemon's API
+    for sql in HOSTILE[:2]:  # `oktaduck sql` forwards to the daemon's API
         out = run_cli("sql", "--db", str(db), sql)
         assert out.returncode != 0 and out.stderr.count("\n") == 1, out.stderr
     assert ask(API_SNAPSHOT).json() == before
@@ -570,5 +580,3 @@ def test_feed_and_status_take_a_timeout(store_file: Path, command: list[str]) ->
     ok = run_cli(*command, "--db", str(store_file), "--timeout", "30s", "--format", "json")
     assert ok.returncode == 0, ok.stderr
     assert isinstance(orjson.loads(ok.stdout), list)
-    bad = run_cli(*command, "--db", str(store_file), "--timeout", "0s")
-    assert bad.returncode == 2 and bad.stderr.startswith("oktaduck: error: --timeout"), bad.stderr
