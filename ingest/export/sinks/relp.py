@@ -189,6 +189,9 @@ class RelpSink(SyslogSink):
                 self._deliver(messages, [i for i in todo if i not in done], done)
             except (OSError, RelpProtocolError, SessionEnded) as again:
                 self._fail(again, messages, done)
+            except SinkRejected:
+                self._drop()
+                raise
         except (OSError, RelpProtocolError) as err:
             self._fail(err, messages, done)
         except SinkRejected:
