@@ -580,3 +580,10 @@ def test_feed_and_status_take_a_timeout(store_file: Path, command: list[str]) ->
     ok = run_cli(*command, "--db", str(store_file), "--timeout", "30s", "--format", "json")
     assert ok.returncode == 0, ok.stderr
     assert isinstance(orjson.loads(ok.stdout), list)
+
+
+def test_queries_are_in_utc_whatever_the_machines_zone(store_file: Path) -> None:
+    sql = "SELECT current_setting('TimeZone') AS tz, TIMESTAMPTZ '2026-03-01 00:00:00+00' AS t"
+    out = run_cli("sql", "--db", str(store_file), "--format", "json", sql, env={"TZ": "Asia/Tokyo"})
+    assert out.returncode == 0, out.stderr
+    assert orjson.loads(out.stdout) == [{"tz": "UTC", "t": "2026-03-01T00:00:00Z"}]
