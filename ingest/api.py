@@ -88,6 +88,7 @@ MAX_HEAD = 64 << 10  # request line and headers
 QUEUED_PER_WORKER = 2  # requests that may wait for a busy worker, per worker
 HEALTH_QUEUE = 16
 MAX_PENDING = 256  # connections still sending their request (fewer under a low fd limit)
+STOP_SECONDS = 5.0  # how long stop() waits for cancelled queries to end
 WRITE_TIMEOUT = 30.0  # seconds one write to a client may block
 DRAIN_SECONDS = 1.0  # after refusing a request, how long its unread body is discarded
 POST_TYPES = ("application/sql", "application/json")
@@ -197,6 +198,8 @@ class ApiServer:
         self.queued = config.workers * (1 + QUEUED_PER_WORKER)
         self.busy = {"work": 0, "health": 0}
         self.lock = threading.Lock()
+        self.idle = threading.Condition(self.lock)
+        self.running: set[Callable[[], None]] = set()
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         self.max_pending = max(8, min(MAX_PENDING, soft // 4))
         self.selector = selectors.DefaultSelector()
@@ -231,10 +234,25 @@ class ApiServer:
         self.stopping = True
         self.wake_w.send(b"x")
         self.thread.join(5)
-        self.watcher.stop()
         self.workers.shutdown(wait=False, cancel_futures=True)
         self.health_worker.shutdown(wait=False, cancel_futures=True)
+        with self.idle:  # running queries are cancelled, so the store can close after this
+            for cancel in list(self.running):
+                cancel()
+            self.idle.wait_for(lambda: not any(self.busy.values()), STOP_SECONDS)
+        self.watcher.stop()
         self.wake_w.close()
+
+    def running_query(self, cancel: Callable[[], None]) -> Callable[[], None]:
+        """Register a running query's cancel for ``stop``; returns the unregistering call."""
+        with self.lock:
+            self.running.add(cancel)
+            self.idle.notify_all()
+        return lambda: self._done_query(cancel)
+
+    def _done_query(self, cancel: Callable[[], None]) -> None:
+        with self.lock:
+            self.running.discard(cancel)
 
     def authorized(self, header: str | None) -> bool:
         """Whether ``header`` is ``Bearer <token>`` (compared in constant time)."""
@@ -355,6 +373,7 @@ class ApiServer:
         finally:
             with self.lock:
                 self.busy[lane] -= 1
+                self.idle.notify_all()
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_WR)
             sock.close()
@@ -775,6 +794,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         watcher = self.api.watcher
         watcher.watch(self.sock, hang_up)
+        done = self.api.running_query(cancel.cancel)
         try:
             try:
                 result = run(self.api.con, self.api.limits, cancel)
@@ -787,6 +807,7 @@ class _Handler(BaseHTTPRequestHandler):
             finally:
                 result.close()
         finally:
+            done()
             watcher.unwatch(self.sock)
 
     def _stream(self, result: Result, fmt: str, gone: threading.Event) -> None:
@@ -831,6 +852,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         reader = ReadOnlyCursor(self.api.con, EXPORT_LIMITS)
         self.api.watcher.watch(self.sock, reader.cancel)
+        done = self.api.running_query(reader.cancel)
         try:
             batches = select_lines(reader.cursor, selection, self.api.normalized)
             first = next(batches, [])  # errors (bad filter, bad format) surface before headers
@@ -851,6 +873,7 @@ class _Handler(BaseHTTPRequestHandler):
         except duckdb.Error as err:
             raise reader.error(err) from None
         finally:
+            done()
             self.api.watcher.unwatch(self.sock)
             reader.close()
 

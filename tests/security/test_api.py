@@ -32,6 +32,7 @@ from ingest.mapping import CompiledMapping
 from ingest.remote import Api, fetch
 from ingest.secrets import Secret
 from ingest.store.db import Store
+from ingest.store.limits import QueryLimits
 from tests.conftest import TOKEN, Daemon, Sim, daemon_api, run_cli
 
 API_TOKEN = "api-token-for-tests-0123456789"
@@ -68,7 +69,9 @@ def _read_all(s: socket.socket) -> bytes:
     return b"".join(parts)
 
 
-def _serve(tmp_path: Path, mapping: CompiledMapping, **config: object) -> Iterator[Served]:
+def _serve(
+    tmp_path: Path, mapping: CompiledMapping, limits: QueryLimits | None = None, **config: object
+) -> Iterator[Served]:
     store = Store(tmp_path / "okta.duckdb", mapping)
     settings_ = {"port": 0, "request_timeout": 1.0, "workers": 2, **config}
     server = ApiServer(
@@ -79,6 +82,7 @@ def _serve(tmp_path: Path, mapping: CompiledMapping, **config: object) -> Iterat
         mapping,
         Secret(API_TOKEN, "test"),
         metrics=lambda: "oktaduck_up 1\n",
+        limits=limits,
     )
     server.start(announce_path(store.path))
     try:
@@ -262,6 +266,43 @@ def test_a_query_stops_when_its_client_leaves(one_worker: Served) -> None:
     finally:
         logger.removeHandler(seen)
         logger.setLevel(level)
+
+
+def _post_runaway(port: int) -> socket.socket:
+    body = RUNAWAY.encode()
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(
+        b"POST /api/sql HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/sql\r\n"
+        b"Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s"
+        % (API_TOKEN.encode(), len(body), body)
+    )
+    return s
+
+
+def test_a_query_past_its_time_limit_is_a_json_error(
+    tmp_path: Path, mapping: CompiledMapping
+) -> None:
+    for served in _serve(tmp_path, mapping, limits=QueryLimits(timeout=0.3)):
+        started = time.monotonic()
+        answer = httpx.post(served.url + "/api/sql", content=RUNAWAY, headers=SQL)
+        assert answer.status_code == 400
+        assert "time limit of 0.3s" in answer.json()["error"]
+        assert time.monotonic() - started < 3
+
+
+def test_stopping_the_api_cancels_running_queries(tmp_path: Path, mapping: CompiledMapping) -> None:
+    served = _serve(tmp_path, mapping)
+    api = next(served)
+    s = _post_runaway(api.port)
+    with api.server.idle:  # notified when a query starts
+        assert api.server.idle.wait_for(lambda: api.server.running, 5)
+    started = time.monotonic()
+    with pytest.raises(StopIteration):
+        next(served)  # stop() then the store's close(), which fails while a query runs
+    assert time.monotonic() - started < 3
+    answer = _read_all(s)
+    s.close()
+    assert b"query cancelled" in answer
 
 
 def test_an_answer_past_the_cap_ends_with_an_error_the_cli_shows(one_worker: Served) -> None:
