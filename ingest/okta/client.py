@@ -30,7 +30,7 @@ from ingest.errors import (
 from ingest.logs import emit
 from ingest.okta.body import BadBody, json_array
 from ingest.okta.ratelimit import RateLimit
-from ingest.okta.transport import RequestAbandoned, deadline
+from ingest.okta.transport import CorruptBody, RequestAbandoned, deadline
 from ingest.okta.urls import OrgURL
 from ingest.redact import redact_bytes
 
@@ -249,6 +249,8 @@ class OktaClient:
                     body = _read_body(response, limit, ok, request_id)
             except RequestAbandoned:
                 raise Stopped from None
+            except CorruptBody as err:
+                raise _Transient(str(err)) from None
             except httpx.TimeoutException as err:
                 if clock.expired:
                     raise _Transient(f"no complete answer within {self.timeout:g}s") from None
@@ -332,7 +334,9 @@ def _read_body(response: httpx.Response, limit: int, page: bool, request_id: str
     ``MAX_ERROR_BODY`` bytes (only its error envelope is of use).
 
     Decompression is done here rather than by httpx, whose decoder inflates each received
-    chunk whole: 64 KiB of a gzip bomb would become 64 MiB in one step.
+    chunk whole: 64 KiB of a gzip bomb would become 64 MiB in one step. (On the transport
+    ``open_client`` builds, ``BoundedTransport`` has decompressed and capped the body
+    already; this is the same guard for a client given any other ``httpx.Client``.)
     """
     if not page:
         limit = MAX_ERROR_BODY

@@ -39,6 +39,7 @@ def open_client(
     transport = deadline_transport(
         verify=str(source.ca_bundle) if source.ca_bundle else True,
         proxy=proxy,
+        max_bytes=source.client.max_response_bytes,
     )
     http = httpx.Client(
         auth=auth,

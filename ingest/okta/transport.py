@@ -28,11 +28,14 @@ import contextlib
 import ssl
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import httpcore
 import httpx
+
+from ingest.errors import BadResponse
 
 SLICE = 0.25  # longest single wait of a read, so that a stop is seen this quickly
 
@@ -185,12 +188,148 @@ def _wrap_timeout(connect: Callable[[], T]) -> T:
         raise
 
 
-def deadline_transport(verify: str | bool, proxy: str | None) -> httpx.HTTPTransport:
+def deadline_transport(
+    verify: str | bool, proxy: str | None, max_bytes: int = 128 << 20
+) -> BoundedTransport:
     """httpx's own transport (TLS settings and proxy as given, no environment) on a
-    :class:`DeadlineBackend`."""
+    :class:`DeadlineBackend`, its answers bounded by :class:`BoundedTransport`."""
     transport = httpx.HTTPTransport(verify=verify, proxy=proxy, trust_env=False)
     pool = transport._pool  # httpx builds the pool without a backend option
     if not isinstance(getattr(pool, "_network_backend", None), httpcore.NetworkBackend):
         raise RuntimeError("this httpcore keeps its network backend elsewhere")
     pool._network_backend = DeadlineBackend(pool._network_backend)
-    return transport
+    return BoundedTransport(transport, max_bytes)
+
+
+class CorruptBody(Exception):
+    """A compressed answer that does not decompress (retried like a truncated body)."""
+
+
+class BoundedTransport(httpx.BaseTransport):
+    """Decompresses every answer itself, in bounded steps, and caps its size.
+
+    httpx inflates each received chunk whole (64 KiB of a gzip bomb become 64 MiB at once)
+    and reads bodies it is asked to read without limit: the answers an OAuth flow looks at,
+    or a 401 before its retry. Here an answer passes through already decompressed (its
+    ``Content-Encoding`` and ``Content-Length`` removed): a 2xx answer larger than
+    ``max_bytes``, as sent or decompressed, or in an encoding other than gzip or deflate,
+    fails with ``BadResponse`` while it is read; any other answer is cut at
+    ``max_error_bytes`` (only its error envelope is of use).
+    """
+
+    def __init__(
+        self, inner: httpx.BaseTransport, max_bytes: int, max_error_bytes: int = 65536
+    ) -> None:
+        self._inner = inner
+        self.max_bytes = max_bytes
+        self.max_error_bytes = max_error_bytes
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        ok = 200 <= response.status_code < 300
+        limit = self.max_bytes if ok else self.max_error_bytes
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        request_id = response.headers.get("x-okta-request-id")
+
+        def refuse(message: str) -> BadResponse:
+            response.close()
+            return BadResponse(message, status=response.status_code, request_id=request_id)
+
+        wbits = _WBITS.get(encoding, -1)
+        if wbits == -1 and ok:
+            raise refuse(
+                f"Okta answered in the content encoding {encoding[:40]!r}, which was not asked for"
+            )
+        declared = response.headers.get("content-length", "")
+        if ok and declared.isdigit() and int(declared) > limit:
+            raise refuse(_too_large(limit, "as sent"))
+        headers = [
+            (name, value)
+            for name, value in response.headers.multi_items()
+            if name.lower() not in ("content-encoding", "content-length")
+        ]
+        stream = response.stream
+        assert isinstance(stream, httpx.SyncByteStream)
+        return httpx.Response(
+            response.status_code,
+            headers=headers,
+            stream=_Capped(stream, wbits, limit, ok, response.status_code, request_id),
+            extensions=response.extensions,
+        )
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+_WBITS = {"identity": 0, "": 0, "gzip": 16 + 15, "x-gzip": 16 + 15, "deflate": 32 + 15}
+
+
+def _too_large(limit: int, what: str) -> str:
+    return (
+        f"Okta's answer is larger than max_response_bytes ({limit} bytes {what}); "
+        "the page was not used"
+    )
+
+
+class _Capped(httpx.SyncByteStream):
+    def __init__(
+        self,
+        inner: httpx.SyncByteStream,
+        wbits: int,
+        limit: int,
+        strict: bool,
+        status: int,
+        request_id: str | None,
+    ) -> None:
+        self._inner = inner
+        self._wbits = wbits
+        self._limit = limit
+        self._strict = strict  # past the limit: fail (a page) or stop reading (an error)
+        self._status = status
+        self._request_id = request_id
+
+    def _fail(self, what: str) -> BadResponse:
+        return BadResponse(
+            _too_large(self._limit, what), status=self._status, request_id=self._request_id
+        )
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._wbits == -1:
+            return  # an error answer in an unknown encoding: its envelope is of no use
+        limit = self._limit
+        inflate = zlib.decompressobj(self._wbits) if self._wbits else None
+        received = size = 0
+        try:
+            for raw in self._inner:
+                received += len(raw)
+                if received > limit:
+                    if self._strict:
+                        raise self._fail("as sent")
+                    return
+                data = raw
+                while data:
+                    if inflate is None:
+                        out, data = data, b""
+                    else:
+                        out = inflate.decompress(data, limit - size + 1)
+                        data = inflate.unconsumed_tail
+                    size += len(out)
+                    if size > limit:
+                        if self._strict:
+                            raise self._fail("decompressed")
+                        yield out[: len(out) - (size - limit)]
+                        return
+                    yield out
+            if inflate is not None:
+                tail = inflate.flush(limit - size + 1)
+                if size + len(tail) > limit and self._strict:
+                    raise self._fail("decompressed")
+                yield tail[: limit - size]
+        except zlib.error:
+            if self._strict:
+                raise CorruptBody(
+                    "HTTP 200 with a body that is not valid compressed data"
+                ) from None
+
+    def close(self) -> None:
+        self._inner.close()

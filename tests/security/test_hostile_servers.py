@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
@@ -29,6 +30,7 @@ from ingest.errors import BadRequest, BadResponse, ConfigError
 from ingest.mapping import CompiledMapping
 from ingest.okta.client import ClientPolicy, LinkTrail, OktaClient, Stopped
 from ingest.okta.session import open_client
+from ingest.okta.transport import deadline_transport
 from ingest.okta.urls import OrgURL
 from ingest.poll import poll_cycle
 from ingest.store.db import Store
@@ -361,7 +363,12 @@ def test_a_stop_ends_a_request_in_progress(
     stop = threading.Event()
     client = connect(source(server, timeout=60.0))
     client.stop = stop
-    threading.Thread(target=lambda: server.requested.wait() and stop.set(), daemon=True).start()
+
+    def stop_once_asked() -> None:
+        server.requested.wait()
+        stop.set()
+
+    threading.Thread(target=stop_once_asked, daemon=True).start()
     started = time.monotonic()
     with pytest.raises(Stopped):
         client.fetch(f"{server.url}{LOGS}?limit=2")
@@ -535,3 +542,23 @@ def test_max_response_bytes_is_a_source_setting(tmp_path: Path) -> None:
     config.write_text(body + "max_response_bytes = 1000\n")
     with pytest.raises(ConfigError, match=r"sources\[0\]\.max_response_bytes: must be between"):
         load_config(config)
+
+
+def test_bodies_httpx_reads_itself_are_bounded_too(
+    hostile: Callable[[Answer], Hostile], bomb: bytes
+) -> None:
+    """What an OAuth flow reads (a token answer, a 401 before its retry) never goes through
+    OktaClient's reader: the transport bounds it."""
+
+    def answer(server: Hostile, path: str, conn: socket.socket) -> None:
+        status = "401 Unauthorized" if "error" in path else "200 OK"
+        conn.sendall(head(status, Content_Encoding="gzip", Content_Length=len(bomb)) + bomb)
+
+    server = hostile(answer)
+    with httpx.Client(transport=deadline_transport(True, None, max_bytes=2 << 20)) as http:
+        with pytest.raises(BadResponse, match=r"\(2097152 bytes decompressed\)"):
+            http.post(f"{server.url}/oauth2/v1/token")
+        refused = http.get(f"{server.url}/error")
+    assert refused.status_code == 401
+    assert len(refused.content) == 65536  # the start of the error body, decompressed
+    assert "content-encoding" not in refused.headers
