@@ -87,6 +87,7 @@ MAX_BODY = 1 << 20
 MAX_HEAD = 64 << 10  # request line and headers
 QUEUED_PER_WORKER = 2  # requests that may wait for a busy worker, per worker
 HEALTH_QUEUE = 16
+MAX_BUFFERED = 32 << 20  # bytes of unfinished requests held, all connections together
 MAX_PENDING = 256  # connections still sending their request (fewer under a low fd limit)
 STOP_SECONDS = 5.0  # how long stop() waits for cancelled queries to end
 WRITE_TIMEOUT = 30.0  # seconds one write to a client may block
@@ -206,6 +207,7 @@ class ApiServer:
         self.wake_r, self.wake_w = socket.socketpair()
         self.wake_r.setblocking(False)
         self.pending: dict[socket.socket, _Pending] = {}
+        self.buffered = 0  # bytes of requests still arriving, all connections together
         self.stopping = False
         self.watcher = _Watcher()
         self.thread = threading.Thread(target=self._loop, name="api", daemon=True)
@@ -335,6 +337,10 @@ class ApiServer:
                 self._forget(sock)
             return
         p.buffer += data
+        self.buffered += len(data)
+        if self.buffered > MAX_BUFFERED:  # many large bodies at once: this one waits
+            self._refuse(sock, 503, "the API is busy; try again shortly", retry_after=True)
+            return
         try:
             request = p.parse()
         except _Refused as refused:
@@ -354,7 +360,7 @@ class ApiServer:
             self._refuse(sock, 503, "the API is busy; try again shortly", retry_after=True)
             return
         self.selector.unregister(sock)
-        del self.pending[sock]
+        self._release(self.pending.pop(sock))
         pool = self.health_worker if lane == "health" else self.workers
         try:
             pool.submit(self._serve, sock, request, lane)
@@ -395,13 +401,19 @@ class ApiServer:
             self._forget(sock)
             return
         p = self.pending[sock]
+        self._release(p)
         p.draining = True
-        p.buffer = b""
         p.buffer_size = 0
         p.deadline = time.monotonic() + DRAIN_SECONDS
 
+    def _release(self, p: _Pending) -> None:
+        self.buffered -= len(p.buffer)
+        p.buffer = b""
+
     def _forget(self, sock: socket.socket) -> None:
-        self.pending.pop(sock, None)
+        p = self.pending.pop(sock, None)
+        if p is not None:
+            self._release(p)
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(sock)
         sock.close()
@@ -786,8 +798,11 @@ class _Handler(BaseHTTPRequestHandler):
             raise ConfigError(f"format must be one of {', '.join(FORMATS)}")
         cancel = Cancel()
         gone = threading.Event()
+        finished = threading.Event()
 
         def hang_up() -> None:
+            if finished.is_set():  # the answer was complete: nothing to cancel
+                return
             gone.set()
             emit("api.query_cancelled", path=urlsplit(self.path).path, reason="client gone")
             cancel.cancel()
@@ -807,6 +822,7 @@ class _Handler(BaseHTTPRequestHandler):
             finally:
                 result.close()
         finally:
+            finished.set()
             done()
             watcher.unwatch(self.sock)
 

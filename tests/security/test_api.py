@@ -4,6 +4,7 @@ leaves mid-query, a result that never ends, and fuzzed query strings."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -26,8 +27,8 @@ from hypothesis import strategies as st
 
 from ingest.api import ApiServer, announce_path, api_token, token_path
 from ingest.clock import SystemClock
-from ingest.config import ApiConfig
-from ingest.errors import OktaduckError
+from ingest.config import ApiConfig, parse_config
+from ingest.errors import ConfigError, OktaduckError
 from ingest.mapping import CompiledMapping
 from ingest.remote import Api, fetch
 from ingest.secrets import Secret
@@ -510,3 +511,50 @@ def _as_nobody(db: Path, url: str, auth: dict[str, str]) -> None:
         headers=auth | {"Content-Type": "application/sql"},
     )
     assert count.json() == [{"n": 30}]
+
+
+def test_the_api_keys_are_checked(tmp_path: Path) -> None:
+    source = [{"name": "a", "org_url": "https://a.okta.com"}]
+
+    def api(**keys: object) -> ApiConfig:
+        return parse_config({"api": keys, "sources": source}, tmp_path).api
+
+    config = api(workers=2, request_timeout="2s", max_result_bytes=1000)
+    assert (config.workers, config.request_timeout, config.max_result_bytes) == (2, 2.0, 1000)
+    assert api().workers == 8 and api().request_timeout == 10.0
+    for key, value in [
+        ("workers", 0),
+        ("workers", 65),
+        ("workers", "8"),
+        ("request_timeout", "0s"),
+        ("request_timeout", "forever"),
+        ("max_result_bytes", 0),
+        ("max_result_bytes", -1),
+    ]:
+        with pytest.raises(ConfigError, match=f"api.{key}"):
+            api(**{key: value})
+
+
+def test_unfinished_bodies_are_held_up_to_a_total_then_refused(api: Served) -> None:
+    head = (
+        b"POST /api/sql HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/sql\r\n"
+        b"Content-Length: 1048576\r\n\r\n"
+    )
+    held = []
+    try:
+        for _ in range(40):  # 40 MiB of bodies that never end: more than the 32 MiB held
+            s = socket.create_connection(("127.0.0.1", api.port), timeout=5)
+            s.sendall(head + b" " * (1048576 - 1))
+            held.append(s)
+        busy = 0
+        for s in held[-8:]:
+            s.settimeout(0.5)
+            with contextlib.suppress(TimeoutError):
+                busy += s.recv(4096).startswith(b"HTTP/1.1 503 ")
+        assert busy >= 1
+        assert api.server.buffered <= 32 << 20
+    finally:
+        for s in held:
+            s.close()
+    answer = httpx.post(api.url + "/api/sql", content="SELECT 2 AS n", headers=SQL)
+    assert answer.json() == [{"n": 2}]
