@@ -71,6 +71,23 @@ def test_the_child_maps_a_page_exactly_as_the_parent_would(
     assert there.batch.issues[5] == ["client_ip: not an IP address: 'not an address'"]
 
 
+def test_elements_that_cannot_be_decoded_come_back_alike_from_the_child_and_the_parent(
+    mapper: ProcessMapper, mapping: CompiledMapping
+) -> None:
+    good = EventGenerator(seed=8).stream(4, START, START + timedelta(hours=1))
+    bad = [b'{"uuid":"u","x":"\xff\xfe"}', b"[" * 2000 + b"]" * 2000, b'{"uuid":"v","a":[1,']
+    body = b"[" + b",".join([orjson.dumps(good[0]), *bad, *map(orjson.dumps, good[1:])]) + b"]"
+    here = InlineMapper(mapping).decode(body).result()
+    pending = mapper.decode(body)
+    assert pending.count == 7
+    there = pending.result()
+    same(there, here, mapping)
+    assert there.bad == here.bad
+    assert [b.raw for b in there.bad] == bad
+    assert list(there.uuids) == [e["uuid"] for e in good]
+    assert mapper.decode(b"[]").count == 0  # and the child goes on
+
+
 def test_pages_handed_over_in_a_row_come_back_in_order(
     mapper: ProcessMapper, mapping: CompiledMapping
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import orjson
 
 from ingest.mapping import CompiledMapping
 from ingest.simulate.generator import EventGenerator
-from ingest.store.db import PageRows, Store
+from ingest.store.db import INGEST_MEMORY_LIMIT, PageRows, Store
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -59,3 +60,44 @@ def test_older_events_are_checked_against_the_store_and_newer_ones_go_straight_i
         uuids = stored(store)
         assert len(uuids) == len(set(uuids)) == 80
         assert set(uuids) == {e["uuid"] for e in later + early[:10] + newest}
+
+
+def test_other_content_under_a_stored_uuid_is_kept_apart_and_the_same_content_is_a_duplicate(
+    tmp_path: Path, mapping: CompiledMapping
+) -> None:
+    events = EventGenerator(seed=5).stream(3, START, START + timedelta(hours=1))
+    other = {**events[0], "displayMessage": "something else"}
+    with Store(tmp_path / "d.duckdb", mapping) as store:
+        store.commit_pages([page(mapping, events, "a")], START)
+        # the other content first, then the stored one again: only the first is a conflict
+        result = store.commit_pages([page(mapping, [other, events[0], other], "b")], START)
+        assert (result.stored, result.duplicates, result.conflicts) == (0, 1, 2)
+        rows = store.con.execute("SELECT uuid, raw::VARCHAR, stored_hash FROM conflicts").fetchall()
+        stored_raw = store.con.execute(
+            "SELECT raw::VARCHAR FROM events WHERE uuid = ?", [events[0]["uuid"]]
+        ).fetchall()[0][0]
+    assert orjson.loads(stored_raw) == events[0]
+    assert [(u, orjson.loads(r)) for u, r, _ in rows] == [(events[0]["uuid"], other)]
+    assert rows[0][2] == hashlib.sha256(stored_raw.encode()).hexdigest()
+
+
+def test_large_events_commit_within_a_small_memory_limit_across_groups(
+    tmp_path: Path, mapping: CompiledMapping
+) -> None:
+    """Strings of 4 KiB or more stay in DuckDB's memory until a checkpoint: 60 MB of them
+    under the one-shot ingest's 48 MB need checkpoints in between, and a 20 MB group is
+    split."""
+    gen = EventGenerator(seed=6)
+    db = tmp_path / "d.duckdb"
+    with Store(db, mapping, memory_limit=INGEST_MEMORY_LIMIT, threads=1) as store:
+        for n, count in enumerate([100, 100, 400, 100, 100, 100, 100, 200]):
+            start = START + timedelta(hours=n)
+            events = gen.stream(count, start, start + timedelta(minutes=50))
+            for event in events:
+                event["debugContext"] = {"debugData": {"pad": "x" * 50_000}}
+            result = store.commit_pages([page(mapping, events, f"n{n}")], START)
+            assert (result.stored, result.duplicates) == (count, 0)
+        cursor = store.cursor("acme")
+        assert cursor is not None
+        assert (cursor.next_url, cursor.pages, cursor.events) == ("n7", 8, 1200)
+        assert len(set(stored(store))) == 1200

@@ -10,9 +10,11 @@ whole whatever bytes they hold, numbers and literals are runs of other bytes, an
 is an explicit stack (iterative, so any depth). An element that breaks the grammar (cut
 short, mismatched brackets) ends where the next element that does scan begins: the next
 ``,`` followed by ``{`` from which one whole element scans and is followed by ``,`` or by
-the array's closing ``]``. Okta's events are objects, so only an object can start a new
-element after a broken one. A body that does not start with ``[``, or does not end with
-``]`` when an element in it is broken, is not a page at all (``BadBody``).
+the array's closing ``]`` (see ``_resync``). Okta's events are objects, so only an object
+can start a new element after a broken one. An event cut inside a list of objects (its
+``target``) is ambiguous: the objects after the cut may come out as elements of their own
+(rejected by the mapping, having no ``uuid``). A body that does not start with ``[``, or
+does not end with ``]`` when an element in it is broken, is not a page at all (``BadBody``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ _TOKEN = re.compile(
 )
 _RESYNC = re.compile(rb",[ \t\r\n]*\{")
 _SPACE = re.compile(rb"[ \t\r\n]*")
+_TRIES = 32  # resync candidates checked up to the array's end (each check may scan it all)
 _STRING, _PUNCT, _SCALAR = 1, 2, 3
 
 
@@ -163,16 +166,38 @@ def _element(body: bytes, start: int, end_of_array: int) -> tuple[int, int | Non
 
 
 def _resync(body: bytes, pos: int, end_of_array: int) -> tuple[int, int] | None:
-    """The first ``,`` after ``pos`` followed by an object that scans as a whole element:
-    (the comma's position, the object's)."""
-    for m in _RESYNC.finditer(body, pos):
+    """Where the elements after a broken one begin: (the comma's position, the object's).
+
+    The first ``,`` after ``pos`` followed by an object from which every element scans to
+    the array's end; an object inside the broken element (one of a list of objects) fails
+    that at the list's ``]``. With another broken element further on none may pass: then,
+    of the first ``_TRIES`` candidates, the first that scans as one element."""
+    first: tuple[int, int] | None = None
+    for tries, m in enumerate(_RESYNC.finditer(body, pos)):
         start = m.end() - 1
         try:
-            _element(body, start, end_of_array)
+            _, after = _element(body, start, end_of_array)
         except _Broken:
             continue
-        return m.start(), start
-    return None
+        if first is None:
+            first = m.start(), start
+        if tries >= _TRIES:
+            break
+        if after is None or _scans_to_end(body, after, end_of_array):
+            return m.start(), start
+    return first
+
+
+def _scans_to_end(body: bytes, pos: int, end_of_array: int) -> bool:
+    """Whether every element from ``pos`` on scans, up to the array's closing ``]``."""
+    while True:
+        try:
+            _, after = _element(body, _SPACE.match(body, pos).end(), end_of_array)  # type: ignore[union-attr]
+        except _Broken:
+            return False
+        if after is None:
+            return True
+        pos = after
 
 
 def _value_end(body: bytes, pos: int) -> int:

@@ -312,9 +312,15 @@ class Store:
         """The group's accepted rows split so that each part holds at most ``self._room``
         bytes of large texts (but at least one row): per part, the row positions of each
         page and the large texts' bytes. One part, the whole group, nearly always."""
+        whole: list[Sequence[int]] = [range(len(page.batch.accepted)) for page in pages]
         if sum(total_size(page.raw) for page in pages) <= self._room:
-            whole: list[Sequence[int]] = [range(len(page.batch.accepted)) for page in pages]
-            return [(whole, 0)]
+            large = sum(
+                size
+                for page in pages
+                for size in (text_size(page.raw, index) for index in page.batch.accepted)
+                if size >= OVERFLOW_STRING
+            )
+            return [(whole, large)]
         chunks: list[tuple[list[Sequence[int]], int]] = []
         current: list[list[int]] = [[] for _ in pages]
         large = 0

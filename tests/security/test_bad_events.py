@@ -280,3 +280,27 @@ def test_a_page_of_1000_events_of_50kb_commits_in_a_one_shot_poll(
     finally:
         con.close()
     assert count == 1000 and size > 50_000_000
+
+
+def test_groups_are_bounded_by_bytes_as_well_as_by_events(
+    serve: Callable[[list[bytes]], Pages],
+    tmp_path: Path,
+    mapping: CompiledMapping,
+    clock: FakeClock,
+    token_env: str,
+    client_for: Client,
+) -> None:
+    big = events(30, seed=14)
+    for event in big:
+        event["debugContext"] = {"debugData": {"pad": "x" * 100_000}}
+    okta = serve([orjson.dumps(big[i : i + 5]) for i in range(0, 30, 5)])  # 500 KB each
+    okta.limit = 5
+    source = source_for(okta, page_limit=5, group_bytes=1 << 20)  # type: ignore[arg-type]
+    groups: list[int] = []
+    with Store(tmp_path / "d.duckdb", mapping) as store:
+        result = poll_cycle(
+            source, store, client_for(source, clock), clock,
+            on_page=lambda pages, _events, _result: groups.append(pages),
+        )  # fmt: skip
+    assert result.stored == 30
+    assert groups == [3, 3, 1]  # 1.5 MB reached after 3 pages; then the empty last page
