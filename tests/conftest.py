@@ -166,11 +166,13 @@ def _no_daemon_outlives_its_test() -> Iterator[None]:
 class Daemon:
     """``oktaduck run`` in a subprocess, read through its JSON logs on stderr."""
 
-    def __init__(self, config: Path, env: dict[str, str]) -> None:
+    def __init__(self, config: Path, env: dict[str, str], wrap: tuple[str, ...] = ()) -> None:
+        """``wrap``: a command that execs the daemon, e.g. ``("prlimit", "--nofile=160")``."""
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("OKTADUCK_")}
         full_env.update(env)
         self.proc = subprocess.Popen(
             [
+                *wrap,
                 sys.executable,
                 "-m",
                 "ingest.cli",

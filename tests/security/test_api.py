@@ -398,6 +398,12 @@ def test_the_generated_token_is_private_reused_and_yields_to_a_configured_one(
 
 @pytest.fixture
 def daemon(live_sim: Sim, tmp_path: Path) -> Iterator[tuple[Daemon, Path]]:
+    yield from _daemon(live_sim, tmp_path)
+
+
+def _daemon(
+    live_sim: Sim, tmp_path: Path, wrap: tuple[str, ...] = ()
+) -> Iterator[tuple[Daemon, Path]]:
     now = datetime.now(UTC)
     live_sim.org.add(
         live_sim.org.generator.stream(30, now - timedelta(hours=1), now - timedelta(minutes=1))
@@ -408,7 +414,7 @@ def daemon(live_sim: Sim, tmp_path: Path) -> Iterator[tuple[Daemon, Path]]:
         f'[[sources]]\nname = "acme"\norg_url = "{live_sim.url}"\ntoken_env = "ACME_TOKEN"\n'
         'poll_interval = "1h"\n'
     )
-    d = Daemon(config, {"ACME_TOKEN": TOKEN})
+    d = Daemon(config, {"ACME_TOKEN": TOKEN}, wrap)
     d.caught_up("acme")
     yield d, tmp_path / "okta.duckdb"
     if d.proc.poll() is None:
@@ -558,3 +564,24 @@ def test_unfinished_bodies_are_held_up_to_a_total_then_refused(api: Served) -> N
             s.close()
     answer = httpx.post(api.url + "/api/sql", content="SELECT 2 AS n", headers=SQL)
     assert answer.json() == [{"n": 2}]
+
+
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit (util-linux)")
+def test_health_answers_past_300_half_open_connections_under_a_low_fd_limit(
+    live_sim: Sim, tmp_path: Path
+) -> None:
+    for d, db in _daemon(live_sim, tmp_path, ("prlimit", "--nofile=160:160")):
+        url, _ = daemon_api(db)
+        port = int(url.rsplit(":", 1)[1])
+        held = []
+        try:
+            for _ in range(300):  # more than the daemon has file descriptors
+                s = socket.create_connection(("127.0.0.1", port), timeout=5)
+                s.sendall(b"GET /healthz HT")
+                held.append(s)
+            for _ in range(3):
+                assert httpx.get(url + "/healthz", timeout=5).json() == {"ok": True}
+        finally:
+            for s in held:
+                s.close()
+        assert d.proc.poll() is None
