@@ -50,6 +50,7 @@ import resource
 import secrets
 import selectors
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -138,9 +139,9 @@ def api_token(config: ApiConfig, db: Path) -> Secret:
 
 
 def _owner_only(path: Path) -> bool:
-    """A token file anyone else could read is replaced, not trusted."""
-    st = path.stat()
-    return st.st_uid == os.getuid() and not st.st_mode & 0o077
+    """A token file anyone else could read (or a link) is replaced, not trusted."""
+    st = path.lstat()
+    return stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -348,6 +349,10 @@ class ApiServer:
             return
         if request is not None:
             self._dispatch(sock, request)
+        elif p.continue_due:
+            p.continue_due = False
+            with contextlib.suppress(OSError):
+                sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def _dispatch(self, sock: socket.socket, request: _Request) -> None:
         lane = "health" if request.path == "/healthz" else "work"
@@ -460,6 +465,7 @@ class _Pending:
         self.draining = False
         self.head_end = -1
         self.length = 0
+        self.continue_due = False  # the client waits for "100 Continue" before its body
 
     def parse(self) -> _Request | None:
         """The whole request once it is in, None while it is still coming."""
@@ -470,7 +476,10 @@ class _Pending:
                     raise _Refused(431, "request line and headers are larger than 64 KiB")
                 return None
             self.head_end = end.end()
-            self.length = _body_length(self.buffer[: end.start()])
+            if not self.buffer[: end.start()].split(b"\n", 1)[0].strip():
+                raise _Refused(400, "the request line is empty")
+            self.length, expects = _body_length(self.buffer[: end.start()])
+            self.continue_due = expects and len(self.buffer) < self.head_end + self.length
         if len(self.buffer) < self.head_end + self.length:
             return None
         line = self.buffer.split(b"\n", 1)[0].split()
@@ -478,8 +487,9 @@ class _Pending:
         return _Request(self.buffer[: self.head_end + self.length], urlsplit(target).path)
 
 
-def _body_length(head: bytes) -> int:
-    """The body's length from the headers; refuses what the API does not accept."""
+def _body_length(head: bytes) -> tuple[int, bool]:
+    """The body's length from the headers, and whether the client expects "100 Continue"
+    before sending it; refuses what the API does not accept."""
     lines = head.split(b"\n", 1)
     method = lines[0].split(b" ", 1)[0]
     try:
@@ -492,7 +502,7 @@ def _body_length(head: bytes) -> int:
     if not values:
         if method == b"POST":
             raise _Refused(411, "a POST needs a Content-Length header")
-        return 0
+        return 0, False
     texts = {v.strip() for value in values for v in value.split(",")}
     if len(texts) != 1:
         raise _Refused(400, "conflicting Content-Length headers")
@@ -502,7 +512,8 @@ def _body_length(head: bytes) -> int:
     length = int(text)
     if length > MAX_BODY:
         raise _Refused(413, "request body larger than 1 MiB")
-    return length
+    expects = (headers.get("Expect") or "").strip().lower() == "100-continue"
+    return length, expects and length > 0
 
 
 class _Watcher:
@@ -654,6 +665,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def handle_expect_100(self) -> bool:
+        return True  # the reader thread said "100 Continue" when the body was due
 
     def version_string(self) -> str:
         return self.server_version

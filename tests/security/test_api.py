@@ -174,6 +174,13 @@ def test_bodies_must_declare_an_honest_length(api: Served) -> None:
         assert doc["error"]
     status, doc, _ = api.raw(head + b"Content-Length: 13\r\n\r\nSELECT 5 AS n")
     assert status == 200
+    status, doc, _ = api.raw(b"\r\n\r\n")
+    assert status == 400 and doc["error"] == "the request line is empty"
+    with socket.create_connection(("127.0.0.1", api.port), timeout=5) as s:  # as curl does
+        s.sendall(head + b"Expect: 100-continue\r\nContent-Length: 13\r\n\r\n")
+        assert s.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(b"SELECT 6 AS n")
+        assert _read_all(s).endswith(b'[\n{"n":6}\n]\n\r\n0\r\n\r\n')
     status, doc, _ = api.raw(b"NOT HTTP AT ALL\r\n\r\n")
     assert status == 400 and doc["error"]
     status, doc, _ = api.raw(b"DELETE /api/status HTTP/1.1\r\nHost: localhost\r\n\r\n")
@@ -387,6 +394,13 @@ def test_the_generated_token_is_private_reused_and_yields_to_a_configured_one(
     second = api_token(ApiConfig(), db)
     assert second.reveal() != first.reveal()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    planted = tmp_path / "planted"
+    planted.write_text("a-token-someone-else-knows-0123456789")
+    planted.chmod(0o600)
+    path.unlink()
+    path.symlink_to(planted)  # a link is not trusted either
+    third = api_token(ApiConfig(), db)
+    assert third.reveal() != planted.read_text() and not path.is_symlink()
     monkeypatch.setenv("MY_API_TOKEN", "configured-token-0123456789")
     configured = api_token(ApiConfig(token_env="MY_API_TOKEN"), db)
     assert configured.reveal() == "configured-token-0123456789"
