@@ -459,6 +459,9 @@ def test_sigterm_stops_a_one_shot_poll_in_the_middle_of_a_request(
     config = write_config(tmp_path, server, timeout="60s")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OKTADUCK_")}
     env[TOKEN_ENV] = TOKEN
+    mark = f"HOSTILE_TEST_RUN={uuid.uuid4()}"  # inherited by the mapping process too
+    env["HOSTILE_TEST_RUN"] = mark.split("=", 1)[1]
+    env["PYTHONFAULTHANDLER"] = "1"
     proc = subprocess.Popen(
         [sys.executable, "-m", "ingest.cli", *command, "--config", str(config)],
         stdout=subprocess.PIPE,
@@ -471,7 +474,11 @@ def test_sigterm_stops_a_one_shot_poll_in_the_middle_of_a_request(
         wait_for_request(server, "after=A")
         sent = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=10)
+        try:
+            out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+            pytest.fail(f"still running 10 s after SIGTERM: {proc.communicate()[1][-4000:]}")
         took = time.monotonic() - sent
     finally:
         if proc.poll() is None:
@@ -481,6 +488,22 @@ def test_sigterm_stops_a_one_shot_poll_in_the_middle_of_a_request(
     assert took < 5
     assert "stopped early" in out, out
     assert len(stored_uuids(tmp_path / "okta.duckdb")) == 2  # the first page stays
+    assert processes_with(mark) == []  # the mapping process is gone with it
+
+
+def processes_with(mark: str) -> list[int]:
+    """The running processes whose environment holds ``mark``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if mark.encode() in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
 
 
 def wait_for_request(server: Hostile, part: str, timeout: float = 30) -> None:
