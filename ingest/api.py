@@ -23,7 +23,9 @@ Only its owner can use it:
 Answers with rows are streamed (HTTP/1.1 chunked). A query that fails after the first rows
 were sent, or whose answer passes ``api.max_result_bytes``, ends its body with a line
 ``{"error": "..."}`` and *no* terminating chunk: a generic client sees a truncated transfer,
-``oktaduck`` prints the message. A query stops when its client goes away.
+``oktaduck`` prints the message. A query stops when its client goes away (a client that
+shuts down its sending side while the query runs counts as gone: neither curl nor oktaduck
+does that); a request cut short that way before it is complete gets a 400.
 
 Routes (GET unless said otherwise; ``format`` = table, json, ndjson or csv):
 
@@ -330,7 +332,10 @@ class ApiServer:
         except OSError:
             data = b""
         if not data:
-            self._forget(sock)
+            if p.buffer and not p.draining:  # half-closed mid-request: it can still read
+                self._refuse(sock, 400, "the request ended before it was complete")
+            else:
+                self._forget(sock)
             return
         if p.draining:
             p.buffer_size += len(data)

@@ -174,6 +174,10 @@ def test_bodies_must_declare_an_honest_length(api: Served) -> None:
         assert doc["error"]
     status, doc, _ = api.raw(head + b"Content-Length: 13\r\n\r\nSELECT 5 AS n")
     assert status == 200
+    with socket.create_connection(("127.0.0.1", api.port), timeout=5) as s:
+        s.sendall(b"GET /api/sta")
+        s.shutdown(socket.SHUT_WR)  # no more coming, but it still reads
+        assert b"ended before it was complete" in _read_all(s)
     status, doc, _ = api.raw(b"\r\n\r\n")
     assert status == 400 and doc["error"] == "the request line is empty"
     with socket.create_connection(("127.0.0.1", api.port), timeout=5) as s:  # as curl does
@@ -599,3 +603,60 @@ def test_health_answers_past_300_half_open_connections_under_a_low_fd_limit(
             for s in held:
                 s.close()
         assert d.proc.poll() is None
+
+
+@pytest.fixture
+def quick(tmp_path: Path, mapping: CompiledMapping) -> Iterator[Served]:
+    yield from _serve(tmp_path, mapping, request_timeout=0.2)
+
+
+_token = st.sampled_from(
+    [
+        b"GET",
+        b"POST",
+        b"PUT",
+        b"/healthz",
+        b"/api/sql",
+        b"/api/status?format=csv",
+        b"HTTP/1.1",
+        b"HTTP/1.0",
+        b"HTTP/9.9",
+        b" ",
+        b"\t",
+        b"\r\n",
+        b"\n",
+        b":",
+        b"Host: localhost",
+        b"Content-Length: 3",
+        b"Content-Length: -1",
+        b"Transfer-Encoding: chunked",
+        b"Expect: 100-continue",
+        b"Content-Type: application/sql",
+        b"Origin: x",
+        b"Authorization: Bearer " + API_TOKEN.encode(),
+        b"\x00",
+        b"\xff\xfe",
+        b"%7B",
+    ]
+) | st.binary(max_size=12)
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(parts=st.lists(_token, max_size=12))
+def test_fuzzed_requests_always_get_an_http_answer(quick: Served, parts: list[bytes]) -> None:
+    """Whatever head arrives, the answer is HTTP with a JSON body on a refusal (a body still
+    due: 408 at the deadline): never silence, a dropped connection or a 500."""
+    request = b"".join(parts) + b"\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", quick.port), timeout=5) as s:
+        s.sendall(request)
+        answer = _read_all(s)
+    assert answer.startswith(b"HTTP/1.1 "), (request, answer)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    assert status < 500 or status in (501, 503), (request, answer)
+    if status >= 400:
+        assert isinstance(orjson.loads(body)["error"], str)
