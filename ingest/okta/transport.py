@@ -14,8 +14,10 @@ most :data:`SLICE` seconds, checking the stop event between slices. So a drip in
 headers or in the body ends at the deadline with a timeout, and a stop ends the request
 within a fraction of a second with :class:`RequestAbandoned`. A read that times out has
 consumed nothing (for TLS, the partial record stays in the TLS layer), so resuming it after
-a slice is safe. Writes and connects are not sliced (a write that timed out may have sent
-part of its buffer): they only get the time left, which for a GET is plenty.
+a slice is safe. A TCP connect waits for its handshake in slices too (a non-blocking
+connect, as httpcore's backend would make it otherwise). Writes and TLS handshakes are not
+sliced (a write that timed out may have sent part of its buffer): they only get the time
+left, which for a GET is plenty; nor is the name lookup.
 
 A watchdog thread that closes the socket would do the same, but it races with the pool
 reusing the connection, and costs a thread per client. Outside a ``deadline`` context the
@@ -25,6 +27,10 @@ backend behaves exactly as httpcore's own.
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
+import select
+import socket
 import ssl
 import threading
 import time
@@ -34,6 +40,7 @@ from typing import Any, TypeVar
 
 import httpcore
 import httpx
+from httpcore._backends.sync import SyncStream  # the stream httpcore's own backend returns
 
 from ingest.errors import BadResponse
 
@@ -56,13 +63,13 @@ class _Deadline:
     def left(self) -> float | None:
         return None if self.at is None else self.at - time.monotonic()
 
-    def check(self) -> None:
+    def check(self, timeout: type[httpcore.TimeoutException] = httpcore.ReadTimeout) -> None:
         if self.stop is not None and self.stop.is_set():
             raise RequestAbandoned
         left = self.left()
         if left is not None and left <= 0:
             self.expired = True
-            raise httpcore.ReadTimeout(f"no complete answer within {self.seconds:g}s")
+            raise timeout(f"no complete answer within {self.seconds:g}s")
 
     def bound(self, timeout: float | None) -> float | None:
         """``timeout`` cut to the time left (a small positive number once it has passed)."""
@@ -157,13 +164,17 @@ class DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        return _Stream(
-            _wrap_timeout(
-                lambda: self._inner.connect_tcp(
-                    host, port, _checked(timeout), local_address, socket_options
+        limit = _active()
+        if limit is None or not isinstance(self._inner, httpcore.SyncBackend):
+            return _Stream(
+                _wrap_timeout(
+                    lambda: self._inner.connect_tcp(
+                        host, port, _checked(timeout), local_address, socket_options
+                    )
                 )
             )
-        )
+        sock = _connect(host, port, timeout, local_address, socket_options or (), limit)
+        return _Stream(SyncStream(sock))
 
     def connect_unix_socket(
         self,
@@ -175,6 +186,57 @@ class DeadlineBackend(httpcore.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
+
+
+def _connect(
+    host: str,
+    port: int,
+    timeout: float | None,
+    local_address: str | None,
+    socket_options: Iterable[httpcore.SOCKET_OPTION],
+    limit: _Deadline,
+) -> socket.socket:
+    """``socket.create_connection`` as httpcore's backend does it, but waiting for the
+    handshake in slices, so that a stop or the deadline ends an unanswered connect too."""
+    ends = None if timeout is None else time.monotonic() + timeout
+    failure: OSError | None = None
+    try:
+        addresses = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    except OSError as err:
+        raise httpcore.ConnectError(str(err)) from None
+    for family, kind, proto, _, address in addresses:
+        sock = socket.socket(family, kind, proto)
+        try:
+            if local_address is not None:
+                sock.bind((local_address, 0))
+            sock.setblocking(False)
+            code = sock.connect_ex(address)
+            waiting = select.poll()
+            waiting.register(sock, select.POLLOUT)
+            while code in (errno.EINPROGRESS, errno.EALREADY, errno.EAGAIN):
+                limit.check(httpcore.ConnectTimeout)
+                now = time.monotonic()
+                if ends is not None and now >= ends:
+                    raise httpcore.ConnectTimeout("timed out")
+                wait = limit.bound(SLICE) or SLICE
+                if ends is not None:
+                    wait = min(wait, ends - now)
+                if waiting.poll(max(1, int(wait * 1000))):
+                    code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                raise OSError(code, os.strerror(code))
+            sock.setblocking(True)
+            for option in socket_options:
+                sock.setsockopt(*option)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
+        except OSError as err:
+            sock.close()
+            failure = err
+        except BaseException:
+            sock.close()
+            raise
+    raise httpcore.ConnectError(str(failure or f"no address for {host}"))
 
 
 def _wrap_timeout(connect: Callable[[], T]) -> T:

@@ -4,6 +4,7 @@ mid-request. Each server is a few lines of raw socket code on 127.0.0.1."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -585,3 +586,28 @@ def test_bodies_httpx_reads_itself_are_bounded_too(
     assert refused.status_code == 401
     assert len(refused.content) == 65536  # the start of the error body, decompressed
     assert "content-encoding" not in refused.headers
+
+
+def test_a_stop_ends_an_unanswered_connect(
+    connect: Callable[[SourceConfig], OktaClient],
+) -> None:
+    # a listener that never accepts: once its queue is full, a handshake goes unanswered
+    with socket.create_server(("127.0.0.1", 0), backlog=0) as full:
+        url = f"http://127.0.0.1:{full.getsockname()[1]}"
+        queued = socket.create_connection(full.getsockname(), timeout=1)
+        with socket.socket() as probe, pytest.raises(TimeoutError):
+            probe.settimeout(0.2)
+            probe.connect(full.getsockname())  # the premise: a handshake now hangs
+        config = SourceConfig(name="acme", org=OrgURL.parse(url), token_env=TOKEN_ENV)
+        client = connect(dataclasses.replace(config, timeout=30.0))
+        client.stop = threading.Event()
+        stopper = threading.Timer(0.3, client.stop.set)
+        stopper.start()
+        started = time.monotonic()
+        try:
+            with pytest.raises(Stopped):
+                client.fetch(f"{url}{LOGS}?limit=2")
+        finally:
+            stopper.cancel()
+            queued.close()
+    assert time.monotonic() - started < 1.5  # not the 15 s connect timeout
