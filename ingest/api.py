@@ -27,14 +27,15 @@ were sent, or whose answer passes ``api.max_result_bytes``, ends its body with a
 shuts down its sending side while the query runs counts as gone: neither curl nor oktaduck
 does that); a request cut short that way before it is complete gets a 400.
 
-Routes (GET unless said otherwise; ``format`` = table, json, ndjson or csv):
+Routes (GET unless said otherwise; ``format`` = table, json, ndjson or csv; ``timeout``, e.g.
+``30s``, shortens ``[query] timeout`` for one query):
 
 - ``/healthz``: 200 when every source is healthy, 503 otherwise (with a token: why)
 - ``/metrics``: Prometheus text format
 - ``/api/status?format=``, ``/api/sinks?format=``: the rows of ``oktaduck status``
 - ``/api/feeds``: the feeds with their parameters
 - ``/api/feeds/NAME?format=&PARAM=VALUE...``: run a feed
-- ``POST /api/sql?format=`` with the SQL as an ``application/sql`` body (or
+- ``POST /api/sql?format=&timeout=`` with the SQL as an ``application/sql`` body (or
   ``application/json`` ``{"sql": "..."}``): one read-only SELECT
 - ``/api/export?format=raw|normalized|ecs|ocsf&since=&until=&filter=&q=&fields=``: NDJSON
 """
@@ -68,7 +69,7 @@ import duckdb
 import orjson
 
 from ingest.clock import Clock
-from ingest.config import ApiConfig
+from ingest.config import ApiConfig, parse_duration
 from ingest.errors import ConfigError, OktaduckError, QueryRefused
 from ingest.feeds.catalog import load_feeds
 from ingest.feeds.run import run_feed
@@ -762,15 +763,16 @@ class _Handler(BaseHTTPRequestHandler):
             query = dict(parse_qsl(url.query, keep_blank_values=True, max_num_fields=100))
         except ValueError:
             raise ConfigError("too many query parameters") from None
+        timeout = query.pop("timeout", None)  # the CLI's --timeout: at most the daemon's
         if url.path == "/metrics" and method == "GET" and self.api.metrics is not None:
             text = self.api.metrics().encode()
             self._send_bytes(200, text, "text/plain; version=0.0.4; charset=utf-8")
         elif url.path == "/api/status" and method == "GET":
             now = self.api.clock.now()
-            self._query(lambda con, lim, c: status(con, now, lim, cancel=c), query)
+            self._query(lambda con, lim, c: status(con, now, lim, cancel=c), query, timeout)
         elif url.path == "/api/sinks" and method == "GET":
             now = self.api.clock.now()
-            self._query(lambda con, lim, c: sink_status(con, now, lim, cancel=c), query)
+            self._query(lambda con, lim, c: sink_status(con, now, lim, cancel=c), query, timeout)
         elif url.path == "/api/feeds" and method == "GET":
             self._send(200, _feed_list())
         elif url.path.startswith("/api/feeds/") and method == "GET":
@@ -780,12 +782,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._query(
                 lambda con, lim, c: run_feed(con, name, query, now, lim, cancel=c),
                 {"format": fmt},
+                timeout,
             )
         elif url.path == "/api/export" and method == "GET":
             self._export(query)
         elif url.path == "/api/sql" and method == "POST":
             sql = self._sql()
-            self._query(lambda con, lim, c: run_user_query(con, sql, lim, cancel=c), query)
+            self._query(lambda con, lim, c: run_user_query(con, sql, lim, cancel=c), query, timeout)
         elif url.path in ("/api/sql", "/healthz", "/metrics", "/api/status", "/api/export"):
             self.send_error(405, f"{method} is not allowed on {url.path}")
         else:
@@ -809,7 +812,7 @@ class _Handler(BaseHTTPRequestHandler):
         except UnicodeDecodeError:
             raise ConfigError("the SQL is not UTF-8") from None
 
-    def _query(self, run: _Run, query: dict[str, str]) -> None:
+    def _query(self, run: _Run, query: dict[str, str], timeout: str | None) -> None:
         """Run a query (on a read-only cursor of its own, within the query limits), stream its
         rows, and cancel it if the client hangs up meanwhile."""
         fmt = query.get("format", "json")
@@ -831,7 +834,7 @@ class _Handler(BaseHTTPRequestHandler):
         done = self.api.running_query(cancel.cancel)
         try:
             try:
-                result = run(self.api.con, self.api.limits, cancel)
+                result = run(self.api.con, _limits(timeout, self.api.limits), cancel)
             except OktaduckError:
                 if gone.is_set():
                     return
@@ -921,6 +924,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+def _limits(timeout: str | None, daemon: QueryLimits) -> QueryLimits:
+    """The daemon's limits, or a shorter ``timeout`` a request asks for."""
+    if timeout is None:
+        return daemon
+    seconds = parse_duration(timeout, "timeout").total_seconds()
+    if seconds <= 0:
+        raise ConfigError("timeout: must be longer than 0s")
+    return QueryLimits(timeout=min(seconds, daemon.timeout))
 
 
 def _chain(first: list[bytes], rest: Iterator[list[bytes]]) -> Iterator[list[bytes]]:

@@ -37,7 +37,7 @@ from ingest.redact import redact
 from ingest.simulate import options as simulate_options
 from ingest.store.db import DEFAULT_DB, INGEST_MEMORY_LIMIT, INGEST_THREADS
 from ingest.store.limits import QueryLimits
-from ingest.store.query import Result
+from ingest.store.query import Cancel, Result
 
 Handler = Callable[[argparse.Namespace], int]
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -252,7 +252,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 def _query(
     args: argparse.Namespace,
-    local: Callable[[duckdb.DuckDBPyConnection, QueryLimits], Result],
+    local: Callable[[duckdb.DuckDBPyConnection, QueryLimits, Cancel], Result],
     remote_path: str,
     *,
     params: dict[str, str] | None = None,
@@ -261,7 +261,7 @@ def _query(
     """Run a read-only query on the database file, or through the daemon's API when the
     daemon holds the file; the output is the same either way."""
     from ingest.remote import fetch, find_api
-    from ingest.store.query import open_read_only
+    from ingest.store.query import cancelled_by_ctrl_c, open_read_only
 
     db = _db_path(args)
     fmt = args.format or default_format(sys.stdout)
@@ -269,16 +269,19 @@ def _query(
     try:
         con = open_read_only(db)
     except DatabaseLocked as locked:
-        fetch(
-            find_api(db, locked), remote_path, params={**(params or {}), "format": fmt}, body=body
-        )
+        remote = {**(params or {}), "format": fmt}
+        if getattr(args, "timeout", None) is not None:
+            remote["timeout"] = f"{limits.timeout}s"  # the daemon's own limit still caps it
+        fetch(find_api(db, locked), remote_path, params=remote, body=body)
         return 0
+    cancel = Cancel()
     try:
-        result = local(con, limits)
-        try:
-            write_rows(result.columns, result.rows, fmt, json_columns=result.json_columns)
-        finally:
-            result.close()
+        with cancelled_by_ctrl_c(cancel):
+            result = local(con, limits, cancel)
+            try:
+                write_rows(result.columns, result.rows, fmt, json_columns=result.json_columns)
+            finally:
+                result.close()
     finally:
         con.close()
     return 0
@@ -309,7 +312,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
     return _query(
         args,
-        lambda con, limits: run_user_query(con, args.query, limits),
+        lambda con, limits, cancel: run_user_query(con, args.query, limits, cancel=cancel),
         "/api/sql",
         body=args.query,
     )
@@ -318,11 +321,19 @@ def cmd_sql(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from ingest.store.query import sink_status, status
 
-    code = _query(args, lambda con, limits: status(con, SystemClock().now(), limits), "/api/status")
+    code = _query(
+        args,
+        lambda con, limits, cancel: status(con, SystemClock().now(), limits, cancel=cancel),
+        "/api/status",
+    )
     if (args.format or default_format(sys.stdout)) == "table":
         print("\nsinks:")
         code = _query(
-            args, lambda con, limits: sink_status(con, SystemClock().now(), limits), "/api/sinks"
+            args,
+            lambda con, limits, cancel: sink_status(
+                con, SystemClock().now(), limits, cancel=cancel
+            ),
+            "/api/sinks",
         )
     return code
 
@@ -422,7 +433,9 @@ def cmd_feed(args: argparse.Namespace) -> int:
             given[name] = str(getattr(args, name))
     return _query(
         args,
-        lambda con, limits: run_feed(con, feed.name, given, SystemClock().now(), limits),
+        lambda con, limits, cancel: run_feed(
+            con, feed.name, given, SystemClock().now(), limits, cancel=cancel
+        ),
         f"/api/feeds/{feed.name}",
         params=given,
     )

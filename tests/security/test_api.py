@@ -300,6 +300,15 @@ def test_a_query_past_its_time_limit_is_a_json_error(
         assert answer.status_code == 400
         assert "time limit of 0.3s" in answer.json()["error"]
         assert time.monotonic() - started < 3
+        shorter = httpx.post(served.url + "/api/sql?timeout=0.1s", content=RUNAWAY, headers=SQL)
+        assert "time limit of 0.1s" in shorter.json()["error"]
+        longer = httpx.post(served.url + "/api/sql?timeout=1h", content=RUNAWAY, headers=SQL)
+        assert "time limit of 0.3s" in longer.json()["error"]  # never past the daemon's
+        for bad in ("0s", "soon", "-1s"):
+            answer = httpx.post(
+                served.url + f"/api/sql?timeout={bad}", content="SELECT 1", headers=SQL
+            )
+            assert answer.status_code == 400 and "timeout" in answer.json()["error"]
 
 
 def test_stopping_the_api_cancels_running_queries(tmp_path: Path, mapping: CompiledMapping) -> None:
@@ -468,6 +477,9 @@ def test_the_daemon_holds_300_half_open_connections_without_a_thread_each(
     out = run_cli("sql", "--db", str(db), "--format", "json", "SELECT count(*) AS n FROM events")
     assert out.returncode == 0, out.stderr
     assert orjson.loads(out.stdout) == [{"n": 30}]
+    out = run_cli("sql", "--db", str(db), "--timeout", "0.2s", RUNAWAY)  # through the API
+    assert out.returncode != 0
+    assert "time limit of 0.2s" in out.stderr and "Traceback" not in out.stderr
     exported = db.with_name("out.ndjson")
     out = run_cli("export", "--db", str(db), "--since", "2h", "--to", f"file:{exported}")
     assert out.returncode == 0, out.stderr
