@@ -376,6 +376,7 @@ class Store:
         repeats: list[tuple[int, int, str]] = []  # (part, position, uuid) met again
         uuids: list[str] = []
         published: list[datetime] = []
+        texts: list[tuple[_Part, int]] = []
         for k, part in enumerate(parts):
             part_uuids: list[str] = part.batch.columns["uuid"]
             part_published: list[datetime] = part.batch.columns["published"]
@@ -388,8 +389,10 @@ class Store:
                 first.append(i)
                 uuids.append(part_uuids[i])
                 published.append(part_published[i])
+                texts.append((part, i))
             firsts.append(first)
-        existing = self._existing(con, uuids, published)
+        # uuid: None when stored with the same content, else the stored content's hash
+        existing = self._existing(con, uuids, published, texts)
         clashes: list[tuple[int, int, str]] = []  # (part, position, the stored one's hash)
         kept = firsts
         if existing:
@@ -397,18 +400,21 @@ class Store:
             for k, (part, first) in enumerate(zip(parts, firsts, strict=True)):
                 keep = []
                 for i in first:
-                    stored_hash = existing.get(part.batch.columns["uuid"][i])
-                    if stored_hash is None:
+                    uuid = part.batch.columns["uuid"][i]
+                    if uuid not in existing:
                         keep.append(i)
-                    elif _sha256(_text(part, i)) != stored_hash:
+                    elif (stored_hash := existing[uuid]) is not None:
                         clashes.append((k, i, stored_hash))
                 kept.append(keep)
         for k, i, uuid in repeats:  # against what is stored, or stored now
             stored_hash = existing.get(uuid)
-            if stored_hash is None:
+            mine = _text(parts[k], i)
+            if stored_hash is None:  # what is stored is the first one met
                 met_part, met_position = seen[uuid]
-                stored_hash = _sha256(_text(parts[met_part], met_position))
-            if _sha256(_text(parts[k], i)) != stored_hash:
+                first_text = _text(parts[met_part], met_position)
+                if mine != first_text:
+                    clashes.append((k, i, _sha256(first_text)))
+            elif _sha256(mine) != stored_hash:
                 clashes.append((k, i, stored_hash))
         if any(kept):
             self._insert_rows(con, source, parts, kept, now)
@@ -417,15 +423,21 @@ class Store:
         return kept, len(clashes)
 
     def _existing(
-        self, con: duckdb.DuckDBPyConnection, uuids: list[str], published: list[datetime]
-    ) -> dict[str, str]:
-        """The given uuids that are stored already, with the SHA-256 of their ``raw``.
+        self,
+        con: duckdb.DuckDBPyConnection,
+        uuids: list[str],
+        published: list[datetime],
+        texts: list[tuple[_Part, int]],
+    ) -> dict[str, str | None]:
+        """The given uuids that are stored already: each with None when its stored ``raw``
+        is the given text (at the same index in ``texts``), else with the SHA-256 of it.
 
         An event's uuid always comes with the same ``published`` time, so only stored rows in
         the batch's own published range can match, and the lookup's cost does not grow with
         the table. While catching up every batch is newer than anything stored; the first
-        query, answered from the newest rows alone, says so and the lookup is skipped. Only
-        the rows found are hashed, by DuckDB: their texts never come to Python.
+        query, answered from the newest rows alone, says so and the lookup is skipped. The
+        texts are compared by DuckDB, for the rows found only (a stored text is hashed only
+        when it differs): stored texts never come to Python.
         """
         if not uuids:
             return {}
@@ -436,17 +448,25 @@ class Store:
         newest: datetime | None = rows[0][0] if rows else None
         if newest is None:
             return {}
-        candidates = [(u, p) for u, p in zip(uuids, published, strict=True) if p <= newest]
+        candidates = [
+            (u, p, t) for u, p, t in zip(uuids, published, texts, strict=True) if p <= newest
+        ]
         if not candidates:
             return {}
-        page_uuids = Table.of({"uuid": strings([u for u, _ in candidates])})
+        page_uuids = Table.of(
+            {
+                "uuid": strings([u for u, _, _ in candidates]),
+                "raw": strings([_text(part, i).decode() for _, _, (part, i) in candidates]),
+            }
+        )
         con.register("page_uuids", page_uuids)
         try:
             rows = con.execute(
-                "SELECT e.uuid, sha256(e.raw::VARCHAR) FROM events e "
-                "WHERE e.published BETWEEN $lo AND $hi "
-                "AND e.uuid IN (SELECT uuid FROM page_uuids)",
-                {"lo": lo, "hi": max(p for _, p in candidates)},
+                "SELECT e.uuid, CASE WHEN e.raw::VARCHAR = p.raw THEN NULL "
+                "ELSE sha256(e.raw::VARCHAR) END "
+                "FROM events e JOIN page_uuids p ON e.uuid = p.uuid "
+                "WHERE e.published BETWEEN $lo AND $hi",
+                {"lo": lo, "hi": max(p for _, p, _ in candidates)},
             ).fetchall()
         finally:
             con.unregister("page_uuids")
