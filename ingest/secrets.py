@@ -8,6 +8,7 @@ from (an Okta error body, a proxy's answer, a library's message).
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,19 +42,38 @@ class Secret:
         return self.value
 
 
+MAX_SECRET_FILE = 1 << 20  # a token is bytes, a key or JWK set kilobytes
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_KEY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # PEM and JSON have lines
+
+
 def secret_from_env(name: str) -> Secret:
     value = os.environ.get(name, "").strip()
     if not value:
         raise ConfigError(f"environment variable {name} is not set or empty")
+    if _CONTROL.search(value):
+        raise ConfigError(f"environment variable {name} holds a line break or control character")
     return Secret(value, origin=f"env:{name}")
 
 
-def secret_from_file(path: Path, warn: list[str] | None = None) -> Secret:
+def secret_from_file(path: Path, warn: list[str] | None = None, *, lines: bool = False) -> Secret:
+    """The file's text, stripped: at most 1 MiB of UTF-8 with no control character (line
+    breaks and tabs allowed with ``lines``, for key files); a token goes into a header."""
     try:
         mode = path.stat().st_mode
-        value = path.read_text(encoding="utf-8").strip()
+        with path.open("rb") as file:
+            raw = file.read(MAX_SECRET_FILE + 1)
     except OSError as err:
         raise ConfigError(f"cannot read secret file {path}: {err.strerror}") from None
+    if len(raw) > MAX_SECRET_FILE:
+        raise ConfigError(f"secret file {path} is larger than 1 MiB")
+    try:
+        value = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ConfigError(f"secret file {path} is not UTF-8 text") from None
+    if (_KEY_CONTROL if lines else _CONTROL).search(value):
+        what = "a control character" if lines else "a line break or control character"
+        raise ConfigError(f"secret file {path} holds {what}")
     if mode & (stat.S_IRGRP | stat.S_IROTH) and warn is not None:
         warn.append(f"secret file {path} is readable by other users; chmod 600 it")
     if not value:

@@ -127,7 +127,7 @@ def _read(
     path: Path, key_id: str | None, warn: list[str] | None
 ) -> tuple[PrivateKey, str | None, str | None]:
     """(private key, the JWK's kid, the JWK's alg) from a PEM or JWK file."""
-    text = secret_from_file(path, warn).reveal()
+    text = secret_from_file(path, warn, lines=True).reveal()
     if text.startswith("{"):
         return _from_jwk(path, text, key_id)
     return _from_pem(path, text.encode("utf-8")), None, None

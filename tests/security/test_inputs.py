@@ -300,6 +300,46 @@ def test_a_huge_config_file_is_refused_without_reading_it_whole(tmp_path: Path) 
         load_config(path)
 
 
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"\xff\xfe\x00\x01", "is not UTF-8 text"),
+        (b"00abcdef\n00ghijkl\n", "holds a line break or control character"),
+        (b"00abc\x1bdef", "holds a line break or control character"),
+        (b"  \n", "is empty"),
+    ],
+)
+def test_a_token_file_that_is_no_header_value_is_refused(
+    tmp_path: Path, content: bytes, needle: str
+) -> None:
+    """A token goes into an HTTP header: a line break in it would fail every request (with
+    the token in httpx's message) or split the header."""
+    (tmp_path / "token").write_bytes(content)
+    config = tmp_path / "oktaduck.toml"
+    config.write_text(GOOD + 'token_file = "token"\n')
+    with pytest.raises(ConfigError, match=needle):
+        load_config(config).sources[0].token()
+
+
+def test_a_huge_token_file_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    with token.open("wb") as file:
+        file.truncate(64 << 20)
+    config = tmp_path / "oktaduck.toml"
+    config.write_text(GOOD + 'token_file = "token"\n')
+    with pytest.raises(ConfigError, match="larger than 1 MiB"):
+        load_config(config).sources[0].token()
+
+
+def test_a_token_with_a_line_break_in_the_environment_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OKTA_API_TOKEN", "00abcdef\r\nX-Injected: 1")
+    with pytest.raises(ConfigError, match="OKTA_API_TOKEN holds a line break") as err:
+        parse_config(_document({}), Path("/nonexistent")).sources[0].token()
+    assert "Injected" not in str(err.value)
+
+
 def test_a_hostile_mapping_file_is_one_problem_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "deep.toml"
     path.write_text(_nested(5000))
