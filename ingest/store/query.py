@@ -16,6 +16,8 @@ thread. The cursor and its transaction end when the rows are exhausted, on an er
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import threading
 from collections.abc import Iterator
 from datetime import datetime
@@ -34,6 +36,7 @@ __all__ = [
     "QueryLimits",
     "ReadOnlyCursor",
     "Result",
+    "cancelled_by_ctrl_c",
     "open_read_only",
     "run_query",
     "run_user_query",
@@ -174,6 +177,44 @@ class Cancel:
         reader.cancel()
 
 
+@contextlib.contextmanager
+def cancelled_by_ctrl_c(cancel: Cancel) -> Iterator[None]:
+    """While the block runs, Ctrl-C (SIGINT) cancels the query at once.
+
+    Python runs its signal handlers between bytecodes, which the main thread never reaches
+    while DuckDB executes a query; the signal's byte on a wakeup pipe is seen by a thread
+    that cancels the query, and KeyboardInterrupt then follows as usual. Only in the main
+    thread (elsewhere the block just runs).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    try:
+        previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    except ValueError:
+        os.close(read_end)
+        os.close(write_end)
+        yield
+        return
+
+    def watch() -> None:
+        while data := os.read(read_end, 64):  # empty once the block is over
+            if signal.SIGINT in data:
+                cancel.cancel()
+
+    watcher = threading.Thread(target=watch, name="query-ctrl-c", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(write_end)
+        watcher.join(5)
+        os.close(read_end)
+
+
 class Result:
     """A query's columns and its rows, streamed in batches so a large answer is never held
     at once. ``rows`` ends the transaction and closes the cursor when exhausted or on an
@@ -250,6 +291,11 @@ def _run(
     except duckdb.Error as err:
         reader.close()
         raise reader.error(err) from None
+    except RuntimeError as err:
+        reader.close()
+        if _interrupted(err):
+            raise reader.stopped() or QueryCancelled("query cancelled") from None
+        raise
     except BaseException:
         reader.close()
         raise
@@ -266,12 +312,22 @@ def _rows(reader: ReadOnlyCursor) -> Iterator[tuple[Any, ...]]:
                 batch = reader.cursor.fetchmany(_BATCH)
             except duckdb.Error as err:
                 raise reader.error(err) from None
+            except RuntimeError as err:
+                if _interrupted(err):
+                    raise reader.stopped() or QueryCancelled("query cancelled") from None
+                raise
             reader.check()
             if not batch:
                 return
             yield from batch
     finally:
         reader.close()
+
+
+def _interrupted(err: RuntimeError) -> bool:
+    """DuckDB's Python client raises a bare RuntimeError("Query interrupted") when it sees a
+    signal (Ctrl-C) while the query runs, instead of its InterruptException."""
+    return "interrupted" in str(err).lower()
 
 
 def _translate(err: duckdb.Error) -> OktaduckError:

@@ -10,7 +10,11 @@ transaction and the locked configuration hold on their own.
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -587,3 +591,35 @@ def test_queries_are_in_utc_whatever_the_machines_zone(store_file: Path) -> None
     out = run_cli("sql", "--db", str(store_file), "--format", "json", sql, env={"TZ": "Asia/Tokyo"})
     assert out.returncode == 0, out.stderr
     assert orjson.loads(out.stdout) == [{"tz": "UTC", "t": "2026-03-01T00:00:00Z"}]
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def test_ctrl_c_stops_a_running_query_at_once(store_file: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OKTADUCK_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ingest.cli", "sql", "--db", str(store_file), CROSS_JOIN],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # the join is running once the process burns CPU well past its start-up
+        assert _eventually(lambda: _cpu_seconds(proc.pid) > 1.5, within=20)
+        proc.send_signal(signal.SIGINT)
+        began = time.monotonic()
+        code = proc.wait(timeout=10)
+        assert time.monotonic() - began < 3
+        assert code in (1, 130), proc.stderr.read() if proc.stderr else ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
