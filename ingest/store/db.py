@@ -266,6 +266,8 @@ class Store:
         newest: datetime | None = None
         for number, (positions, large) in enumerate(chunks, start=1):
             last = number == len(chunks)
+            if number > 1:
+                crash_point("store.part_committed")  # not in faults.POINTS: split groups only
             self._make_room(large)
             with self.transaction() as con:
                 if last:

@@ -5,6 +5,7 @@ commit within the one-shot memory budget."""
 from __future__ import annotations
 
 import hashlib
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -24,7 +25,7 @@ from ingest.poll import poll_cycle
 from ingest.simulate.generator import EventGenerator
 from ingest.store.db import Store
 from ingest.store.remap import pending
-from tests.conftest import START, TOKEN, run_cli, source_for
+from tests.conftest import START, TOKEN, run_cli, source_for, stored_uuids
 
 Client = Callable[[Any, Any], OktaClient]
 
@@ -304,3 +305,29 @@ def test_groups_are_bounded_by_bytes_as_well_as_by_events(
         )  # fmt: skip
     assert result.stored == 30
     assert groups == [3, 3, 1]  # 1.5 MB reached after 3 pages; then the empty last page
+
+
+def test_a_crash_between_the_parts_of_a_split_group_loses_and_duplicates_nothing(
+    serve: Callable[[list[bytes]], Pages], tmp_path: Path
+) -> None:
+    big = events(300, seed=15)
+    for event in big:
+        event["debugContext"] = {"debugData": {"pad": "x" * 50_000}}  # 15 MB: two parts
+    okta = serve([orjson.dumps(big)])
+    okta.limit = 300
+    db = tmp_path / "d.duckdb"
+    args = ("poll", "--org", okta.url, "--db", str(db), "--page-limit", "300")
+    env = {"OKTA_API_TOKEN": TOKEN}
+    crashed = run_cli(*args, env={**env, "OKTADUCK_CRASH_AT": "store.part_committed"})
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        [(part,)] = con.execute("SELECT count(*) FROM events").fetchall()
+        [(cursor,)] = con.execute("SELECT next_url FROM cursors").fetchall()
+    finally:
+        con.close()
+    assert 0 < part < 300 and cursor is None  # some events in, the cursor not moved
+    rerun = run_cli(*args, env=env)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{300 - part} stored, {part} duplicates skipped" in rerun.stderr + rerun.stdout
+    assert sorted(stored_uuids(db)) == sorted(e["uuid"] for e in big)
