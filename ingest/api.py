@@ -281,7 +281,7 @@ class ApiServer:
                     elif key.data == "wake":
                         self._drain_wake()
                     else:
-                        self._readable(key.fileobj)  # type: ignore[arg-type]
+                        self._client(key.fileobj)  # type: ignore[arg-type]
         finally:
             for sock in list(self.pending):
                 self._forget(sock)
@@ -323,6 +323,14 @@ class ApiServer:
             else:
                 nearest = min(nearest, p.deadline - now)
         return max(nearest, 0.01)
+
+    def _client(self, sock: socket.socket) -> None:
+        """Whatever one connection sends, the reader thread goes on for the others."""
+        try:
+            self._readable(sock)
+        except Exception as err:
+            emit("api.failed", logging.ERROR, error=f"{type(err).__name__}: {err}")
+            self._forget(sock)
 
     def _readable(self, sock: socket.socket) -> None:
         p = self.pending[sock]
@@ -430,6 +438,14 @@ class ApiServer:
         sock.close()
 
 
+def _target_path(target: str) -> str:
+    """The path of a request target, for routing and logs; never raises."""
+    try:
+        return urlsplit(target).path
+    except ValueError:  # e.g. "//[x": not a URL, routed nowhere
+        return target.split("?", 1)[0]
+
+
 def _allowed_hosts(host: str, port: int) -> frozenset[str] | None:
     """The ``Host`` values a request may carry; None (any) on a wildcard address, where the
     token alone guards the API."""
@@ -490,7 +506,7 @@ class _Pending:
             return None
         line = self.buffer.split(b"\n", 1)[0].split()
         target = line[1].decode("latin-1") if len(line) > 1 else ""
-        return _Request(self.buffer[: self.head_end + self.length], urlsplit(target).path)
+        return _Request(self.buffer[: self.head_end + self.length], _target_path(target))
 
 
 def _body_length(head: bytes) -> tuple[int, bool]:
@@ -679,7 +695,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server_version
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        path = urlsplit(getattr(self, "path", "")).path
+        path = _target_path(getattr(self, "path", ""))
         emit("api.request", path=path[:200], status=int(code) if str(code).isdigit() else code)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
@@ -721,7 +737,7 @@ class _Handler(BaseHTTPRequestHandler):
             emit(
                 "api.failed",
                 logging.ERROR,
-                path=urlsplit(self.path).path[:200],
+                path=_target_path(self.path)[:200],
                 error=f"{type(err).__name__}: {err}",
             )
             self.send_error(500, "internal error; the daemon's log says more")
@@ -740,7 +756,10 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def _dispatch(self, method: str) -> None:
-        url = urlsplit(self.path)
+        try:
+            url = urlsplit(self.path)
+        except ValueError:
+            raise ConfigError("the request target is not a valid URL") from None
         refusal = self._refusal(method)
         if refusal is not None:
             self.send_error(*refusal)
@@ -826,7 +845,7 @@ class _Handler(BaseHTTPRequestHandler):
             if finished.is_set():  # the answer was complete: nothing to cancel
                 return
             gone.set()
-            emit("api.query_cancelled", path=urlsplit(self.path).path, reason="client gone")
+            emit("api.query_cancelled", path=_target_path(self.path), reason="client gone")
             cancel.cancel()
 
         watcher = self.api.watcher
@@ -860,7 +879,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OktaduckError as err:
             if not gone.is_set():
                 result.cancel()
-                emit("api.query_failed", path=urlsplit(self.path).path, error=str(err))
+                emit("api.query_failed", path=_target_path(self.path), error=str(err))
                 out.fail(str(err))
 
     def _export(self, query: dict[str, str]) -> None:

@@ -178,6 +178,10 @@ def test_bodies_must_declare_an_honest_length(api: Served) -> None:
         s.sendall(b"GET /api/sta")
         s.shutdown(socket.SHUT_WR)  # no more coming, but it still reads
         assert b"ended before it was complete" in _read_all(s)
+    for target in (b"//[x", b"http://[x/", b"/api/feeds/%ff%00?since=%ff"):
+        status, doc, _ = api.raw(b"GET " + target + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert status in (400, 401, 404) and doc["error"], target
+    assert httpx.get(api.url + "/healthz").json() == {"ok": True}  # the reader lives on
     status, doc, _ = api.raw(b"\r\n\r\n")
     assert status == 400 and doc["error"] == "the request line is empty"
     with socket.create_connection(("127.0.0.1", api.port), timeout=5) as s:  # as curl does
@@ -649,6 +653,9 @@ _token = st.sampled_from(
         b"\x00",
         b"\xff\xfe",
         b"%7B",
+        b"//[",
+        b"http://",
+        b"?",
     ]
 ) | st.binary(max_size=12)
 
