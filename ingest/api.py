@@ -585,7 +585,10 @@ class _Watcher:
                     except OSError:
                         hung_up = True
                     if hung_up:
-                        key.data()
+                        try:
+                            key.data()
+                        except Exception as err:  # the watcher goes on for the others
+                            emit("api.failed", logging.ERROR, error=f"{type(err).__name__}: {err}")
         finally:
             self.selector.close()
             self.wake_r.close()
