@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import ssl
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -99,9 +100,33 @@ class SourceConfig:
             return secret_from_file(self.token_file)
         return secret_from_env(self.token_env or DEFAULT_TOKEN_ENV)
 
+    def tls_verify(self) -> str | bool:
+        """What the HTTP client verifies the org with: True, or the ``ca_bundle`` path once it
+        is known to load (a PEM file, or a folder of hashed certificates)."""
+        if self.ca_bundle is None:
+            return True
+        try:
+            if self.ca_bundle.is_dir():
+                ssl.create_default_context(capath=str(self.ca_bundle))
+            else:
+                ssl.create_default_context(cafile=str(self.ca_bundle))
+        except ssl.SSLError:
+            raise ConfigError(
+                f"ca_bundle {self.ca_bundle} of source {self.name}: no PEM certificate in it"
+            ) from None
+        except OSError as err:
+            raise ConfigError(
+                f"ca_bundle {self.ca_bundle} of source {self.name}: {err.strerror or err}"
+            ) from None
+        except ValueError:  # a NUL character
+            raise ConfigError(f"ca_bundle of source {self.name}: not a valid path") from None
+        return str(self.ca_bundle)
+
     def check_credentials(self) -> list[str]:
-        """Read the token, or the OAuth keys, now; return warnings (raise when missing)."""
+        """Read the token, or the OAuth keys, and the CA bundle now; return warnings (raise
+        when one is missing or unusable)."""
         warnings: list[str] = []
+        self.tls_verify()
         if self.oauth is None:
             if self.token_file is not None:
                 secret_from_file(self.token_file, warnings)

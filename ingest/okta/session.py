@@ -37,7 +37,7 @@ def open_client(
     # TLS settings and proxy go to the transport, whose network backend makes ``timeout``
     # the deadline of a whole request and lets ``stop`` end one mid-way (ingest.okta.transport)
     transport = deadline_transport(
-        verify=str(source.ca_bundle) if source.ca_bundle else True,
+        verify=source.tls_verify(),
         proxy=proxy,
         max_bytes=source.client.max_response_bytes,
     )

@@ -340,6 +340,22 @@ def test_a_token_with_a_line_break_in_the_environment_is_refused(
     assert "Injected" not in str(err.value)
 
 
+def test_a_ca_bundle_that_does_not_load_is_one_line_before_the_network(tmp_path: Path) -> None:
+    (tmp_path / "garbage.pem").write_bytes(b"\x00not a certificate")
+    config = tmp_path / "oktaduck.toml"
+    for ca, needle in (("garbage.pem", "no PEM certificate in it"), ("absent.pem", "No such")):
+        config.write_text(GOOD + f'ca_bundle = "{ca}"\n')
+        with pytest.raises(ConfigError, match=needle):
+            load_config(config).sources[0].check_credentials()
+    env = {"OKTA_API_TOKEN": "not-a-real-token-0123456789"}
+    _one_line(
+        run_cli("poll", "--config", str(config), "--db", str(tmp_path / "x.duckdb"), env=env),
+        2,
+        f"ca_bundle {tmp_path / 'absent.pem'} of source acme: No such file or directory",
+    )
+    assert not (tmp_path / "x.duckdb").exists()
+
+
 def test_a_hostile_mapping_file_is_one_problem_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "deep.toml"
     path.write_text(_nested(5000))
