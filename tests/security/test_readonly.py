@@ -33,7 +33,14 @@ from ingest.errors import ConfigError, OktaduckError, QueryCancelled, QueryRefus
 from ingest.mapping import CompiledMapping
 from ingest.simulate.generator import EventGenerator
 from ingest.store.db import PageRows, Store
-from ingest.store.query import Cancel, QueryLimits, open_read_only, run_query, run_user_query
+from ingest.store.query import (
+    Cancel,
+    QueryLimits,
+    ReadOnlyCursor,
+    open_read_only,
+    run_query,
+    run_user_query,
+)
 from tests.conftest import TOKEN, Daemon, Sim, daemon_api, run_cli
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -623,3 +630,21 @@ def test_ctrl_c_stops_a_running_query_at_once(store_file: Path) -> None:
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_a_read_only_cursor_for_the_programs_own_reads(writer: Store) -> None:
+    """What the API's export reads through: a cursor in a READ ONLY transaction, bounded."""
+    before = snapshot(writer.con)
+    with ReadOnlyCursor(writer.con, QueryLimits(timeout=0.5)) as reader:
+        assert reader.cursor.execute("SELECT count(*) FROM events").fetchall() == [(EVENTS,)]
+        with pytest.raises(duckdb.Error, match="read-only"):
+            reader.cursor.execute("DELETE FROM events")
+    with ReadOnlyCursor(writer.con, QueryLimits(timeout=0.5)) as reader:
+        began = time.monotonic()
+        with pytest.raises(duckdb.Error) as stopped:
+            reader.cursor.execute(CROSS_JOIN).fetchall()
+        assert time.monotonic() - began < 5
+        assert isinstance(reader.error(stopped.value), QueryTimeout)
+    reader.close()  # idempotent
+    assert snapshot(writer.con) == before
+    assert connections(writer.con) == 1
