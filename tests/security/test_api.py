@@ -284,13 +284,13 @@ def test_a_query_stops_when_its_client_leaves(one_worker: Served) -> None:
         logger.setLevel(level)
 
 
-def _post_runaway(port: int) -> socket.socket:
+def _post_runaway(port: int, token: str = API_TOKEN) -> socket.socket:
     body = RUNAWAY.encode()
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     s.sendall(
         b"POST /api/sql HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/sql\r\n"
         b"Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s"
-        % (API_TOKEN.encode(), len(body), body)
+        % (token.encode(), len(body), body)
     )
     return s
 
@@ -679,3 +679,24 @@ def test_fuzzed_requests_always_get_an_http_answer(quick: Served, parts: list[by
     assert status < 500 or status in (501, 503), (request, answer)
     if status >= 400:
         assert isinstance(orjson.loads(body)["error"], str)
+
+
+def test_the_daemon_cancels_the_query_of_a_client_that_left(
+    daemon: tuple[Daemon, Path],
+) -> None:
+    d, db = daemon
+    url, auth = daemon_api(db)
+    port = int(url.rsplit(":", 1)[1])
+    s = _post_runaway(port, auth["Authorization"].removeprefix("Bearer "))
+    s.close()  # at once: the daemon notices the hang-up whether the query started or not
+    logs = d.wait_for(lambda logs: logs[-1]["event"] == "api.query_cancelled", timeout=20)
+    assert logs[-1]["path"] == "/api/sql" and logs[-1]["reason"] == "client gone"
+    started = time.monotonic()
+    for _ in range(8):  # every worker is free again
+        answer = httpx.post(
+            url + "/api/sql",
+            content="SELECT 1 AS n",
+            headers=auth | {"Content-Type": "application/sql"},
+        )
+        assert answer.json() == [{"n": 1}]
+    assert time.monotonic() - started < 5
