@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from ingest.tomlfile import MAX_TOML_BYTES
+
 
 @dataclass(frozen=True)
 class LookupTable:
@@ -28,9 +30,12 @@ class BadLookupFile(ValueError):
 def load_lookup(name: str, path: Path) -> LookupTable:
     """Read one table; ``.json`` and ``.toml`` files hold one object of key -> value."""
     try:
-        content = path.read_bytes()
+        with path.open("rb") as file:
+            content = file.read(MAX_TOML_BYTES + 1)
     except OSError as err:
         raise BadLookupFile(f"cannot read {path}: {err.strerror or err}") from None
+    if len(content) > MAX_TOML_BYTES:
+        raise BadLookupFile(f"{path} is larger than 16 MiB")
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
@@ -41,6 +46,8 @@ def load_lookup(name: str, path: Path) -> LookupTable:
             raise BadLookupFile(f"{path}: a lookup file must be .json or .toml")
     except (orjson.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise BadLookupFile(f"{path} is not valid {suffix[1:].upper()}: {err}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise BadLookupFile(f"{path} is not valid TOML: nested too deeply") from None
     if not isinstance(entries, dict):
         raise BadLookupFile(f"{path} must hold one object of key -> value")
     return LookupTable(name=name, path=path, content=content, entries=entries)

@@ -367,6 +367,22 @@ def test_a_hostile_mapping_file_is_one_problem_naming_it(tmp_path: Path) -> None
         load_mapping(path)
 
 
+def test_hostile_lookup_files_of_a_mapping_are_problems(tmp_path: Path) -> None:
+    (tmp_path / "deep.toml").write_text(_nested(5000))
+    with (tmp_path / "huge.json").open("wb") as file:
+        file.truncate(MAX_TOML_BYTES + 1)
+    mapping = tmp_path / "m.toml"
+    mapping.write_text(
+        '[mapping]\nname = "m"\n[lookups]\ndeep = "deep.toml"\nhuge = "huge.json"\n'
+        '[fields.a]\npath = "$.a"\n'
+    )
+    with pytest.raises(InvalidMapping) as err:
+        load_mapping(mapping)
+    problems = "\n".join(err.value.problems)
+    assert "deep.toml is not valid TOML: nested too deeply" in problems
+    assert "huge.json is larger than 16 MiB" in problems
+
+
 def test_tomllib_itself_still_recurses_on_deep_arrays() -> None:
     """The reason read_toml catches RecursionError: should tomllib stop recursing one day,
     this fails and the catch can go."""
