@@ -163,7 +163,7 @@ def _from_jwk(
 ) -> tuple[PrivateKey, str | None, str | None]:
     try:
         doc = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # RecursionError: nested too deeply
         raise ConfigError(f"key file {path} starts like JSON but is not valid JSON") from None
     if isinstance(doc, dict) and isinstance(doc.get("keys"), list):
         doc = _pick(path, doc["keys"], key_id)

@@ -443,7 +443,7 @@ class OAuthAuth(httpx.Auth):
 def _json_object(response: httpx.Response) -> dict[str, Any]:
     try:
         doc = json.loads(response.read())
-    except (ValueError, httpx.StreamConsumed):
+    except (ValueError, RecursionError, httpx.StreamConsumed):  # RecursionError: too deep
         return {}
     return doc if isinstance(doc, dict) else {}
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,6 +21,7 @@ from ingest.errors import ConfigError, OktaduckError
 from ingest.feeds.catalog import MAX_INT_PARAM, Feed, bind, load_feeds, parse_time
 from ingest.mapping import load_mapping
 from ingest.mapping.spec import InvalidMapping
+from ingest.okta.oauth import _json_object
 from ingest.tomlfile import MAX_TOML_BYTES
 from tests.conftest import run_cli
 
@@ -354,6 +356,19 @@ def test_a_ca_bundle_that_does_not_load_is_one_line_before_the_network(tmp_path:
         f"ca_bundle {tmp_path / 'absent.pem'} of source acme: No such file or directory",
     )
     assert not (tmp_path / "x.duckdb").exists()
+
+
+def test_a_jwk_file_nested_too_deeply_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "key.json").write_text('{"keys": ' + "[" * 100_000)
+    config = tmp_path / "oktaduck.toml"
+    config.write_text(GOOD + '[sources.oauth]\nclient_id = "0oa1"\nprivate_key_file = "key.json"\n')
+    with pytest.raises(ConfigError, match="starts like JSON but is not valid JSON"):
+        load_config(config).sources[0].check_credentials()
+
+
+def test_an_oauth_answer_nested_too_deeply_reads_as_no_object() -> None:
+    deep = httpx.Response(400, content=b'{"error": ' + b"[" * 100_000)
+    assert _json_object(deep) == {}
 
 
 def test_a_hostile_mapping_file_is_one_problem_naming_it(tmp_path: Path) -> None:
