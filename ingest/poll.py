@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from ingest.clock import Clock, rfc3339
@@ -134,7 +135,7 @@ def poll_cycle(
     try:
         while True:
             try:
-                page = future.result()
+                page = awake_result(future)
             except Stopped:
                 stopped = True
                 break
@@ -190,6 +191,16 @@ def poll_cycle(
 
 
 _Mapped = tuple[int, str | None, PageRows]
+_T = TypeVar("_T")
+
+
+def awake_result(future: Future[_T]) -> _T:
+    """``future.result()``, waking twice a second. Python runs a signal handler on the main
+    thread only, once it is out of a blocking wait; a SIGTERM that arrives just before such a
+    wait begins would otherwise sit in it until the request ends."""
+    while not future.done():
+        wait([future], timeout=0.5)
+    return future.result()
 
 
 @dataclass
