@@ -806,8 +806,8 @@ INTERNAL_ERROR = 70  # EX_SOFTWARE of sysexits.h
 def _internal_error(err: Exception, debug: bool) -> int:
     """An exception no part of oktaduck expected: one line on stderr (the traceback with
     ``--log-level debug``), exit 70. A bug to report, never a way to leak a secret."""
-    if debug:
-        traceback.print_exception(err, file=sys.stderr)
+    if debug:  # redacted too: the message, and the source lines, may hold a secret
+        print(redact("".join(traceback.format_exception(err))), end="", file=sys.stderr)
     message = redact(" ".join(str(err).split()))[:300]
     hint = "" if debug else " (--log-level debug shows the traceback)"
     print(f"oktaduck: internal error: {type(err).__name__}: {message}{hint}", file=sys.stderr)

@@ -18,7 +18,7 @@ def _target() -> tuple[str, int] | None:
     if not spec:
         return None
     name, _, count = spec.partition(":")
-    return name, int(count or "1")
+    return name, int(count) if count.isdigit() else 1
 
 
 _TARGET = _target()

@@ -5,6 +5,9 @@ another exception; through the real ``oktaduck`` they print one line and no trac
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +26,7 @@ from ingest.mapping import load_mapping
 from ingest.mapping.spec import InvalidMapping
 from ingest.okta.oauth import _json_object
 from ingest.tomlfile import MAX_TOML_BYTES
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 FEEDS = load_feeds()
@@ -534,6 +537,55 @@ def test_poll_lookback_and_port_are_checked_before_the_network() -> None:
         "the port is from 1 to 65535",
     )
     _one_line(run_cli("simulate", "--hours", "nan"), 2, "hours above 0")
+
+
+def test_a_malformed_crash_point_in_the_environment_is_ignored(tmp_path: Path) -> None:
+    env = {"OKTADUCK_CRASH_AT": "store.begun:often"}
+    done = run_cli("remap", "--db", str(tmp_path / "r.duckdb"), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "remapped 0 events" in done.stdout
+
+
+NET = """
+import sys
+from ingest import cli
+from ingest.secrets import Secret
+
+canary = Secret("canary-0123456789abcdef", "test")
+
+
+def broken(args):
+    raise RuntimeError("a bug near " + canary.reveal())
+
+
+cli.cmd_status = broken  # a command with a bug that no error of the tree describes
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_the_net_in_main_prints_one_redacted_line_and_exits_70(tmp_path: Path) -> None:
+    script = tmp_path / "net.py"
+    script.write_text(NET)
+    for debug in (False, True):
+        argv = ["--log-level", "debug", "status"] if debug else ["status"]
+        done = subprocess.run(
+            [sys.executable, str(script), *argv],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env={k: v for k, v in os.environ.items() if not k.startswith("OKTADUCK_")},
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == INTERNAL_ERROR
+        assert "canary-0123456789abcdef" not in done.stderr
+        last = done.stderr.splitlines()[-1]
+        assert last.startswith("oktaduck: internal error: RuntimeError: a bug near ***")
+        if debug:
+            assert done.stderr.startswith("Traceback") and "in broken" in done.stderr
+        else:
+            assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+            assert last.endswith("(--log-level debug shows the traceback)")
 
 
 def test_an_unexpected_exception_is_one_line_with_exit_70(
