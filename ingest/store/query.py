@@ -370,7 +370,12 @@ def status(
     *,
     cancel: Cancel | None = None,
 ) -> Result:
-    return run_query(con, STATUS_SQL, {"now": now}, limits, cancel=cancel)
+    sql = STATUS_SQL
+    # a database last written before the conflicts table (schema 3) is read as it is
+    found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'conflicts'")
+    if not found.fetchall()[0][0]:
+        sql = "WITH conflicts AS (SELECT NULL::VARCHAR AS source WHERE false)" + STATUS_SQL
+    return run_query(con, sql, {"now": now}, limits, cancel=cancel)
 
 
 def sink_status(

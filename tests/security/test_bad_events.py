@@ -331,3 +331,31 @@ def test_a_crash_between_the_parts_of_a_split_group_loses_and_duplicates_nothing
     assert rerun.returncode == 0, rerun.stderr
     assert f"{300 - part} stored, {part} duplicates skipped" in rerun.stderr + rerun.stdout
     assert sorted(stored_uuids(db)) == sorted(e["uuid"] for e in big)
+
+
+def test_a_database_of_the_schema_before_conflicts_shows_its_status_and_migrates(
+    tmp_path: Path, mapping: CompiledMapping
+) -> None:
+    db = tmp_path / "d.duckdb"
+    Store(db, mapping).close()
+    con = duckdb.connect(str(db))
+    try:  # back to schema 2
+        con.execute("DROP TABLE conflicts")
+        con.execute("ALTER TABLE rejects DROP COLUMN raw_bytes")
+        con.execute("DELETE FROM schema_migrations WHERE version = 3")
+        con.execute(
+            "INSERT INTO cursors (source, org_url, rejects, created_at) "
+            "VALUES ('acme', 'https://acme.okta.com', 0, now())"
+        )
+    finally:
+        con.close()
+    out = run_cli("status", "--db", str(db), "--format", "json")
+    assert out.returncode == 0, out.stderr
+    [row] = orjson.loads(out.stdout)
+    assert (row["source"], row["conflicts"]) == ("acme", 0)
+    with Store(db, mapping) as store:
+        tables = {
+            t for (t,) in store.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        }
+        assert "conflicts" in tables
+        assert store.con.execute("SELECT max(version) FROM schema_migrations").fetchall() == [(3,)]
