@@ -18,6 +18,9 @@ class Clock(Protocol):
         ...
 
 
+_SLICE = 0.5  # seconds
+
+
 class SystemClock:
     """The real clock. Waits block on an event, so a shutdown interrupts them at once."""
 
@@ -30,7 +33,13 @@ class SystemClock:
         if stop is None:
             threading.Event().wait(seconds)
             return False
-        return stop.wait(seconds)
+        # In slices: a signal handler that sets ``stop`` on the main thread is seen within
+        # half a second even where a long wait would let the signal sit until it ends.
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if stop.wait(min(left, _SLICE)):
+                return True
+        return stop.is_set()
 
     def monotonic(self) -> float:
         return time.monotonic()

@@ -339,7 +339,8 @@ def run(
         daemon = Daemon(config, clock, stop)
         try:
             daemon.start()
-            stop.wait()
+            while not stop.wait(0.5):  # in slices: a signal is handled at once
+                pass
         finally:
             clean = daemon.shutdown()
             emit("daemon.stopped", clean=clean)
