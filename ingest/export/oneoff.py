@@ -71,6 +71,9 @@ def destination(text: str, clock: Any) -> Sink:
     if text.startswith("file:"):
         if not text[5:] or text.endswith("/") or Path(text[5:]).is_dir():
             raise ConfigError(f"--to {text}: give a file name, e.g. file:okta.ndjson")
+        if Path(text[5:]).exists() and not Path(text[5:]).is_file():
+            # the finished export is renamed over it: a device or FIFO would be replaced
+            raise ConfigError(f"--to {text}: exists and is not a regular file")
         return FileSink(FileSinkConfig(path=Path(text[5:]), single_file=True), clock)
     if text.startswith(("http://", "https://")):
         import os

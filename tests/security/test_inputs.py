@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import subprocess
 import sys
 import tomllib
@@ -472,6 +473,14 @@ def test_unwritable_and_impossible_paths_are_one_line(tmp_path: Path, demo_db: P
         1,
         "cannot create",
     )
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    _one_line(
+        run_cli("export", "--db", str(demo_db), "--to", f"file:{fifo}"),
+        2,
+        "exists and is not a regular file",
+    )
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # not replaced by the finished export
     assert not list(tmp_path.glob("*.part"))
 
 
