@@ -12,11 +12,15 @@ ATTACH, INSTALL or LOAD). The guard only has to be right for what it lets throug
   ``SUMMARIZE`` parse as one), or ``EXPLAIN [ANALYZE] <a SELECT>``;
 - none of the table or scalar functions that change the database or its settings rather than
   read it (``checkpoint()``, ``enable_logging()``...), nor those that run SQL given as a
-  string (``query('...')``), which the guard could not see into.
+  string (``query('...')``), which the guard could not see into;
+- no single value larger than the memory limit can govern: the size given to ``repeat``,
+  ``lpad``, ``rpad``, ``list_resize``, to ``range``/``generate_series`` used as a value, and
+  the widths of a ``printf``/``format`` string must be numbers up to 10000 written in the query.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,6 +51,18 @@ REFUSED_FUNCTIONS = frozenset(
         "json_execute_serialized_sql",
     }
 )
+# Functions that build one value as large as an argument says. DuckDB's memory limit does not
+# govern such a value and an interrupt only lands once the call returns, so
+# repeat('x', 1500000000) would hold 3 GB for seconds: the size must be written in the query
+# and small. Keyed by name: the position of the size argument.
+SIZED_FUNCTIONS = {"repeat": 1, "lpad": 1, "rpad": 1, "list_resize": 1, "array_resize": 1}
+# Their scalar forms build a list (FROM range(...), the table function, streams instead).
+SERIES_FUNCTIONS = frozenset({"range", "generate_series"})
+FORMAT_FUNCTIONS = frozenset({"printf", "format"})
+MAX_BUILT = 10_000
+# In a format string: a width or precision of 5 digits or more, or one taken from an argument
+# (printf's '*', fmt's nested '{}').
+_WIDE_FORMAT = re.compile(r"%[^a-zA-Z%]*([0-9]{5,}|\*)|\{[^{}]*([0-9]{5,}|\{)")
 # What may stand between EXPLAIN and the statement it explains.
 _EXPLAIN_WORDS = {"ANALYZE", "ANALYSE", "VERBOSE"}
 
@@ -112,23 +128,78 @@ def _check_functions(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         raise QueryRefused(f"query could not be checked: {_first_line(err)}") from None
     if tree.get("error"):
         raise QueryRefused(f"query could not be checked: {tree.get('error_message', '')}")
-    for name in _function_names(tree):
-        if name.lower() in REFUSED_FUNCTIONS:
+    for call, is_table in _calls(tree):
+        name = str(call["function_name"]).lower()
+        if name in REFUSED_FUNCTIONS:
             raise QueryRefused(f"{name}() is not allowed here: queries only read the store")
+        if not is_table:
+            _check_size(name, [a.get("expression") for a in call.get("arguments") or []])
 
 
-def _function_names(tree: Any) -> Iterator[str]:
-    """Every ``function_name`` in the parse tree (walked without recursion)."""
-    stack = [tree]
+def _check_size(name: str, args: list[Any]) -> None:
+    """Refuse a call that could build a value too large for the memory limit to govern."""
+    if name in SIZED_FUNCTIONS:
+        at = SIZED_FUNCTIONS[name]
+        size = _integer(args[at]) if len(args) > at else None
+        if size is None or size > MAX_BUILT:
+            raise QueryRefused(
+                f"{name}(): the size must be a number up to {MAX_BUILT} written in the query"
+            )
+    elif name in SERIES_FUNCTIONS:
+        if _series_length([_integer(a) for a in args]) > MAX_BUILT:
+            raise QueryRefused(
+                f"{name}() as a value is limited to {MAX_BUILT} numbers written in the query; "
+                f"use the table function instead: SELECT ... FROM {name}(...)"
+            )
+    elif name in FORMAT_FUNCTIONS:
+        text = _string(args[0]) if args else None
+        if text is None or _WIDE_FORMAT.search(text):
+            raise QueryRefused(
+                f"{name}(): the format must be written in the query, with widths under 10000"
+            )
+
+
+def _integer(expression: Any) -> int | None:
+    literal = expression.get("literal") if isinstance(expression, dict) else None
+    text = literal.get("text") if isinstance(literal, dict) else None
+    if isinstance(text, str) and re.fullmatch(r"-?[0-9]{1,19}", text):
+        return int(text)
+    return None
+
+
+def _string(expression: Any) -> str | None:
+    literal = expression.get("literal") if isinstance(expression, dict) else None
+    if isinstance(literal, dict) and literal.get("kind") == "STRING":
+        text = literal.get("text")
+        return text if isinstance(text, str) else None
+    return None
+
+
+def _series_length(bounds: list[int | None]) -> int:
+    """How many numbers range()/generate_series() with these literal bounds make (at most)."""
+    if any(b is None for b in bounds) or not 1 <= len(bounds) <= 3:
+        return MAX_BUILT + 1
+    numbers = [int(b or 0) for b in bounds]
+    start, stop = (0, numbers[0]) if len(numbers) == 1 else (numbers[0], numbers[1])
+    step = numbers[2] if len(numbers) == 3 else 1
+    if step == 0:
+        return 0  # DuckDB refuses it
+    return max(0, (stop - start) // step + 1)
+
+
+def _calls(tree: Any) -> Iterator[tuple[dict[str, Any], bool]]:
+    """Every function call in the parse tree, and whether it is a table function (FROM f()),
+    walked without recursion."""
+    stack: list[tuple[Any, bool]] = [(tree, False)]
     while stack:
-        node = stack.pop()
+        node, is_table = stack.pop()
         if isinstance(node, dict):
-            name = node.get("function_name")
-            if isinstance(name, str):
-                yield name
-            stack.extend(node.values())
+            if isinstance(node.get("function_name"), str):
+                yield node, is_table
+            table_call = node.get("function") if node.get("type") == "TABLE_FUNCTION" else None
+            stack.extend((value, value is table_call) for value in node.values())
         elif isinstance(node, list):
-            stack.extend(node)
+            stack.extend((value, False) for value in node)
 
 
 def _first_line(err: BaseException) -> str:

@@ -280,6 +280,38 @@ def test_the_read_only_file_gets_the_daemons_memory_limit(
     assert snapshot(reader)["settings"]["lock_configuration"] is True
 
 
+# One value as large as an argument says: DuckDB's memory limit does not govern it and an
+# interrupt waits for the call to return (repeat('x', 1500000000): 3 GB for 14 s, measured).
+BUILDERS = [
+    "SELECT length(repeat('x', 1500000000))",
+    "SELECT repeat('x', 100000) FROM events",
+    "SELECT repeat(raw, 100000000) FROM events",
+    "SELECT 'x'.repeat(1000000000)",
+    "SELECT length(lpad('x', 1000000000, 'y'))",
+    "SELECT rpad(uuid, (SELECT count(*) FROM events) * 100000000) FROM events",
+    "SELECT length(printf('%1000000000d', 1))",
+    "SELECT length(printf('%.100000000f', 1.0))",
+    "SELECT length(printf('%*d', 1000000000, 1))",
+    "SELECT length(printf(uuid, 1)) FROM events",
+    "SELECT length(format('{:>1000000000}', 'x'))",
+    "SELECT length(format('{:>{}}', 'x', 1000000000))",
+    "SELECT len(list_resize([1], 300000000))",
+    "SELECT len(array_resize([1], 300000000))",
+    "SELECT len(range(300000000))",
+    "SELECT len(generate_series(1, 300000000))",
+    "SELECT count(*) FROM (SELECT unnest(range(ingest_seq * 1000000)) FROM events)",
+    "SELECT list_transform([1], x -> repeat('x', x * 1000000000))",
+    "EXPLAIN ANALYZE SELECT length(repeat('x', 1500000000))",
+]
+
+
+@pytest.mark.parametrize("sql", BUILDERS)
+def test_a_value_too_large_for_the_memory_limit_is_refused(
+    reader: duckdb.DuckDBPyConnection, sql: str
+) -> None:
+    refused_without_a_trace(reader, sql, guarded=True)
+
+
 GOOD = [
     ("SELECT count(*) FROM events", [(EVENTS,)]),
     ("FROM cursors SELECT source", [("acme",)]),
@@ -289,6 +321,12 @@ GOOD = [
     ("WITH e AS (SELECT uuid FROM events) SELECT count(*) FROM e", [(EVENTS,)]),
     ("SELECT current_setting('TimeZone')", [("UTC",)]),
     ("SELECT count(*) FROM pragma_table_info('cursors') WHERE name = 'next_url'", [(1,)]),
+    ("SELECT repeat('-', 3) || lpad('7', 3, '0') || rpad('a', 2, '.')", [("---007a.",)]),
+    ("SELECT printf('%5d|%s', 42, 'id 123456') AS s", [("   42|id 123456",)]),
+    ("SELECT format('{:>4}', 'ab')", [("  ab",)]),
+    ("SELECT sum(x) FROM (SELECT unnest(range(1, 11)) AS x)", [(55,)]),
+    ("SELECT count(*) FROM range(3000000)", [(3000000,)]),
+    ("SELECT count(*) FROM generate_series(1, 3000000)", [(3000000,)]),
 ]
 
 
