@@ -12,7 +12,8 @@ import duckdb
 import pytest
 
 from ingest.config import normalized_mapping_path
-from ingest.feeds.catalog import STANDARD, Feed, bind, load_feeds
+from ingest.errors import ConfigError
+from ingest.feeds.catalog import STANDARD, Feed, bind, load_feeds, load_fragments, parse_feed
 from ingest.feeds.run import run_feed
 from ingest.mapping import load_mapping
 from ingest.simulate import catalog
@@ -182,3 +183,54 @@ def test_window_definitions_are_stated() -> None:
         text = FEEDS[name].description.lower()
         assert "sliding window" in text and "[t - window, t]" in text, name
     assert "lookback" in FEEDS["new-country-sign-in"].description
+
+
+# -- fragments: what the feeds share, written once -------------------------------------------
+
+
+def test_fragments_are_composed_into_the_feeds_and_are_not_feeds() -> None:
+    fragments = load_fragments()
+    assert {"in_window", "client_columns", "sliding_window"} <= set(fragments)
+    assert not {f"_{name}" for name in fragments} & set(FEEDS)
+    assert all("{{" not in feed.body for feed in FEEDS.values())
+    users: dict[str, list[str]] = {}
+    for name, text in fragments.items():
+        if name == "sliding_window":
+            continue  # composed with arguments: checked below
+        users[name] = [f for f, feed in FEEDS.items() if text in feed.body]
+        assert users[name], f"fragment {name} is used by no feed"
+    for name in ("brute-force", "mfa-fatigue", "password-spray"):
+        body = FEEDS[name].body
+        assert "RANGE BETWEEN" in body and "spans AS (" in body, name
+        assert body.count("RANGE BETWEEN") == 1, f"{name}: one window count, from the fragment"
+
+
+def test_a_fragment_is_filled_with_its_arguments() -> None:
+    fragments = {"window": "x BETWEEN {{ low }} AND {{high}}", "flag": "y IS TRUE"}
+    text = (
+        "-- title: T\n-- description: a feed that uses two fragments\n"
+        "SELECT rowid AS _rowid FROM events\n"
+        'WHERE {{ window low=$since high="$until + INTERVAL 1 DAY" }} AND {{flag}}\n'
+    )
+    feed = parse_feed("t", text, fragments)
+    assert feed.body.endswith("WHERE x BETWEEN $since AND $until + INTERVAL 1 DAY AND y IS TRUE")
+
+
+@pytest.mark.parametrize(
+    ("use", "says"),
+    [
+        ("{{ nowhere }}", "line 3: no fragment 'nowhere' (known: flag, window)"),
+        ("{{ window low=1 }}", "line 3: fragment window takes the arguments high, low"),
+        ("{{ window low=1 high=2 wide=3 }}", "line 3: fragment window takes the arguments"),
+        ("{{ flag x=1 }}", "line 3: fragment flag takes the arguments none"),
+        ("{{ window low=1 high=2", "line 3: a malformed {{ fragment }} use"),
+        ("{{ window low = 1 high=2 }}", "line 3: a malformed {{ fragment }} use"),
+    ],
+)
+def test_a_wrong_fragment_use_names_the_feed_and_the_line(use: str, says: str) -> None:
+    fragments = {"window": "x BETWEEN {{ low }} AND {{high}}", "flag": "y IS TRUE"}
+    text = f"-- title: T\n-- description: a feed\nSELECT 1 WHERE {use}\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_feed("t", text, fragments)
+    assert str(caught.value).startswith("feed t ")
+    assert says in str(caught.value)

@@ -18,6 +18,21 @@ uses ``$since``/``$until``/``$source`` in its WHERE clause); the runner orders t
 selects ``rowid AS _rowid`` from ``events`` and each ``late`` expression reads that row as
 ``e``. Parsing JSON out of ``raw`` costs a few microseconds an event; done late it is paid
 for 100 rows instead of every row in a 30-day window.
+
+What many feeds share is written once, in fragment files next to the feeds (``_name.sql``:
+a comment header, then SQL text), and a feed uses one with ``{{ name }}`` on a line of its
+body, with arguments where the fragment has ``{{ arg }}`` holes::
+
+    WHERE {{ in_window }} AND event_type = 'user.session.start'
+    {{ sliding_window from=failures key=login count="count(DISTINCT uuid)" at_least=$threshold }}
+
+``_in_window.sql`` is the since/until/source condition, ``_client_columns.sql`` the client,
+place and network columns, ``_sliding_window.sql`` the windowed counting and merging of the
+detections. The text is put together here, when the feed is loaded, and not kept as DuckDB
+macros or views in the database file: feeds run on read-only connections, inside read-only
+transactions, on files written by any earlier version, where a macro the schema did not yet
+create could not be added; composed SQL runs on every one of them and plans exactly as if it
+were written out (``Feed.body`` holds it written out).
 """
 
 from __future__ import annotations
@@ -35,6 +50,9 @@ from ingest.errors import ConfigError
 PARAM_TYPES = ("string", "int", "float", "bool", "timestamp", "duration")
 _HEADER = re.compile(r"^--\s*(title|description|param|order|late):\s*(.*)$")
 _PARAM = re.compile(r"^(\w+)\s+(\w+)(?:\s*=\s*([^|]*?))?\s*\|\s*(.+)$")
+_USE = re.compile(r"\{\{\s*(\w+)((?:\s+\w+=(?:\"[^\"]*\"|[^\s\"}]+))*)\s*\}\}")
+_ARG = re.compile(r"(\w+)=(?:\"([^\"]*)\"|([^\s\"}]+))")
+_HOLE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 SEARCH_PARAMS = ("filter", "q")
 SORTS = {"asc": "ASC", "ascending": "ASC", "desc": "DESC", "descending": "DESC"}
 
@@ -78,8 +96,15 @@ class Feed:
         raise ConfigError(f"feed {self.name}: unknown parameter {name!r} (known: {known})")
 
 
-def parse_feed(name: str, text: str) -> Feed:
-    """Parse one feed file; a malformed header names the feed and the line."""
+def parse_feed(name: str, text: str, fragments: dict[str, str] | None = None) -> Feed:
+    """Parse one feed file; a malformed header names the feed and the line.
+
+    ``{{ fragment }}`` uses in the body are replaced by the fragment's text (the shipped
+    fragments unless ``fragments`` is given); an unknown fragment or a missing or extra
+    argument names the feed and the line.
+    """
+    if fragments is None:
+        fragments = load_fragments()
     meta: dict[str, str] = {}
     params: list[Param] = []
     late: list[str] = []
@@ -105,7 +130,7 @@ def parse_feed(name: str, text: str) -> Feed:
             meta["description"] += " " + line.strip()[2:].strip()
             continue
         in_header = False
-        body_lines.append(line)
+        body_lines.append(_compose(name, number, line, fragments))
     for key in ("title", "description"):
         if key not in meta:
             raise ConfigError(f"feed {name}: the header has no '-- {key}:' line")
@@ -126,13 +151,51 @@ def parse_feed(name: str, text: str) -> Feed:
     )
 
 
+def _compose(feed: str, number: int, line: str, fragments: dict[str, str]) -> str:
+    """One body line with its ``{{ fragment arg=value }}`` uses written out."""
+
+    def use(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in fragments:
+            known = ", ".join(sorted(fragments))
+            raise ConfigError(f"feed {feed} line {number}: no fragment {name!r} (known: {known})")
+        args = {m[0]: m[1] or m[2] for m in _ARG.findall(match.group(2))}
+        holes = set(_HOLE.findall(fragments[name]))
+        if set(args) != holes:
+            wanted = ", ".join(sorted(holes)) or "none"
+            raise ConfigError(
+                f"feed {feed} line {number}: fragment {name} takes the arguments {wanted}"
+            )
+        return _HOLE.sub(lambda hole: args[hole.group(1)], fragments[name])
+
+    if "{{" not in line:
+        return line
+    composed = _USE.sub(use, line)
+    if "{{" in composed:
+        raise ConfigError(f"feed {feed} line {number}: a malformed {{{{ fragment }}}} use")
+    return composed
+
+
+def load_fragments() -> dict[str, str]:
+    """Every shipped fragment (``_name.sql``) by name, without its comment header."""
+    fragments = {}
+    for entry in resources.files("ingest.feeds").iterdir():
+        if entry.name.startswith("_") and entry.name.endswith(".sql"):
+            lines = entry.read_text(encoding="utf-8").splitlines()
+            while lines and (not lines[0].strip() or lines[0].lstrip().startswith("--")):
+                lines.pop(0)
+            fragments[entry.name[1 : -len(".sql")]] = "\n".join(lines).strip()
+    return fragments
+
+
 def load_feeds() -> dict[str, Feed]:
-    """Every shipped feed by name (the file name without ``.sql``)."""
+    """Every shipped feed by name (the file name without ``.sql``; ``_name.sql`` are fragments)."""
+    fragments = load_fragments()
     feeds = {}
     for entry in sorted(resources.files("ingest.feeds").iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".sql"):
+        if entry.name.endswith(".sql") and not entry.name.startswith("_"):
             name = entry.name[: -len(".sql")]
-            feeds[name] = parse_feed(name, entry.read_text(encoding="utf-8"))
+            feeds[name] = parse_feed(name, entry.read_text(encoding="utf-8"), fragments)
     return feeds
 
 

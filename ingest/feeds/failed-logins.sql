@@ -13,8 +13,7 @@ SELECT uuid, published, source, event_type, actor_login, actor_name, actor_id,
        severity, client_id, as_number, ip_domain, ip_chain, targets,
        rowid AS _rowid
 FROM events
-WHERE published >= $since AND published < $until
-  AND ($source IS NULL OR source = $source)
+WHERE {{ in_window }}
   AND (
         (event_type = 'user.session.start' AND outcome_result IN ('FAILURE', 'DENY'))
      OR (event_type IN ('user.authentication.auth_via_mfa', 'user.authentication.verify')

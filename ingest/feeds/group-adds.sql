@@ -11,14 +11,11 @@
 SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        target_user_id, target_user_login, target_user_name, target_group_id, target_group_name,
        actor_id, actor_type, actor_login, actor_name,
-       client_ip, client_id, user_agent, ua_browser, ua_os, client_device,
-       geo_city, geo_state, geo_country, as_number, as_org, isp, ip_domain, is_proxy,
-       ip_chain,
+       {{ client_columns }},
        display_message, severity, targets,
        rowid AS _rowid
 FROM events
-WHERE published >= $since AND published < $until
-  AND ($source IS NULL OR source = $source)
+WHERE {{ in_window }}
   AND event_type = 'group.user_membership.add'
   AND ($user IS NULL OR target_user_id = $user OR lower(target_user_login) = lower($user))
   AND ($group IS NULL OR target_group_id = $group OR lower(target_group_name) = lower($group))

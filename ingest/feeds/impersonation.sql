@@ -12,13 +12,11 @@
 SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        actor_id, actor_type, actor_login, actor_name,
        target_user_id, target_user_login, target_user_name,
-       client_ip, client_id, user_agent, ua_browser, ua_os, client_device,
-       geo_city, geo_state, geo_country, as_number, as_org, isp, ip_domain, is_proxy,
-       ip_chain, display_message, severity, targets,
+       {{ client_columns }},
+       display_message, severity, targets,
        rowid AS _rowid
 FROM events
-WHERE published >= $since AND published < $until
-  AND ($source IS NULL OR source = $source)
+WHERE {{ in_window }}
   AND event_type IN ('user.session.impersonation.grant', 'user.session.impersonation.initiate',
                      'user.session.impersonation.extend', 'user.session.impersonation.end',
                      'user.session.impersonation.revoke')

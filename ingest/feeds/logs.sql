@@ -12,5 +12,4 @@ SELECT uuid, published,
        * EXCLUDE (uuid, published, raw, ingest_seq, ingested_at, mapping_version, mapping_issues),
        rowid AS _rowid
 FROM events
-WHERE published >= $since AND published < $until
-  AND ($source IS NULL OR source = $source)
+WHERE {{ in_window }}

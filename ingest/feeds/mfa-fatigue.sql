@@ -20,8 +20,7 @@ WITH pushes AS (
     SELECT uuid, published, source, lower(actor_login) AS login, actor_id, client_ip,
            event_type
     FROM events
-    WHERE published >= $since AND published < $until
-      AND ($source IS NULL OR source = $source)
+    WHERE {{ in_window }}
       AND actor_login IS NOT NULL
       AND ($user IS NULL OR lower(actor_login) = lower($user))
       AND (
@@ -35,40 +34,7 @@ WITH pushes AS (
                           IF m ILIKE '%push%']) > 0))
       )
 ),
-dense AS (
-    SELECT DISTINCT source, login, published AS window_end
-    FROM (
-        SELECT source, login, published,
-               count(*) OVER (
-                   PARTITION BY source, login ORDER BY published
-                   RANGE BETWEEN to_microseconds(CAST(epoch($window) * 1000000 AS BIGINT))
-                         PRECEDING AND CURRENT ROW
-               ) AS n
-        FROM pushes
-    ) counted
-    WHERE n >= $threshold
-),
-starts AS (
-    SELECT source, login, window_end,
-           CASE WHEN window_end - to_microseconds(CAST(epoch($window) * 1000000 AS BIGINT))
-                     <= lag(window_end) OVER (PARTITION BY source, login ORDER BY window_end)
-                THEN 0 ELSE 1 END AS fresh
-    FROM dense
-),
-numbered AS (
-    SELECT source, login, window_end,
-           sum(fresh) OVER (PARTITION BY source, login ORDER BY window_end
-                            ROWS UNBOUNDED PRECEDING) AS finding
-    FROM starts
-),
-spans AS (
-    SELECT source, login, finding,
-           min(window_end) - to_microseconds(CAST(epoch($window) * 1000000 AS BIGINT))
-               AS span_start,
-           max(window_end) AS span_end
-    FROM numbered
-    GROUP BY source, login, finding
-)
+{{ sliding_window from=pushes key=login count=count(*) at_least=$threshold }}
 SELECT min(p.published) AS first_seen,
        max(p.published) AS last_seen,
        s.source,

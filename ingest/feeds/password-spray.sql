@@ -17,48 +17,14 @@ WITH failures AS (
     SELECT uuid, published, source, client_ip, lower(actor_login) AS login, geo_country,
            as_org
     FROM events
-    WHERE published >= $since AND published < $until
-      AND ($source IS NULL OR source = $source)
+    WHERE {{ in_window }}
       AND event_type = 'user.session.start'
       AND outcome_result IN ('FAILURE', 'DENY')
       AND client_ip IS NOT NULL
       AND actor_login IS NOT NULL
       AND ($ip IS NULL OR client_ip = $ip)
 ),
-dense AS (
-    SELECT DISTINCT source, client_ip, published AS window_end
-    FROM (
-        SELECT source, client_ip, published,
-               count(DISTINCT login) OVER (
-                   PARTITION BY source, client_ip ORDER BY published
-                   RANGE BETWEEN to_microseconds(CAST(epoch($window) * 1000000 AS BIGINT))
-                         PRECEDING AND CURRENT ROW
-               ) AS n
-        FROM failures
-    ) counted
-    WHERE n >= $min_users
-),
-starts AS (
-    SELECT source, client_ip, window_end,
-           CASE WHEN window_end - to_microseconds(CAST(epoch($window) * 1000000 AS BIGINT))
-                     <= lag(window_end) OVER (PARTITION BY source, client_ip ORDER BY window_end)
-                THEN 0 ELSE 1 END AS fresh
-    FROM dense
-),
-numbered AS (
-    SELECT source, client_ip, window_end,
-           sum(fresh) OVER (PARTITION BY source, client_ip ORDER BY window_end
-                            ROWS UNBOUNDED PRECEDING) AS finding
-    FROM starts
-),
-spans AS (
-    SELECT source, client_ip, finding,
-           min(window_end) - to_microseconds(CAST(epoch($window) * 1000000 AS BIGINT))
-               AS span_start,
-           max(window_end) AS span_end
-    FROM numbered
-    GROUP BY source, client_ip, finding
-)
+{{ sliding_window from=failures key=client_ip count="count(DISTINCT login)" at_least=$min_users }}
 SELECT min(f.published) AS first_seen,
        max(f.published) AS last_seen,
        s.source,

@@ -17,13 +17,11 @@ SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        [t.id FOR t IN targets IF t.type = 'PolicyRule'][1] AS rule_id,
        [t.display_name FOR t IN targets IF t.type = 'PolicyRule'][1] AS rule_name,
        actor_id, actor_type, actor_login, actor_name,
-       client_ip, client_id, user_agent, ua_browser, ua_os, client_device,
-       geo_city, geo_state, geo_country, as_number, as_org, isp, ip_domain, is_proxy,
-       ip_chain, display_message, severity, targets,
+       {{ client_columns }},
+       display_message, severity, targets,
        rowid AS _rowid
 FROM events
-WHERE published >= $since AND published < $until
-  AND ($source IS NULL OR source = $source)
+WHERE {{ in_window }}
   AND event_type IN ('policy.lifecycle.create', 'policy.lifecycle.update',
                      'policy.lifecycle.overwrite', 'policy.lifecycle.delete',
                      'policy.lifecycle.activate', 'policy.lifecycle.deactivate',

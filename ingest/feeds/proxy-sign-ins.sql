@@ -16,8 +16,7 @@ SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        ip_chain, display_message, severity, targets,
        rowid AS _rowid
 FROM events
-WHERE published >= $since AND published < $until
-  AND ($source IS NULL OR source = $source)
+WHERE {{ in_window }}
   AND event_type = 'user.session.start'
   AND (is_proxy
        OR regexp_matches(coalesce(json_extract_string(raw, '$.debugContext.debugData.tunnels'), ''),

@@ -13,14 +13,11 @@
 SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        actor_id, actor_type, actor_login, actor_name,
        target_app_id, target_app_name, target_app_user_login, session_id,
-       client_ip, client_id, user_agent, ua_browser, ua_os, client_device,
-       geo_city, geo_state, geo_country, as_number, as_org, isp, ip_domain, is_proxy,
-       ip_chain,
+       {{ client_columns }},
        display_message, severity, targets,
        rowid AS _rowid
 FROM events
-WHERE published >= $since AND published < $until
-  AND ($source IS NULL OR source = $source)
+WHERE {{ in_window }}
   AND event_type = 'user.authentication.sso'
   AND ($user IS NULL OR actor_id = $user OR lower(actor_login) = lower($user)
        OR lower(target_app_user_login) = lower($user))

@@ -11,12 +11,10 @@
 SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        threat_suspected, risk_level,
        actor_id, actor_type, actor_login, actor_name,
-       client_ip, client_id, user_agent, ua_browser, ua_os, client_device,
-       geo_city, geo_state, geo_country, as_number, as_org, isp, ip_domain, is_proxy,
-       ip_chain, request_uri, display_message, severity, targets,
+       {{ client_columns }},
+       request_uri, display_message, severity, targets,
        rowid AS _rowid
 FROM events
-WHERE published >= $since AND published < $until
-  AND ($source IS NULL OR source = $source)
+WHERE {{ in_window }}
   AND event_type IN ('security.threat.detected', 'security.request.blocked')
   AND ($ip IS NULL OR client_ip = $ip)
