@@ -18,7 +18,7 @@ import duckdb
 import orjson
 from nanoarrow.c_array import CArray
 
-from ingest.errors import DatabaseLocked, StoreError
+from ingest.errors import ConfigError, DatabaseLocked, StoreError
 from ingest.faults import crash_point
 from ingest.logs import emit
 from ingest.mapping import CompiledMapping, MappedBatch
@@ -176,6 +176,11 @@ class Store:
         memory_limit: str | None = None,
         threads: int | None = None,
     ) -> None:
+        if mapping.output != "columns":  # ECS, OCSF: documents for export, not the table
+            raise ConfigError(
+                f"mapping {mapping.name} makes {mapping.output}s; the events table needs a "
+                'mapping with output = "columns" (mappings/okta/normalized.toml)'
+            )
         self.path = path
         self.mapping = mapping
         self.con = connect(path)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -482,6 +483,27 @@ def test_unwritable_and_impossible_paths_are_one_line(tmp_path: Path, demo_db: P
     )
     assert stat.S_ISFIFO(fifo.stat().st_mode)  # not replaced by the finished export
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_remap_with_an_export_mapping_leaves_the_table_alone(demo_db: Path) -> None:
+    """ECS and OCSF mappings make documents for export; remapping the events table with one
+    used to add a column per ECS field to it."""
+
+    def columns() -> int:
+        con = duckdb.connect(str(demo_db), read_only=True)
+        try:
+            sql = "SELECT count(*) FROM information_schema.columns WHERE table_name = 'events'"
+            return int(con.execute(sql).fetchall()[0][0])
+        finally:
+            con.close()
+
+    before = columns()
+    _one_line(
+        run_cli("remap", "--db", str(demo_db), "--mapping", "mappings/okta/ecs.toml"),
+        2,
+        'mapping ecs makes documents; the events table needs a mapping with output = "columns"',
+    )
+    assert columns() == before
 
 
 def test_config_paths_that_cannot_be_created_are_one_line(tmp_path: Path) -> None:
