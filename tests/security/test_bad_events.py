@@ -18,6 +18,8 @@ import orjson
 import pytest
 
 from ingest.clock import FakeClock
+from ingest.config import load_config
+from ingest.errors import ConfigError
 from ingest.mapping import CompiledMapping
 from ingest.okta.client import OktaClient
 from ingest.pagemap import InlineMapper, Mapper, ProcessMapper
@@ -359,3 +361,23 @@ def test_a_database_of_the_schema_before_conflicts_shows_its_status_and_migrates
         }
         assert "conflicts" in tables
         assert store.con.execute("SELECT max(version) FROM schema_migrations").fetchall() == [(3,)]
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, 16 << 20), ("2097152", 2 << 20)])
+def test_group_bytes_is_read_from_a_source(
+    tmp_path: Path, value: str | None, expected: int
+) -> None:
+    text = '[[sources]]\nname = "acme"\norg_url = "https://acme.okta.com"\n'
+    path = tmp_path / "oktaduck.toml"
+    path.write_text(text + (f"group_bytes = {value}\n" if value else ""))
+    assert load_config(path).source("acme").group_bytes == expected
+
+
+@pytest.mark.parametrize("value", ["1000", "2147483648", '"16MB"'])
+def test_group_bytes_out_of_bounds_is_one_line_error(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "oktaduck.toml"
+    path.write_text(f'[[sources]]\nname = "acme"\norg_url = "https://acme.okta.com"\n'
+                    f"group_bytes = {value}\n")  # fmt: skip
+    with pytest.raises(ConfigError, match="group_bytes") as err:
+        load_config(path)
+    assert "\n" not in str(err.value)
