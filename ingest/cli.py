@@ -170,7 +170,12 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     from ingest.mapping import load_mapping
 
     config = load_config(args.config)
-    load_mapping(config.mapping_path())
+    mapping = load_mapping(config.mapping_path())
+    if mapping.output != "columns":
+        raise ConfigError(
+            f"{args.config}: mapping: {config.mapping_path()} makes {mapping.output}s; the "
+            'events table needs a mapping with output = "columns"'
+        )
     problems = []
     for source in config.sources:
         try:

@@ -504,6 +504,9 @@ def test_remap_with_an_export_mapping_leaves_the_table_alone(demo_db: Path) -> N
         'mapping ecs makes documents; the events table needs a mapping with output = "columns"',
     )
     assert columns() == before
+    config = demo_db.parent / "ecs.toml"
+    config.write_text(f'mapping = "{REPO}/mappings/okta/ecs.toml"\n' + GOOD)
+    _one_line(run_cli("config", "check", "--config", str(config)), 2, "makes documents")
 
 
 def test_config_paths_that_cannot_be_created_are_one_line(tmp_path: Path) -> None:
