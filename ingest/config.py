@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import ssl
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -430,19 +431,15 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
     sinks = tuple(
         parse_sink(s, f"sinks[{i}]", base) for i, s in enumerate(root.get("sinks", [], list))
     )
-    sink_names = [s.name for s in sinks]
-    for name in sink_names:
-        if sink_names.count(name) > 1:
-            raise ConfigError(f"sinks: the name {name!r} is used twice")
+    if twice := _used_twice(s.name for s in sinks):
+        raise ConfigError(f"sinks: the name {twice!r} is used twice")
     mapping = root.get("mapping", None, str)
     raw_sources = root.get("sources", [], list)
     if not raw_sources:
         raise ConfigError("sources: at least one [[sources]] table is required")
     sources = tuple(_source(_Table(s, f"sources[{i}]"), base) for i, s in enumerate(raw_sources))
-    names = [s.name for s in sources]
-    for name in names:
-        if names.count(name) > 1:
-            raise ConfigError(f"sources: the name {name!r} is used twice")
+    if twice := _used_twice(s.name for s in sources):
+        raise ConfigError(f"sources: the name {twice!r} is used twice")
     root.done()
     return Config(
         sources=sources,
@@ -452,6 +449,16 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
         mapping=(base / mapping) if mapping else None,
         query=query,
     )
+
+
+def _used_twice(names: Iterable[str]) -> str | None:
+    """The first name that comes again, in one pass (a config may list thousands)."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
 
 
 def load_config(path: Path) -> Config:
