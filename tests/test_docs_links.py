@@ -1,5 +1,6 @@
-"""Every relative link in README.md and docs/*.md points at a file that exists, and every
-#anchor at a heading of that file (GitHub's way of naming headings)."""
+"""Every relative link in README.md, docs/*.md, mappings/README.md and deploy/README.md points
+at a file that exists, and every #anchor at a heading of that file (GitHub's way of naming
+headings); every log event the README and docs/ name is one the code emits."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+PAGES = [
+    REPO / "README.md",
+    *sorted((REPO / "docs").glob("*.md")),
+    REPO / "mappings" / "README.md",
+    REPO / "deploy" / "README.md",
+]
 LINK = re.compile(r"(?<!!)\[[^\]\n]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^(```|~~~)")
 
@@ -76,3 +82,27 @@ def test_every_relative_link_resolves(page: Path) -> None:
         elif anchor and target.suffix == ".md" and anchor not in anchors(target):
             broken.append(f"{link}: no heading with that anchor")
     assert broken == []
+
+
+EVENT = re.compile(
+    r"`((?:poll|okta|store|completeness|retention|remap|export|sink|daemon|api)\.[a-z_]+)`"
+)
+
+
+def emitted() -> set[str]:
+    """Every string literal in the package that looks like a log event name."""
+    found = set()
+    for module in (REPO / "ingest").rglob("*.py"):
+        found.update(re.findall(r"\"([a-z]+\.[a-z_]+)\"", module.read_text(encoding="utf-8")))
+    return found
+
+
+def test_every_documented_log_event_is_emitted() -> None:
+    table = (REPO / "README.md").read_text(encoding="utf-8").split("The log events to alert on")
+    assert len(table) == 2
+    documented = set(EVENT.findall(table[1].split("\n\n", 2)[1]))
+    assert "poll.pages_stored" in documented
+    for page in PAGES[:-2]:  # README and docs/: mappings/README.md names ECS fields okta.*
+        text = page.read_text(encoding="utf-8")
+        documented |= {name for name in EVENT.findall(text) if not name.startswith("api.")}
+    assert sorted(documented - emitted()) == []
