@@ -73,7 +73,9 @@ BASE_ATTRIBUTES = _words(
     "metadata unmapped"
 )
 CLASS_ATTRIBUTES: dict[int, frozenset[str]] = {
-    2004: _words("actor finding_info evidences resources"),
+    2004: _words(
+        "actor finding_info evidences resources action action_id disposition disposition_id"
+    ),
     3001: _words("actor src_endpoint http_request user"),
     3002: _words(
         "actor src_endpoint http_request user session auth_protocol auth_protocol_id is_mfa "
@@ -167,7 +169,12 @@ def test_ids_are_consistent(outputs: list[tuple[str, dict[str, Any]]]) -> None:
         assert document["category_name"] == OCSF_CATEGORIES[class_uid // 1000], name
         assert document["activity_name"] == OCSF_ACTIVITIES[class_uid][activity_id], name
         assert document["severity_id"] in (0, 1, 2, 3, 4, 5, 6, 99), name
-        assert document["status_id"] in (0, 1, 2, 99), name
+        if class_uid == 2004:  # a finding's status is its lifecycle; the outcome is its action
+            assert "status_id" not in document and "status" not in document, name
+            assert document["action_id"] in (0, 1, 2, 99), name
+            assert document["disposition_id"] in (0, 1, 2, 15, 23, 99), name
+        else:
+            assert document["status_id"] in (0, 1, 2, 99), name
         assert document["metadata"]["version"] == OCSF_VERSION, name
 
 
@@ -209,18 +216,20 @@ def _feed(name: str) -> dict[str, Any]:
         ("policy-rule-update", 3004, 3, 1),
         ("zone-deactivate", 3004, 11, 1),
         ("system-idp-lifecycle-create", 3004, 1, 1),
-        ("security-threat-detected", 2004, 1, 2),
+        ("security-threat-detected", 2004, 1, None),
+        ("security-request-blocked", 2004, 1, None),
         ("system-org-rate-limit-violation", 6003, 99, 2),
         ("policy-evaluate-sign-on-challenge", 3002, 99, 99),
     ],
 )
 def test_feed_event_classes(
-    ocsf: CompiledMapping, name: str, class_uid: int, activity_id: int, status_id: int
+    ocsf: CompiledMapping, name: str, class_uid: int, activity_id: int, status_id: int | None
 ) -> None:
-    """The feed event types land in the intended class and activity, with the right status."""
+    """The feed event types land in the intended class and activity, with the right status
+    (none for a finding: Okta keeps no lifecycle of its detections)."""
     document = ocsf.apply_document(_feed(name))
     assert (document["class_uid"], document["activity_id"]) == (class_uid, activity_id)
-    assert document["status_id"] == status_id
+    assert document.get("status_id") == status_id
 
 
 def test_class_objects_come_from_the_right_targets(ocsf: CompiledMapping) -> None:
@@ -460,3 +469,64 @@ def test_batch_agrees_with_single_events(name: str) -> None:
     assert batch.issues == issues
     for position, row in enumerate(rows):
         assert {key: column[position] for key, column in batch.columns.items()} == row
+
+
+@pytest.mark.parametrize(
+    ("result", "action", "disposition"),
+    [
+        ("ALLOW", (1, "Allowed"), (1, "Allowed")),
+        ("DENY", (2, "Denied"), (2, "Blocked")),
+        ("RATE_LIMIT", (2, "Denied"), (2, "Blocked")),
+        ("SUCCESS", (0, "Unknown"), (15, "Detected")),
+        ("CHALLENGE", (99, "CHALLENGE"), (23, "Challenge")),
+        ("FAILURE", (99, "FAILURE"), (99, "FAILURE")),
+        ("UNKNOWN", (0, "Unknown"), (0, "Unknown")),
+        (None, (0, "Unknown"), (0, "Unknown")),
+    ],
+)
+def test_a_finding_carries_the_outcome_as_action_and_disposition(
+    ocsf: CompiledMapping,
+    result: str | None,
+    action: tuple[int, str],
+    disposition: tuple[int, str],
+) -> None:
+    """Detection Finding: status_id would be the finding's lifecycle, which Okta does not keep,
+    so it is left out; what happened to the request (ThreatInsight: ALLOW in log mode, DENY or
+    RATE_LIMIT when it enforces) is action_id and disposition_id of the security_control
+    profile. Other classes keep the outcome as status_id."""
+    event = dict(_feed("security-threat-detected"))
+    event["outcome"] = None if result is None else {"result": result, "reason": "Password Spray"}
+    document = ocsf.apply_document(event)
+    assert (document["action_id"], document["action"]) == action
+    assert (document["disposition_id"], document["disposition"]) == disposition
+    assert "status_id" not in document and "status" not in document
+    assert document["metadata"]["profiles"] == ["host", "security_control"]
+    assert document.get("status_code") == result
+
+    sign_in = dict(_feed("user-session-start-success"))
+    sign_in["outcome"] = event["outcome"]
+    other = ocsf.apply_document(sign_in)
+    assert "action_id" not in other and "disposition_id" not in other
+    assert other["metadata"]["profiles"] == ["host"]
+    assert other["status_id"] in (0, 1, 2, 99)
+
+
+def test_finding_enums_are_those_of_the_ocsf_schema() -> None:
+    """The action_id and disposition_id values used are defined by OCSF 1.3.0's Detection
+    Finding (read from the schema the ocsf-json-schema package ships), with their captions."""
+    spec = importlib.util.find_spec("ocsf_json_schema")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("ocsf-json-schema is not installed")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    schema = json.loads((folder / "ocsf" / f"{OCSF_VERSION}.json").read_text(encoding="utf-8"))
+    attributes = schema["classes"]["detection_finding"]["attributes"]
+    mapping = tomllib.loads((MAPPINGS / "ocsf.toml").read_text(encoding="utf-8"))["fields"]
+    for name in ("action", "disposition"):
+        enum = attributes[f"{name}_id"]["enum"]
+        ids = mapping[f"{name}_id"]["values"]
+        captions = mapping[name]["values"]
+        assert ids.keys() == captions.keys(), name
+        for result, value in ids.items():
+            assert str(value) in enum, (name, result)
+            assert enum[str(value)]["caption"] == captions[result], (name, result)
+    assert set(attributes["status_id"]["enum"]) >= {"1", "2", "3", "4"}, "status: a lifecycle"
