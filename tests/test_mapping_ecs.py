@@ -295,3 +295,17 @@ def _leaf_paths(document: dict[str, Any], prefix: str = "") -> list[str]:
         else:
             paths.append(path)
     return paths
+
+
+def test_a_device_assigned_to_a_user_is_not_a_user_creation(ecs: CompiledMapping) -> None:
+    """device.user.add links a device to a user; no account is made, so it is not iam + user +
+    creation (Elastic's integration sets no category for it): a host event like the other
+    device.* types, and device.user.remove likewise is no user deletion."""
+    event = next(e for n, _, e in CASES if n == "feed-device-user-add")
+    document = ecs.apply_document(event)["event"]
+    assert document["category"] == ["host"] and document["type"] == ["info"]
+    table = json.loads((MAPPINGS / "lookups" / "ecs_event_types.json").read_text("utf-8"))
+    for event_type in ("device.user.add", "device.user.remove"):
+        assert "iam" not in table[event_type]["category"], event_type
+        assert not {"user", "creation", "deletion"} & set(table[event_type]["type"]), event_type
+    assert table["user.lifecycle.create"]["type"] == ["user", "creation"]

@@ -265,7 +265,7 @@ ECS_RULES: tuple[_EcsRule, ...] = (
         "user",
         r"^user\.|^credential\.|^system\.identity_sources\.|^system\.import\.|"
         r"^system\.csv\.import_user$|^directory\.(app_user_profile|user_profile\.bootstrap)|"
-        r"^device\.user\.|^device\.local_account\.|^pam\.(user|service_account|server_account"
+        r"^device\.local_account\.|^pam\.(user|service_account|server_account"
         r"|password|team_user_attribute|team_invitation)\.|^app\.(realtimesync|user_management"
         r"|ad\.api\.user_import)|^app\.ldap\.password|^system\.agent\.(ad|ldap)\."
         r"(import_user|update_user|reset_user_password|unlock_user_account|change_user_password"
@@ -294,7 +294,8 @@ ECS_RULES: tuple[_EcsRule, ...] = (
     _ecs("message", r"^system\.(sms|voice|push)\.|^device\.custom_push\.", _AUTH),
     # web
     _ecs("web", r"^org\.not_configured_origin\.|^app\.rum\.", ("web",)),
-    # devices
+    # devices (device.user.add/remove assign a device to a user: no user account is made or
+    # removed, so not iam/user creation; Elastic's integration sets no category for them)
     _ecs("device", r"^device\.|^mim\.", ("host",)),
     # configuration of the org, its apps, policies, zones, hooks and integrations
     _ecs(
