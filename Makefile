@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # installed here.
 SYSTEM_PACKAGES := rsyslog rsyslog-openssl rsyslog-relp openssl
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "oktaduck needs Python 3.11 or newer (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

@@ -562,8 +562,12 @@ def cmd_mappings_coverage(args: argparse.Namespace) -> int:
 
 def _catalog_coverage(args: argparse.Namespace, directory: Path) -> None:
     try:
-        from ingest.mapping.taxonomy import catalog_coverage
+        from ingest.mapping.taxonomy import DEFAULT_CATALOG, catalog_coverage
     except ImportError:  # pragma: no cover - the taxonomy module ships with the ECS/OCSF files
+        return
+    if not args.catalog and not DEFAULT_CATALOG.is_file():
+        # An installed copy carries no catalog (2.4 MB); a checkout reads the one beside it.
+        print("(for the catalog's coverage, pass --catalog PATH/TO/event-types.json)")
         return
     report = catalog_coverage(args.catalog) if args.catalog else catalog_coverage()
     print("Event types of the catalog with a specific classification:")

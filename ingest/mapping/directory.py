@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 
 from ingest.errors import MappingError
@@ -11,14 +12,44 @@ from ingest.mapping.spec import InvalidMapping
 
 ENV_VAR = "OKTADUCK_MAPPINGS"
 LOOKUP_DIR = "lookups"
+BUNDLED_PACKAGE = "ingest.bundled_mappings"
 
 
 def default_mapping_dir() -> Path:
-    """``$OKTADUCK_MAPPINGS`` when set, else the ``mappings/`` folder of the repository checkout."""
+    """The folder of the default mapping files.
+
+    In this order:
+
+    1. ``$OKTADUCK_MAPPINGS`` when it is set (and not empty);
+    2. the data package ``ingest.bundled_mappings``, the copy of the repository's ``mappings/``
+       that an installed wheel carries (setup.py puts it there);
+    3. the ``mappings/`` folder next to the ``ingest`` package, which is the checkout's own:
+       an editable install (``make``), or a checkout on ``PYTHONPATH``. Edits there take
+       effect at once.
+    """
     configured = os.environ.get(ENV_VAR)
     if configured:
         return Path(configured).expanduser()
+    bundled = bundled_mapping_dir()
+    if bundled is not None:
+        return bundled
     return Path(__file__).resolve().parents[2] / "mappings"
+
+
+def bundled_mapping_dir() -> Path | None:
+    """Where the installed data package ``ingest.bundled_mappings`` is, or None without one."""
+    try:
+        spec = find_spec(BUNDLED_PACKAGE)
+    except ImportError:
+        return None
+    if spec is None or spec.submodule_search_locations is None:
+        return None
+    # A folder of data files is a namespace package: no module, only its folder.
+    for location in spec.submodule_search_locations:
+        folder = Path(location)
+        if folder.is_dir():
+            return folder.resolve()
+    return None
 
 
 def mapping_files(directory: Path) -> list[Path]:
