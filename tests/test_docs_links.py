@@ -106,3 +106,14 @@ def test_every_documented_log_event_is_emitted() -> None:
         text = page.read_text(encoding="utf-8")
         documented |= {name for name in EVENT.findall(text) if not name.startswith("api.")}
     assert sorted(documented - emitted()) == []
+
+
+def test_every_source_path_named_in_the_docs_exists() -> None:
+    """A module named in backquotes (`ingest/pagemap.py`) is one the checkout has."""
+    missing = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for path in re.findall(r"`((?:ingest|tests|deploy|mappings)/[\w./-]+)`", text):
+            if not (REPO / path).exists():
+                missing.append(f"{page.relative_to(REPO)}: {path}")
+    assert missing == []
