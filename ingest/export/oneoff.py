@@ -64,7 +64,7 @@ def destination(text: str, clock: Any) -> Sink:
         SyslogSink,
         SyslogSinkConfig,
     )
-    from ingest.secrets import Secret
+    from ingest.secrets import secret_from_env
 
     if text in ("stdout", "-"):
         return StdoutSink()
@@ -78,10 +78,10 @@ def destination(text: str, clock: Any) -> Sink:
     if text.startswith(("http://", "https://")):
         import os
 
-        token = os.environ.get("OKTADUCK_EXPORT_TOKEN")
-        return HttpSink(
-            HttpSinkConfig(url=text, token=Secret(token, "env") if token else None), clock=clock
-        )
+        token = None
+        if os.environ.get("OKTADUCK_EXPORT_TOKEN", "").strip():  # checked like a source's
+            token = secret_from_env("OKTADUCK_EXPORT_TOKEN")
+        return HttpSink(HttpSinkConfig(url=text, token=token), clock=clock)
     for scheme in ("syslog", "relp"):
         if text.startswith(f"{scheme}://"):
             host, _, port = text[len(scheme) + 3 :].rpartition(":")

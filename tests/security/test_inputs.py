@@ -565,6 +565,13 @@ def test_config_paths_that_cannot_be_created_are_one_line(tmp_path: Path) -> Non
     _one_line(run_cli("sql", "--db", str(tmp_path / ("n" * 300)), "SELECT 1"), 1, "too long")
 
 
+def test_an_export_token_with_a_line_break_is_one_line(demo_db: Path) -> None:
+    env = {"OKTADUCK_EXPORT_TOKEN": "00abcdef\nX-Injected: 1"}
+    done = run_cli("export", "--db", str(demo_db), "--to", "http://127.0.0.1:9/", env=env)
+    _one_line(done, 2, "OKTADUCK_EXPORT_TOKEN holds a line break or control character")
+    assert "Injected" not in done.stderr
+
+
 def test_a_bad_log_level_from_the_environment_is_a_usage_error(demo_db: Path) -> None:
     done = run_cli("status", "--db", str(demo_db), env={"OKTADUCK_LOG_LEVEL": "loud"})
     assert done.returncode == 2
