@@ -381,8 +381,27 @@ def plant_acme(p: Planter) -> dict[str, Any]:
         "policy.evaluate_sign_on",
     ]
     kinds += [(t, admins[i % 3], None) for i, t in enumerate(policy_types)]
+    kinds += [
+        ("system.idp.lifecycle.deactivate", admins[2], None),
+        ("system.idp.lifecycle.delete", admins[1], None),
+        ("system.idp.lifecycle.read_client_secret", admins[2], None),
+        ("user.mfa.factor.suspend", admins[1], users[10]),
+        ("user.mfa.factor.suspend", users[11], None),
+        ("user.mfa.factor.unsuspend", admins[1], users[10]),
+        ("user.mfa.factor.activate", users[11], None),
+        ("system.api_token.revoke", admins[3], None),
+        ("system.api_token.revoke", admins[1], None),
+        ("system.api_token.update", admins[3], None),
+        ("system.operation.rate_limit.violation", users[12], None),
+        ("system.org.rate_limit.warning", None, None),
+        ("system.org.rate_limit.violation", None, None),
+        ("core.concurrency.org.limit.violation", users[12], None),
+        ("system.operation.rate_limit.warning", users[12], None),
+        ("system.client.rate_limit.violation", users[12], None),
+    ]
     for i, (kind, actor, subject) in enumerate(kinds):
         ip = "51.68.99.99" if kind.startswith("security.") else None
+        ip = "198.51.100.77" if "limit" in kind else ip
         p.add(gen.event(kind, at + i * 7 * s, actor=actor, subject=subject, ip=ip))
     # an administrator removing a factor: targets the user and the enrollment
     enrollment = users[8].factors[0]
@@ -449,6 +468,9 @@ def plant_acme(p: Planter) -> dict[str, Any]:
         token_admin=admins[1].login,
         zone_admin=admins[1].login,
         idp_admin=admins[2].login,
+        revoke_admin=admins[3].login,
+        suspended=users[10].login,
+        rate_ip="198.51.100.77",
         threat_ip="51.68.99.99",
         reporter=users[9].login,
         locked=users[17].login,

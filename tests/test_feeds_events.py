@@ -149,6 +149,30 @@ def factor_resets(s: Stored, p: Params) -> bool:
     )
 
 
+def factor_suspensions(s: Stored, p: Params) -> bool:
+    return (
+        s.type in ("user.mfa.factor.suspend", "user.mfa.factor.deactivate")
+        and (p.get("user") is None or is_id_or_login(account(s), p["user"], "alternateId"))
+        and by_actor(s, p)
+    )
+
+
+IDP_TYPES = tuple(
+    f"system.idp.lifecycle.{change}"
+    for change in ("create", "activate", "update", "deactivate", "delete", "read_client_secret")
+)
+RATE_LIMIT_TYPES = (
+    "system.operation.rate_limit.violation",
+    "system.org.rate_limit.warning",
+    "system.org.rate_limit.violation",
+    "core.concurrency.org.limit.violation",
+)
+
+
+def rate_limits(s: Stored, p: Params) -> bool:
+    return s.type in RATE_LIMIT_TYPES and (p.get("ip") is None or s.ip == p["ip"])
+
+
 POLICY_TYPES = (
     "policy.lifecycle.create",
     "policy.lifecycle.update",
@@ -294,6 +318,7 @@ COLUMNS: dict[str, Callable[[Stored], Any]] = {
     "privilege": lambda s: text(s.debug.get("privilegeGranted")),
     "threat_detections": lambda s: text(s.debug.get("threatDetections")),
     "tunnels": lambda s: text(s.debug.get("tunnels")),
+    "request_uri": lambda s: text(s.debug.get("requestUri")),
 }
 
 
@@ -372,9 +397,24 @@ CASES = [
     ),
     Case(
         "new-identity-provider",
-        by_type_and_actor("system.idp.lifecycle.create", "system.idp.lifecycle.activate"),
-        lambda d: [{"actor": d["idp_admin"].upper()}],
+        by_type_and_actor(*IDP_TYPES),
+        lambda d: [{"actor": d["idp_admin"].upper()}, {"actor": d["token_admin"]}],
     ),
+    Case(
+        "mfa-factor-suspended",
+        factor_suspensions,
+        lambda d: [
+            {"user": d["suspended"].upper()},
+            {"user": d["factor_user"]},
+            {"user": d["suspended"], "actor": d["token_admin"]},
+        ],
+    ),
+    Case(
+        "api-token-revoked",
+        by_type_and_actor("system.api_token.revoke"),
+        lambda d: [{"actor": d["revoke_admin"].upper()}],
+    ),
+    Case("rate-limit-violations", rate_limits, lambda d: [{"ip": d["rate_ip"]}]),
     Case("threat-detected", threats, lambda d: [{"ip": d["threat_ip"]}]),
     Case("user-reported-suspicious", reported, lambda d: [{"user": d["reporter"].upper()}]),
     Case(

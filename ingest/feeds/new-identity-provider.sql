@@ -1,9 +1,13 @@
--- title: Identity providers created or activated
--- description: Detection: an identity provider created (system.idp.lifecycle.create) or activated
---   (system.idp.lifecycle.activate). An attacker with admin rights who adds an inbound
---   federation provider can sign in as any user it routes, without their password or MFA (the
---   cross-tenant impersonation technique); a new provider should always match a planned
---   integration. The provider is in targets, its settings in debug_data.
+-- title: Identity provider changes
+-- description: Detection: every change to an identity provider (system.idp.lifecycle.create,
+--   .activate, .update, .deactivate, .delete) and every read of a provider's client secret
+--   (system.idp.lifecycle.read_client_secret). An attacker with admin rights who adds or
+--   re-points an inbound federation provider can sign in as any user it routes, without their
+--   password or MFA (the cross-tenant impersonation technique); one who reads a client secret
+--   can impersonate the org to the provider; a deactivated or deleted provider locks its users
+--   out. Each change should match a planned integration. The provider is in targets, its
+--   settings in debug_data. (The feed kept its name from when it listed only created and
+--   activated providers.)
 -- param: actor string | only changes made by this actor: login (case-insensitive) or id
 -- order: published, uuid
 -- late: json_extract(e.raw, '$.debugContext.debugData') AS debug_data
@@ -14,5 +18,7 @@ SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        rowid AS _rowid
 FROM events
 WHERE {{ in_window }}
-  AND event_type IN ('system.idp.lifecycle.create', 'system.idp.lifecycle.activate')
+  AND event_type IN ('system.idp.lifecycle.create', 'system.idp.lifecycle.activate',
+                     'system.idp.lifecycle.update', 'system.idp.lifecycle.deactivate',
+                     'system.idp.lifecycle.delete', 'system.idp.lifecycle.read_client_secret')
   AND ($actor IS NULL OR actor_id = $actor OR lower(actor_login) = lower($actor))
