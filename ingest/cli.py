@@ -130,7 +130,13 @@ def cmd_poll(args: argparse.Namespace) -> int:
     failed = 0
     mapping = load_mapping(config.mapping_path())
     with (
-        Store(config.storage.path, mapping, _ingest_memory(config), INGEST_THREADS) as store,
+        Store(
+            config.storage.path,
+            mapping,
+            _ingest_memory(config),
+            INGEST_THREADS,
+            serves_queries=False,
+        ) as store,
         ProcessMapper(mapping) as mapper,
     ):
         for source in sources:
@@ -237,7 +243,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     mapping = load_mapping(config.mapping_path())
     db = args.db or config.storage.path
     with (
-        Store(db, mapping, _ingest_memory(config), INGEST_THREADS) as store,
+        Store(db, mapping, _ingest_memory(config), INGEST_THREADS, serves_queries=False) as store,
         ProcessMapper(mapping) as mapper,
     ):
         client = open_client(source, clock, stop)

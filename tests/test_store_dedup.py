@@ -89,7 +89,9 @@ def test_large_events_commit_within_a_small_memory_limit_across_groups(
     split."""
     gen = EventGenerator(seed=6)
     db = tmp_path / "d.duckdb"
-    with Store(db, mapping, memory_limit=INGEST_MEMORY_LIMIT, threads=1) as store:
+    with Store(
+        db, mapping, memory_limit=INGEST_MEMORY_LIMIT, threads=1, serves_queries=False
+    ) as store:
         for n, count in enumerate([100, 100, 400, 100, 100, 100, 100, 200]):
             start = START + timedelta(hours=n)
             events = gen.stream(count, start, start + timedelta(minutes=50))

@@ -8,6 +8,7 @@ import hashlib
 import logging
 import re
 import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +51,14 @@ CHECKPOINT_THRESHOLD = "256MB"
 # with a CHECKPOINT (which writes them out) whenever the parts since the last one would
 # pass that quarter (``Store._chunks``, ``Store._make_room``).
 OVERFLOW_STRING = 4096
+# A checkpoint rewrites the table's last row group a vector (2048 rows) at a time and cannot
+# spill those rows' long strings: it needs the text of up to 2048 consecutive large events
+# in memory at once. A store that is not serving queries (a one-shot ingest) therefore
+# raises its memory limit, when large events arrive, to twice the bytes of the last 2048 of
+# them on top of its base limit (at most MAX_MEMORY_LIMIT): 50 KB events at the one-shot
+# 48MB get ~250MB; ordinary Okta events (~2.6 KB, under OVERFLOW_STRING) change nothing.
+CHECKPOINT_VECTOR = 2048
+MAX_MEMORY_LIMIT = 4 * 2**30
 _SIZE = re.compile(r"\s*([0-9.]+)\s*([KMGT]?i?B)?\s*$", re.IGNORECASE)
 
 
@@ -175,7 +184,11 @@ class Store:
         mapping: CompiledMapping,
         memory_limit: str | None = None,
         threads: int | None = None,
+        serves_queries: bool = True,
     ) -> None:
+        """``serves_queries``: lock the configuration once set up (the daemon, whose API runs
+        people's queries on this database). A one-shot ingest runs none and keeps the
+        freedom to raise its memory limit for large events (``CHECKPOINT_VECTOR``)."""
         if mapping.output != "columns":  # ECS, OCSF: documents for export, not the table
             raise ConfigError(
                 f"mapping {mapping.name} makes {mapping.output}s; the events table needs a "
@@ -196,13 +209,17 @@ class Store:
             ensure_mapping_columns(self.con, mapping.columns)
             row = self.con.execute("SELECT coalesce(max(ingest_seq), 0) FROM events").fetchall()
             self._room = overflow_room(self.con)
-            if not locked:
+            self._base_limit = memory_bytes(self.con)
+            if not locked and serves_queries:
                 lock_configuration(self.con)
+            self._adaptive = not locked and not serves_queries
         except duckdb.Error as err:
             self.con.close()
             raise translate(err, path) from None
         self._next_seq = int(row[0][0]) + 1 if row else 1
         self._large = 0  # bytes of large texts committed since the last checkpoint
+        self._recent: deque[int] = deque(maxlen=CHECKPOINT_VECTOR)  # sizes of the last large
+        self._recent_bytes = 0
 
     def close(self) -> None:
         with self._lock:
@@ -266,6 +283,7 @@ class Store:
         if not pages:
             return CommitResult(0, 0, 0, None)
         source = pages[0].source
+        self._fit_large_texts(pages)
         chunks = self._chunks(pages)
         stored = duplicates = conflicts = rejected = 0
         newest: datetime | None = None
@@ -343,6 +361,33 @@ class Store:
                 current[p].append(i)
         chunks.append((list(current), large))
         return chunks
+
+    def _fit_large_texts(self, pages: Sequence[PageRows]) -> None:
+        """Raise the memory limit, where this store may, so that a checkpoint can hold the
+        last ``CHECKPOINT_VECTOR`` large texts (see there)."""
+        if not self._adaptive:
+            return
+        for page in pages:
+            if total_size(page.raw) < OVERFLOW_STRING:
+                continue
+            for index in page.batch.accepted:
+                size = text_size(page.raw, index)
+                if size >= OVERFLOW_STRING:
+                    if len(self._recent) == CHECKPOINT_VECTOR:
+                        self._recent_bytes -= self._recent[0]
+                    self._recent.append(size)
+                    self._recent_bytes += size
+        need = min(MAX_MEMORY_LIMIT, self._base_limit + 2 * self._recent_bytes)
+        if need <= memory_bytes(self.con):
+            return
+        megabytes = -(-need // 2**20)
+        with self._lock:
+            try:
+                self.con.execute(f"SET memory_limit = '{megabytes}MiB'")
+            except duckdb.Error as err:
+                raise translate(err, self.path) from None
+            self._room = overflow_room(self.con)
+        emit("store.memory_raised", memory_limit_mb=megabytes, reason="large events")
 
     def _make_room(self, large: int) -> None:
         """Checkpoint before a commit of ``large`` bytes of large texts if, with those
@@ -651,15 +696,20 @@ class Store:
         )
 
 
-def overflow_room(con: duckdb.DuckDBPyConnection) -> int:
-    """How many bytes of large texts a commit may hold: a quarter of the memory limit."""
+def memory_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """DuckDB's memory limit in bytes (48 MiB where it cannot be read)."""
     rows = con.execute("SELECT current_setting('memory_limit')").fetchall()
     m = _SIZE.match(str(rows[0][0])) if rows else None
     if m is None:
-        return 12 * 2**20
+        return 48 * 2**20
     unit = (m.group(2) or "B").upper().replace("I", "")
     scale = 1024 ** "BKMGT".index(unit[0])
-    return max(2**20, int(float(m.group(1)) * scale) // 4)
+    return int(float(m.group(1)) * scale)
+
+
+def overflow_room(con: duckdb.DuckDBPyConnection) -> int:
+    """How many bytes of large texts a commit may hold: a quarter of the memory limit."""
+    return max(2**20, memory_bytes(con) // 4)
 
 
 def _text(part: _Part, position: int) -> bytes:
