@@ -6,6 +6,7 @@ Validated without the network: every key is checked, secrets are referenced (``t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -91,9 +92,21 @@ def _typed(kind: type | tuple[type, ...]) -> Callable[[Any, str], Any]:
 
 
 def _table(value: Any, key: str) -> dict[str, str]:
+    """HTTP headers: a table of names (RFC 9110 tokens) to values without control characters,
+    which httpx would refuse at every request."""
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise ConfigError(f"{key}: expected a table of strings")
+    for name, text in value.items():
+        if not _HEADER_NAME.fullmatch(name) or _CONTROL.search(text):
+            raise ConfigError(
+                f"{key}.{name[:40]}: a header name is letters, digits and -, its value has "
+                "no line break or other control character"
+            )
     return dict(value)
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab is allowed in a field value
 
 
 def _options(kind: str, base: Path) -> dict[str, Callable[[Any, str], Any]]:

@@ -322,6 +322,13 @@ def _nested(depth: int) -> str:
         (('[api]\nlisten = "127.0.0.1:99999"\n' + GOOD).encode(), "port is from 0 to 65535"),
         (('[api]\nlisten = "127.0.0.1:²"\n' + GOOD).encode(), "expected HOST:PORT"),
         (('[storage]\nretention_every = "0s"\n' + GOOD).encode(), "retention_every: at least"),
+        (
+            (
+                GOOD + '[[sinks]]\nname = "h"\ntype = "http"\nurl = "https://siem.example"\n'
+                'headers = { X-Tenant = "a\\r\\nX-Injected: 1" }\n'
+            ).encode(),
+            "headers.X-Tenant: a header name is letters, digits and -",
+        ),
     ],
 )
 def test_each_hostile_file_is_one_config_error_naming_it(
