@@ -116,6 +116,9 @@ def test_feed_inputs_cover_the_feed_event_types() -> None:
         "zone.deactivate",
         "system.idp.lifecycle.create",
         "user.session.impersonation.initiate",
+        "user.mfa.factor.suspend",
+        "system.api_token.revoke",
+        "system.org.rate_limit.violation",
     }
     present = {event["eventType"] for name, _, event in CASES if name.startswith("feed-")}
     assert wanted <= present
