@@ -29,6 +29,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from ingest.api import ApiServer, announce_path, api_token
+from ingest.backoff import Backoff
 from ingest.clock import Clock, SystemClock
 from ingest.completeness import check_window
 from ingest.config import Config, SourceConfig
@@ -100,7 +101,8 @@ class SourceRunner:
         # configuration-like failures (bad token, no permission, rejected query) back off
         # harder: retrying them every interval only burns the org's rate limit
         base = self.source.poll_interval * (4 if isinstance(err, AuthFailed | BadRequest) else 1)
-        wait = min(MAX_BACKOFF, base * 2 ** min(self.failures - 1, 10))
+        backoff = Backoff(base.total_seconds(), MAX_BACKOFF.total_seconds(), jitter=0.0)
+        wait = timedelta(seconds=backoff.delay(self.failures))
         self.retry_at = self.clock.now() + wait
         emit(
             "poll.failed",

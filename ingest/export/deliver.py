@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ingest.backoff import Backoff
 from ingest.clock import Clock
 from ingest.errors import ExportError
 from ingest.export.formats import columns_for, format_batch, formatter
@@ -133,6 +134,7 @@ def _send(
     rng: random.Random,
 ) -> str | None:
     """Send with retries; None on success, else the last error (the cycle gives up)."""
+    backoff = Backoff(delivery.backoff_initial, delivery.backoff_max, rng=rng)
     started = clock.now()
     attempt = 0
     while True:
@@ -148,8 +150,7 @@ def _send(
             if elapsed >= delivery.retry_for:
                 emit("export.gave_up", logging.ERROR, sink=delivery.sink, error=str(err))
                 return str(err)
-            delay = min(delivery.backoff_max, delivery.backoff_initial * 2 ** (attempt - 1))
-            delay = rng.uniform(delay / 2, delay)
+            delay = backoff.delay(attempt)
             hinted = getattr(err, "retry_after", None)
             if isinstance(hinted, int | float) and hinted > 0:
                 delay = min(float(hinted), delivery.retry_for)

@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar, overload
 import httpx
 import orjson
 
+from ingest.backoff import Backoff
 from ingest.clock import Clock
 from ingest.errors import (
     AuthFailed,
@@ -156,6 +157,7 @@ class OktaClient:
         # ``deadline_transport`` (ingest.okta.transport), which ``open_client`` builds
         self.timeout = timeout
         self.rng = rng or random.Random()
+        self.backoff = Backoff(self.policy.backoff_initial, self.policy.backoff_max, rng=self.rng)
         self.stats = ClientStats()
 
     @overload
@@ -187,8 +189,7 @@ class OktaClient:
                         f"giving up after {attempt} attempts over {elapsed:.0f}s: {err.reason}",
                         request_id=err.request_id,
                     ) from None
-                delay = min(policy.backoff_max, policy.backoff_initial * 2 ** (attempt - 1))
-                delay = self.rng.uniform(delay / 2, delay)
+                delay = self.backoff.delay(attempt)
                 self.stats.retries += 1
                 emit(
                     "okta.retry",
