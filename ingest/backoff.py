@@ -41,7 +41,7 @@ class Backoff:
     def delay(self, attempt: int) -> float:
         """Seconds to wait after the ``attempt``-th consecutive failure (counted from 1)."""
         doublings = min(max(attempt, 1) - 1, _MAX_DOUBLINGS)
-        delay = min(self.maximum, self.initial * 2**doublings)
+        delay = min(self.maximum, self.initial * 2.0**doublings)
         if self.jitter:
             return self.rng.uniform(delay * (1.0 - self.jitter), delay)
         return delay
