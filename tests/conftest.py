@@ -1,58 +1,25 @@
-"""Shared fixtures: a simulated Okta org served over HTTP on 127.0.0.1, real DuckDB files."""
+"""Shared fixtures: a simulated Okta org served over HTTP on 127.0.0.1, real DuckDB files.
+
+The building blocks (simulator, CLI and daemon runners, store readers) are in tests/helpers.
+"""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import orjson
 import pytest
 
 from ingest.clock import FakeClock
 from ingest.config import SourceConfig, normalized_mapping_path
 from ingest.mapping import CompiledMapping, load_mapping
-from ingest.okta.client import ClientPolicy, OktaClient
+from ingest.okta.client import OktaClient
 from ingest.okta.session import open_client
-from ingest.okta.urls import OrgURL
-from ingest.simulate.org import OrgConfig, SimulatedOrg
-from ingest.simulate.server import SimulatorServer
-
-TOKEN = "test-token-0123456789abcdef"
-TOKEN_ENV = "OKTADUCK_TEST_TOKEN"
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-# Real LogEvents from Okta's docs and Cortex XSOAR's content, kept with the tests (README)
-SAMPLES = REPO / "tests" / "samples"
-START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-
-
-@dataclass
-class Sim:
-    org: SimulatedOrg
-    server: SimulatorServer
-    clock: FakeClock | None
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-
-def make_sim(clock: FakeClock | None = None, **config: Any) -> Sim:
-    settings: dict[str, Any] = {"tokens": frozenset({TOKEN}), "limit": 0, "seed": 3}
-    if clock is not None:
-        settings["now"] = clock.now
-    settings.update(config)
-    org = SimulatedOrg(OrgConfig(**settings))
-    return Sim(org, SimulatorServer(org), clock)
+from ingest.store.db import Store
+from tests.helpers import START, TOKEN, TOKEN_ENV, Sim, make_sim, reap_daemons
+from tests.helpers.feeds import Dataset, connect, shared_dataset
 
 
 @pytest.fixture
@@ -82,25 +49,16 @@ def mapping() -> CompiledMapping:
 
 
 @pytest.fixture
+def store(tmp_path: Path, mapping: CompiledMapping) -> Iterator[Store]:
+    """An open store in a fresh DuckDB file (``tmp_path / "okta.duckdb"``), closed after."""
+    with Store(tmp_path / "okta.duckdb", mapping) as opened:
+        yield opened
+
+
+@pytest.fixture
 def token_env(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     return TOKEN_ENV
-
-
-def source_for(
-    sim: Sim, *, page_limit: int = 100, lookback_h: float = 24, **kw: Any
-) -> SourceConfig:
-    policy = kw.pop("client", ClientPolicy(backoff_initial=0.5, retry_for=120))
-    return SourceConfig(
-        name="acme",
-        org=OrgURL.parse(sim.url),
-        token_env=TOKEN_ENV,
-        lookback=timedelta(hours=lookback_h),
-        page_limit=page_limit,
-        client=policy,
-        timeout=5.0,
-        **kw,
-    )
 
 
 @pytest.fixture
@@ -117,132 +75,21 @@ def client_for() -> Iterator[Callable[[SourceConfig, Any], OktaClient]]:
         c.http.close()
 
 
-def stored_uuids(db: Path) -> list[str]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return [r[0] for r in con.execute("SELECT uuid FROM events").fetchall()]
-    finally:
-        con.close()
-
-
-def run_cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """Run ``oktaduck`` in a real subprocess."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("OKTADUCK_")}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "ingest.cli", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-        cwd=REPO,
-        check=False,
-    )
-
-
-def daemon_api(db: Path) -> tuple[str, dict[str, str]]:
-    """The running daemon's API URL and the headers that authorize a request to it."""
-    doc = orjson.loads(db.with_name(db.name + ".api.json").read_bytes())
-    return str(doc["url"]), {"Authorization": f"Bearer {doc['token']}"}
-
-
-_RUNNING: list[Daemon] = []
-
-
 @pytest.fixture(autouse=True)
 def _no_daemon_outlives_its_test() -> Iterator[None]:
     yield
-    while _RUNNING:
-        daemon = _RUNNING.pop()
-        if daemon.proc.poll() is None:
-            daemon.proc.kill()
-            daemon.proc.wait()
-        if daemon.proc.stderr is not None:
-            daemon.proc.stderr.close()
-
-
-class Daemon:
-    """``oktaduck run`` in a subprocess, read through its JSON logs on stderr."""
-
-    def __init__(self, config: Path, env: dict[str, str], wrap: tuple[str, ...] = ()) -> None:
-        """``wrap``: a command that execs the daemon, e.g. ``("prlimit", "--nofile=160")``."""
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("OKTADUCK_")}
-        full_env.update(env)
-        self.proc = subprocess.Popen(
-            [
-                *wrap,
-                sys.executable,
-                "-m",
-                "ingest.cli",
-                "--log-level",
-                "info",
-                "run",
-                "--config",
-                str(config),
-            ],
-            stderr=subprocess.PIPE,
-            text=True,
-            env=full_env,
-            cwd=REPO,
-        )
-        self.logs: list[dict[str, Any]] = []
-        _RUNNING.append(self)
-
-    def wait_for(
-        self, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 180
-    ) -> list[dict[str, Any]]:
-        """Read log lines until ``done(logs)`` is true; a daemon that goes quiet for longer
-        than ``timeout`` is killed so the test fails instead of hanging."""
-        assert self.proc.stderr is not None
-        watchdog = threading.Timer(timeout, self.proc.kill)
-        watchdog.daemon = True
-        watchdog.start()
-        try:
-            return self._read_until(done)
-        finally:
-            watchdog.cancel()
-
-    def _read_until(self, done: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            try:
-                self.logs.append(orjson.loads(line))
-            except orjson.JSONDecodeError:
-                raise AssertionError(f"daemon printed a non-JSON line: {line!r}") from None
-            if done(self.logs):
-                return self.logs
-        raise AssertionError(f"daemon exited ({self.proc.wait()}) before: {self.logs[-5:]}")
-
-    def caught_up(self, *sources: str) -> None:
-        def done(logs: list[dict[str, Any]]) -> bool:
-            seen = {g["source"] for g in logs if g["event"] == "poll.cycle_done" and g["caught_up"]}
-            return set(sources) <= seen
-
-        self.wait_for(done)
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=30)
-        assert self.proc.stderr is not None
-        self.proc.stderr.close()
-        return code
+    reap_daemons()
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The feeds' data set (tests/test_feeds_dataset.py), built once per session."""
-    from tests.test_feeds_dataset import shared_dataset
-
+def data(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    """The feeds' data set (tests/helpers/feeds.py), built once per session (per xdist worker)."""
     return shared_dataset(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def con(data: Any) -> Iterator[duckdb.DuckDBPyConnection]:
+def con(data: Dataset) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to the feeds' data set."""
-    from tests.test_feeds_dataset import connect
-
     connection = connect(data)
     yield connection
     connection.close()

@@ -13,7 +13,7 @@ import pytest
 
 from ingest.errors import OktaduckError
 from ingest.store.query import open_read_only, run_user_query
-from tests.conftest import TOKEN, Daemon, Sim, daemon_api, run_cli
+from tests.helpers import TOKEN, Daemon, Sim, daemon_api, run_cli
 
 HOSTILE = [
     "COPY events TO '/tmp/oktaduck-stolen.csv'",

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from ingest.cli import build_parser
-from tests.conftest import REPO, TOKEN, Sim, run_cli
+from tests.helpers import REPO, TOKEN, Sim, run_cli
 
 
 @pytest.fixture

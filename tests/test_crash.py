@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from ingest.faults import POINTS
-from tests.conftest import TOKEN, Sim, run_cli, stored_uuids
+from tests.helpers import TOKEN, Sim, run_cli, stored_uuids
 
 
 def stored_cursor(db: Path) -> str | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.conftest import REPO, TOKEN, Sim, make_sim, stored_uuids
+from tests.helpers import REPO, TOKEN, Sim, make_sim, stored_uuids
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import TOKEN, Daemon, Sim, daemon_api, make_sim, run_cli, stored_uuids
+from tests.helpers import TOKEN, Daemon, Sim, daemon_api, make_sim, run_cli, stored_uuids
 
 
 def source_block(name: str, sim: Sim, token_env: str = "TOK", interval: str = "1h") -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import orjson
 
-from tests.conftest import TOKEN, Daemon, Sim, run_cli, stored_uuids
+from tests.helpers import TOKEN, Daemon, Sim, run_cli, stored_uuids
 from tests.receivers import Drop, HttpReceiver, Reply, Rsyslog, retry_later
 
 

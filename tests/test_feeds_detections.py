@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.test_feeds_dataset import (
+from tests.helpers.feeds import (
     DENY_PUSH,
     MFA,
     SESSION_START,

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from ingest.feeds.run import run_feed
-from tests.test_feeds_dataset import (
+from tests.helpers.feeds import (
     DENY_PUSH,
     MFA,
     NOW,

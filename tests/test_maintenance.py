@@ -15,7 +15,7 @@ from ingest.mapping import CompiledMapping
 from ingest.poll import poll_cycle
 from ingest.retention import apply_retention
 from ingest.store.db import Store
-from tests.conftest import Sim, source_for
+from tests.helpers import Sim, source_for
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import pytest
 from ingest.errors import EventRejected
 from ingest.mapping import CompiledMapping, load_mapping
 from ingest.mapping.types import rfc3339
-from tests.conftest import SAMPLES
+from tests.helpers import SAMPLES
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "golden"

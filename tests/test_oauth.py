@@ -26,7 +26,7 @@ from ingest.okta.client import ClientPolicy, OktaClient
 from ingest.okta.oauth import OAuthAuth, OAuthConfig
 from ingest.okta.urls import OrgURL
 from ingest.simulate.oauth import OAuthApp, OAuthSettings
-from tests.conftest import START, Sim, make_sim
+from tests.helpers import START, Sim, make_sim
 
 CLIENT_ID = "0oa5svcapp7logreader1"
 KID = "kid-2026"

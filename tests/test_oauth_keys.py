@@ -19,7 +19,7 @@ from ingest.errors import ConfigError
 from ingest.okta.dpop import DPoPProver, ath, challenge_error, htu, parse_challenges
 from ingest.okta.keys import ephemeral_dpop_key, load_dpop_key, load_signing_key
 from ingest.okta.oauth import OAuthConfig, client_assertion
-from tests.conftest import START
+from tests.helpers import START
 from tests.test_oauth import (
     CLIENT_ID,
     KID,

@@ -21,7 +21,7 @@ from ingest.okta.dpop import DPoPProver
 from ingest.okta.keys import SigningKey, ephemeral_dpop_key
 from ingest.okta.oauth import ASSERTION_TYPE, client_assertion
 from ingest.simulate.oauth import OAuthApp, OAuthSettings
-from tests.conftest import START, TOKEN, Sim
+from tests.helpers import START, TOKEN, Sim
 from tests.test_oauth import (
     CLIENT_ID,
     KID,

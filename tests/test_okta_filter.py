@@ -26,7 +26,7 @@ from ingest.feeds.okta_filter import (
 from ingest.feeds.scim import And, Compare, Not, Or, Present
 from ingest.mapping.types import to_string
 from ingest.simulate.generator import EventGenerator
-from tests.conftest import SAMPLES
+from tests.helpers import SAMPLES
 
 HOSTILE = (
     "'); DROP TABLE events; --",

@@ -21,7 +21,7 @@ from ingest.poll import poll_cycle
 from ingest.simulate.generator import EventGenerator
 from ingest.store.db import PageRows, Store
 from ingest.store.rawtexts import RawTexts
-from tests.conftest import Sim, source_for
+from tests.helpers import Sim, source_for
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 

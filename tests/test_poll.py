@@ -16,7 +16,7 @@ from ingest.mapping import CompiledMapping
 from ingest.okta.client import ClientPolicy, OktaClient
 from ingest.poll import poll_cycle
 from ingest.store.db import Store
-from tests.conftest import TOKEN, Sim, source_for
+from tests.helpers import TOKEN, Sim, source_for
 
 Client = Callable[[Any, Any], OktaClient]
 
@@ -119,7 +119,7 @@ def test_a_429_is_waited_out_until_the_reset(
 def test_pacing_leaves_the_reserved_share_and_avoids_429s(
     clock: FakeClock, tmp_path: Path, mapping: CompiledMapping, token_env: str, client_for: Client
 ) -> None:
-    from tests.conftest import make_sim
+    from tests.helpers import make_sim
 
     sim = make_sim(clock, limit=10, window_seconds=60)
     try:
@@ -157,7 +157,7 @@ def test_each_fault_kind_is_retried_and_survived(
 def test_a_slow_answer_times_out_and_is_retried(
     clock: FakeClock, tmp_path: Path, mapping: CompiledMapping, token_env: str, client_for: Client
 ) -> None:
-    from tests.conftest import make_sim
+    from tests.helpers import make_sim
 
     sim = make_sim(clock, slow_seconds=1.0)
     try:

@@ -16,7 +16,7 @@ from ingest.config import normalized_mapping_path
 from ingest.mapping import load_mapping
 from ingest.poll import poll_cycle
 from ingest.store.db import Store
-from tests.conftest import Sim, run_cli, source_for
+from tests.helpers import Sim, run_cli, source_for
 
 EXTRA_FIELD = """
 [fields.ua_raw_copy]

@@ -19,7 +19,7 @@ from ingest.errors import ConfigError
 from ingest.export.settings import parse_sink
 from ingest.export.sinks import RelpSink, SinkRejected, SinkUnavailable, SyslogSinkConfig
 from ingest.export.sinks.relp import Frame, FrameReader, RelpProtocolError, frame
-from tests.conftest import Sim, run_cli
+from tests.helpers import Sim, run_cli
 from tests.receivers import (
     MakeRelpServer,
     Rsyslog,

@@ -34,7 +34,7 @@ from ingest.remote import Api, fetch
 from ingest.secrets import Secret
 from ingest.store.db import Store
 from ingest.store.limits import QueryLimits
-from tests.conftest import TOKEN, Daemon, Sim, daemon_api, run_cli
+from tests.helpers import TOKEN, Daemon, Sim, daemon_api, run_cli
 
 API_TOKEN = "api-token-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}

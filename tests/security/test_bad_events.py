@@ -27,7 +27,7 @@ from ingest.poll import poll_cycle
 from ingest.simulate.generator import EventGenerator
 from ingest.store.db import Store
 from ingest.store.remap import pending
-from tests.conftest import START, TOKEN, run_cli, source_for, stored_uuids
+from tests.helpers import START, TOKEN, run_cli, source_for, stored_uuids
 
 Client = Callable[[Any, Any], OktaClient]
 

@@ -12,7 +12,7 @@ import pytest
 
 from ingest.checks import transport_warnings
 from ingest.config import load_config
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 SOURCE = '[[sources]]\nname = "okta"\norg_url = "https://acme.okta.com"\ntoken_env = "T"\n'
 WEAK = {

@@ -35,7 +35,7 @@ from ingest.okta.transport import deadline_transport
 from ingest.okta.urls import OrgURL
 from ingest.poll import poll_cycle
 from ingest.store.db import Store
-from tests.conftest import REPO, START, TOKEN, TOKEN_ENV, Daemon, stored_uuids
+from tests.helpers import REPO, START, TOKEN, TOKEN_ENV, Daemon, stored_uuids
 
 Answer = Callable[["Hostile", str, socket.socket], None]
 LOGS = "/api/v1/logs"

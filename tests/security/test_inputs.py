@@ -30,7 +30,7 @@ from ingest.mapping.spec import InvalidMapping
 from ingest.okta.oauth import _json_object
 from ingest.store.query import open_read_only
 from ingest.tomlfile import MAX_TOML_BYTES
-from tests.conftest import REPO, run_cli
+from tests.helpers import REPO, run_cli
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 FEEDS = load_feeds()

@@ -26,7 +26,7 @@ from ingest.export.sinks.http import HttpSink, HttpSinkConfig
 from ingest.okta.session import open_client
 from ingest.okta.urls import OrgURL
 from ingest.secrets import Secret
-from tests.conftest import START, TOKEN, TOKEN_ENV, Sim, run_cli, source_for
+from tests.helpers import START, TOKEN, TOKEN_ENV, Sim, run_cli, source_for
 from tests.receivers import HttpReceiver
 
 SINK_TOKEN = "sink-token-for-the-outbound-tests-0123"

@@ -41,7 +41,7 @@ from ingest.store.query import (
     run_query,
     run_user_query,
 )
-from tests.conftest import TOKEN, Daemon, Sim, daemon_api, run_cli
+from tests.helpers import TOKEN, Daemon, Sim, daemon_api, run_cli
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 EVENTS = 120

@@ -44,7 +44,7 @@ from ingest.okta.oauth import OAuthAuth, OAuthConfig
 from ingest.okta.session import open_client
 from ingest.okta.urls import OrgURL
 from ingest.secrets import Secret
-from tests.conftest import REPO, START, TOKEN, TOKEN_ENV, Daemon, Sim, make_sim, run_cli
+from tests.helpers import REPO, START, TOKEN, TOKEN_ENV, Daemon, Sim, make_sim, run_cli
 from tests.receivers import HttpReceiver, Reply
 
 CANARY_ENV = "OKTADUCK_CANARY_TOKEN"
