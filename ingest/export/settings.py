@@ -105,6 +105,20 @@ def _table(value: Any, key: str) -> dict[str, str]:
     return dict(value)
 
 
+def _header_part(*, name: bool) -> Callable[[Any, str], str]:
+    """``token_header`` (a header name) or ``token_scheme`` (the start of its value)."""
+
+    def convert(value: Any, key: str) -> str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: wrong type {type(value).__name__}")
+        if not _HEADER_NAME.fullmatch(value) if name else _CONTROL.search(value):
+            what = "a header name: letters, digits and -" if name else "no control character"
+            raise ConfigError(f"{key}: {what}")
+        return value
+
+    return convert
+
+
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab is allowed in a field value
 
@@ -125,8 +139,8 @@ def _options(kind: str, base: Path) -> dict[str, Callable[[Any, str], Any]]:
             "url": s,
             "preset": s,
             "headers": _table,
-            "token_header": s,
-            "token_scheme": s,
+            "token_header": _header_part(name=True),
+            "token_scheme": _header_part(name=False),
             "timeout": f,
             "verify": b,
             "ca_file": _path(base),

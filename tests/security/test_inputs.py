@@ -329,6 +329,13 @@ def _nested(depth: int) -> str:
             ).encode(),
             "headers.X-Tenant: a header name is letters, digits and -",
         ),
+        (
+            (
+                GOOD + '[[sinks]]\nname = "h"\ntype = "http"\nurl = "https://siem.example"\n'
+                'token_scheme = "Bearer\\nX-Injected: 1"\n'
+            ).encode(),
+            "token_scheme: no control character",
+        ),
     ],
 )
 def test_each_hostile_file_is_one_config_error_naming_it(
