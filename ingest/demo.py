@@ -1,7 +1,7 @@
 """``oktaduck demo``: the whole pipeline against a simulated org, ending in a summary.
 
 A simulated org is served over HTTP on 127.0.0.1 in this process. oktaduck polls it exactly
-as it would poll a real org (token, pacing, ``next`` links, one transaction per page), then
+as it would poll a real org (token, pacing, ``next`` links, pages committed in groups), then
 the org receives late events and a brute-force burst, and a second cycle picks them up.
 """
 

@@ -95,6 +95,6 @@ class _RootHandler(logging.Handler):
 
 
 def emit(event: str, level: int = logging.INFO, **fields: Any) -> None:
-    """Log ``event`` (a stable dotted name such as ``poll.page_stored``) with fields."""
+    """Log ``event`` (a stable dotted name such as ``poll.pages_stored``) with fields."""
     if _LOGGER.isEnabledFor(level):
         _LOGGER.log(level, event, extra={"fields": fields})

@@ -1,8 +1,8 @@
 """One poll cycle of one source: follow Okta's ``next`` links until caught up.
 
-The CLI's ``poll`` and the daemon's scheduled job both call :func:`poll_cycle`. Each page is
-mapped and committed together with the ``next`` URL that follows it, so a crash anywhere
-leaves the page and its cursor, or neither.
+The CLI's ``poll`` and the daemon's scheduled job both call :func:`poll_cycle`. Pages are
+mapped as they arrive and committed in groups, each group in one transaction with the ``next``
+URL that follows its last page, so a crash anywhere leaves a group and its cursor, or neither.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Golden cases for mappings/okta/normalized.toml: input event -> expected row, issues or reason.
 
-Inputs are the real sample events in ``shared/okta/samples/*.ndjson`` (one case per line) and
+Inputs are the real sample events in ``tests/samples/*.ndjson`` (one case per line) and
 the synthesized quirk events in ``tests/golden/inputs/*.json``. Expectations live in
 ``tests/golden/normalized/<case>.json``. To rewrite them on purpose after a mapping change, run
 
@@ -37,7 +37,7 @@ def _sample_cases() -> list[tuple[str, str, Any]]:
         lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         for number, line in enumerate(lines, start=1):
             name = f"sample-{path.stem}-{number:02d}"
-            cases.append((name, f"shared/okta/samples/{path.name} line {number}", json.loads(line)))
+            cases.append((name, f"tests/samples/{path.name} line {number}", json.loads(line)))
     return cases
 
 

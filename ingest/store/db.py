@@ -1,4 +1,4 @@
-"""The DuckDB store: open, commit a page with its cursor in one transaction, read cursors."""
+"""The DuckDB store: open, commit pages with their cursor in one transaction, read cursors."""
 
 from __future__ import annotations
 
