@@ -12,71 +12,23 @@ and review the diff.
 from __future__ import annotations
 
 import json
-import os
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ingest.errors import EventRejected
 from ingest.mapping import CompiledMapping, load_mapping
 from ingest.mapping.classify import ECS_CATEGORIES, ECS_EXPECTED, ECS_FALLBACK, ECS_TYPES
-from tests.test_mapping_golden import CASES as BASE_CASES
-from tests.test_mapping_golden import _plain
+from tests.helpers import REPO
+from tests.helpers.golden import (
+    CASES,
+    IDS,
+    check_golden,
+    documents,
+    stale_expectations,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-GOLDEN = REPO / "tests" / "golden"
 MAPPINGS = REPO / "mappings" / "okta"
-UPDATE = os.environ.get("OKTADUCK_UPDATE_GOLDEN") == "1"
-
-
-def _feed_cases() -> list[tuple[str, str, Any]]:
-    cases = []
-    for path in sorted((GOLDEN / "inputs" / "feeds").glob("*.json")):
-        body = json.loads(path.read_text(encoding="utf-8"))
-        cases.append((f"feed-{path.stem}", f"tests/golden/inputs/feeds/{path.name}", body["event"]))
-    return cases
-
-
-CASES = BASE_CASES + _feed_cases()
-IDS = [case[0] for case in CASES]
-
-
-def document_outcome(mapping: CompiledMapping, event: Any) -> dict[str, Any]:
-    """The document and issues for an event, or the reason it is rejected."""
-    try:
-        _, issues = mapping.apply(event)
-        document = mapping.apply_document(event)
-    except EventRejected as rejected:
-        return {"accepted": False, "reason": str(rejected)}
-    return {"accepted": True, "document": _plain(document), "issues": issues}
-
-
-def check_golden(mapping: CompiledMapping, folder: str, name: str, source: str, event: Any) -> None:
-    """The event maps to exactly the stored expectation in tests/golden/<folder>/<name>.json."""
-    actual = {"source": source, **document_outcome(mapping, event)}
-    expected_path = GOLDEN / folder / f"{name}.json"
-    if UPDATE:
-        expected_path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(actual, indent=2, ensure_ascii=False) + "\n"
-        expected_path.write_text(text, encoding="utf-8")
-    assert expected_path.exists(), f"no expectation for {name}: run with OKTADUCK_UPDATE_GOLDEN=1"
-    assert actual == json.loads(expected_path.read_text(encoding="utf-8"))
-
-
-def stale_expectations(folder: str) -> list[str]:
-    names = set(IDS)
-    return sorted(p.name for p in (GOLDEN / folder).glob("*.json") if p.stem not in names)
-
-
-def documents(mapping: CompiledMapping) -> list[tuple[str, dict[str, Any]]]:
-    out = []
-    for name, _, event in CASES:
-        outcome = document_outcome(mapping, event)
-        if outcome["accepted"]:
-            out.append((name, outcome["document"]))
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -12,55 +12,19 @@ and review the diff before committing it.
 from __future__ import annotations
 
 import json
-import os
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ingest.errors import EventRejected
 from ingest.mapping import CompiledMapping, load_mapping
-from ingest.mapping.types import rfc3339
-from tests.helpers import SAMPLES
+from tests.helpers import REPO
+from tests.helpers.golden import GOLDEN, UPDATE
+from tests.helpers.golden import NORMALIZED_CASES as CASES
+from tests.helpers.golden import plain as _plain
 
-REPO = Path(__file__).resolve().parents[1]
-GOLDEN = REPO / "tests" / "golden"
 EXPECTED = GOLDEN / "normalized"
 MAPPING = REPO / "mappings" / "okta" / "normalized.toml"
-UPDATE = os.environ.get("OKTADUCK_UPDATE_GOLDEN") == "1"
-
-
-def _sample_cases() -> list[tuple[str, str, Any]]:
-    cases = []
-    for path in sorted(SAMPLES.glob("*.ndjson")):
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        for number, line in enumerate(lines, start=1):
-            name = f"sample-{path.stem}-{number:02d}"
-            cases.append((name, f"tests/samples/{path.name} line {number}", json.loads(line)))
-    return cases
-
-
-def _quirk_cases() -> list[tuple[str, str, Any]]:
-    cases = []
-    for path in sorted((GOLDEN / "inputs").glob("*.json")):
-        body = json.loads(path.read_text(encoding="utf-8"))
-        cases.append((f"quirk-{path.stem}", f"tests/golden/inputs/{path.name}", body["event"]))
-    return cases
-
-
-CASES = _sample_cases() + _quirk_cases()
-
-
-def _plain(value: Any) -> Any:
-    """Make a mapped value comparable with what JSON gives back."""
-    if isinstance(value, datetime):
-        return rfc3339(value)
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    return value
 
 
 def _outcome(mapping: CompiledMapping, event: Any) -> dict[str, Any]:

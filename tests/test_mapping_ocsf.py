@@ -20,9 +20,9 @@ from ingest.errors import EventRejected
 from ingest.mapping import CompiledMapping, load_mapping
 from ingest.mapping.classify import OCSF_ACTIVITIES, OCSF_CATEGORIES, OCSF_CLASSES, OCSF_VERSION
 from ingest.mapping.spec import InvalidMapping
-from tests.test_mapping_ecs import CASES, IDS, check_golden, documents, stale_expectations
+from tests.helpers import REPO
+from tests.helpers.golden import CASES, IDS, check_golden, documents, stale_expectations
 
-REPO = Path(__file__).resolve().parents[1]
 MAPPINGS = REPO / "mappings" / "okta"
 
 # Required attributes per class, OCSF 1.3.0 (https://schema.ocsf.io/1.3.0/classes/<name>,
