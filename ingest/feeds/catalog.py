@@ -215,11 +215,11 @@ def parse_time(text: str, now: datetime, key: str) -> datetime:
     value = text.strip()
     if value.lower() == "now":
         return now
-    if is_duration(value):
-        return now - parse_duration(value, key)
     try:
         stamp = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
+        if is_duration(value):  # its own range errors: they name the accepted range
+            return now - parse_duration(value, key)
         raise ConfigError(
             f"{key}: expected an RFC 3339 time (2026-01-02T03:04:05Z) or a relative one "
             f"(30m, 24h, 7d), got {shown(text)}"

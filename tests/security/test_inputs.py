@@ -136,6 +136,8 @@ def test_times_are_converted_to_utc() -> None:
     assert parse_time("7d", NOW, "k") == NOW - timedelta(days=7)
     with pytest.raises(ConfigError, match="within 36500 days"):
         parse_time("1900-01-01T00:00:00Z", NOW, "k")
+    with pytest.raises(ConfigError, match="give a time zone"):
+        parse_time("20260102", NOW, "k")  # a compact date, not 20260102 seconds
     with pytest.raises(ConfigError, match="from 0 to 36500d"):
         parse_time("99999999999d", NOW, "k")
 
