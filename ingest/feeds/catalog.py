@@ -24,7 +24,9 @@ a comment header, then SQL text), and a feed uses one with ``{{ name }}`` on a l
 body, with arguments where the fragment has ``{{ arg }}`` holes::
 
     WHERE {{ in_window }} AND event_type = 'user.session.start'
-    {{ sliding_window from=failures key=login count="count(DISTINCT uuid)" at_least=$threshold }}
+    {{ sliding_window from=failures key=login count=count(*) at_least=$threshold }}
+
+(a value with spaces is quoted: ``count="count(DISTINCT login)"``).
 
 ``_in_window.sql`` is the since/until/source condition, ``_client_columns.sql`` the client,
 place and network columns, ``_sliding_window.sql`` the windowed counting and merging of the
