@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest.errors import ConfigError
+from ingest.errors import ConfigError, UnsafeURL
 
 if TYPE_CHECKING:
     from ingest.export.settings import SinkSpec
@@ -280,7 +280,7 @@ def _source(table: _Table, base: Path) -> SourceConfig:
         raise ConfigError(f"{table.key('org_url')}: required, e.g. https://acme.okta.com")
     try:
         org = OrgURL.parse(org_text)
-    except ConfigError as err:
+    except (ConfigError, UnsafeURL) as err:  # plain http:// to a remote host is a config error
         raise ConfigError(f"{table.key('org_url')}: {err}") from None
     token_env = table.get("token_env", None, str)
     token_file = table.get("token_file", None, str)

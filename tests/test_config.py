@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ingest.config import load_config, parse_duration
-from ingest.errors import ConfigError, UnsafeURL
+from ingest.errors import ConfigError
 
 GOOD = """
 [storage]
@@ -63,8 +63,10 @@ def test_each_mistake_names_the_key_at_fault(tmp_path: Path, text: str, needle: 
 
 
 def test_cleartext_org_url_is_refused_unless_loopback(tmp_path: Path) -> None:
-    with pytest.raises(UnsafeURL, match="clear text"):
-        load_config(write(tmp_path, GOOD.replace("https://acme.okta.com", "http://acme.okta.com")))
+    path = write(tmp_path, GOOD.replace("https://acme.okta.com", "http://acme.okta.com"))
+    with pytest.raises(ConfigError, match="clear text") as err:
+        load_config(path)
+    assert str(err.value).startswith(f"{path}: sources[0].org_url: refusing plain http://")
     local = load_config(
         write(tmp_path, GOOD.replace("https://acme.okta.com", "http://127.0.0.1:9"))
     )
@@ -76,3 +78,88 @@ def test_cleartext_org_url_is_refused_unless_loopback(tmp_path: Path) -> None:
 )
 def test_durations(text: str, seconds: int) -> None:
     assert parse_duration(text, "k") == timedelta(seconds=seconds)
+
+
+SINK = """
+[[sinks]]
+name = "out"
+type = "file"
+path = "exports"
+"""
+HTTP_SINK = """
+[[sinks]]
+name = "siem"
+type = "http"
+url = "https://siem.example.com/in"
+"""
+SYSLOG_SINK = """
+[[sinks]]
+name = "syslog"
+type = "syslog"
+host = "127.0.0.1"
+port = 6514
+"""
+OAUTH = """
+[sources.oauth]
+client_id = "0oa1"
+private_key_file = "key.pem"
+"""
+
+
+def _set(text: str, old: str, new: str) -> str:
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        (_set(GOOD, "https://acme.okta.com", "http://acme.okta.com"), "sources[0].org_url"),
+        (_set(GOOD, "https://acme.okta.com", "https://acme.okta.com/x"), "sources[0].org_url"),
+        (_set(GOOD, "https://acme.okta.com", "ftp://acme"), "sources[0].org_url"),
+        (_set(GOOD, "https://acme.okta.com", "https://u:p@acme.okta.com"), "sources[0].org_url"),
+        (_set(GOOD, 'name = "acme"', 'name = "a b"'), "sources[0].name"),
+        (_set(GOOD, 'name = "acme"', "name = 3"), "sources[0].name"),
+        (_set(GOOD, '"7d"', '"0s"'), "sources[0].lookback"),
+        (_set(GOOD, '"30s"', '"0s"'), "sources[0].poll_interval"),
+        (GOOD + "page_limit = 5000\n", "sources[0].page_limit"),
+        (GOOD + "group_events = 0\n", "sources[0].group_events"),
+        (GOOD + "group_bytes = 5\n", "sources[0].group_bytes"),
+        (GOOD + 'timeout = "0s"\n', "sources[0].timeout"),
+        (GOOD + 'retry_for = "later"\n', "sources[0].retry_for"),
+        (GOOD + "max_response_bytes = 1\n", "sources[0].max_response_bytes"),
+        (GOOD + 'token_file = "t"\n', "sources[0].token_env"),
+        (GOOD + 'completeness_window = "0s"\n', "sources[0].completeness_window"),
+        (GOOD + 'completeness_check = "0s"\n', "sources[0].completeness_check"),
+        (GOOD + OAUTH, "sources[0].oauth"),
+        (GOOD + OAUTH.replace('client_id = "0oa1"\n', ""), "sources[0].oauth"),
+        (GOOD + "[storage2]\n", "storage2"),
+        (_set(GOOD, 'path = "data/okta.duckdb"', 'memory_limit = "lots"'), "storage.memory_limit"),
+        (_set(GOOD, 'path = "data/okta.duckdb"', 'retention = "1h"'), "storage.retention"),
+        (_set(GOOD, 'path = "data/okta.duckdb"', "path = 1"), "storage.path"),
+        (GOOD + '[api]\nlisten = "nowhere"\n', "api.listen"),
+        (GOOD + '[api]\nlisten = "0.0.0.0:8765"\n', "api.listen"),
+        (GOOD + "[api]\nworkers = 0\n", "api.workers"),
+        (GOOD + '[query]\ntimeout = "0s"\n', "query.timeout"),
+        (GOOD + SINK.replace('type = "file"', 'type = "fax"'), "sinks[0].type"),
+        (GOOD + SINK + 'format = "xml"\n', "sinks[0].format"),
+        (GOOD + SINK + 'start = "yesterday-ish"\n', "sinks[0].start"),
+        (GOOD + SINK + "max_bytes = 0\n", "max_bytes"),
+        (GOOD + SINK + "gzip_level = 12\n", "gzip_level"),
+        (GOOD + SINK + "url = 'x'\n", "sinks[0].url"),
+        (GOOD + HTTP_SINK.replace("https://siem", "http://siem"), "url"),
+        (GOOD + HTTP_SINK + 'preset = "nope"\n', "preset"),
+        (GOOD + SYSLOG_SINK.replace("6514", "70000"), "port"),
+        (GOOD + SYSLOG_SINK + "facility = 99\n", "facility"),
+        (GOOD + SYSLOG_SINK + "window = 5\n", "sinks[0].window"),
+    ],
+)
+def test_every_config_error_names_the_file_and_the_key(tmp_path: Path, text: str, key: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: "), message
+    assert key in message, message
+    if "[[sinks]]" in text:  # a sink's own checks name the key after the table
+        assert "sinks[0]" in message, message

@@ -130,7 +130,7 @@ class HttpSinkConfig:
             raise ConfigError("http sink URL must not contain credentials; use token")
         if url.scheme == "http" and not is_loopback(url.host) and not self.allow_insecure:
             raise ConfigError(
-                f"refusing plain http:// to {url.host}: the events and the token would travel "
+                f"url: refusing plain http:// to {url.host}: the events and the token would travel "
                 "in clear text; use https:// or set allow_insecure = true"
             )
         if self.proxy is not None:
