@@ -6,17 +6,20 @@ The building blocks (simulator, CLI and daemon runners, store readers) are in te
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ingest.clock import FakeClock
 from ingest.config import SourceConfig, normalized_mapping_path
 from ingest.mapping import CompiledMapping, load_mapping
 from ingest.okta.client import OktaClient
 from ingest.okta.session import open_client
+from ingest.simulate.oauth import OAuthApp, OAuthSettings
 from ingest.store.db import Store
 from tests.helpers import START, TOKEN, TOKEN_ENV, Sim, make_sim, reap_daemons
 from tests.helpers.feeds import Dataset, connect, shared_dataset
@@ -93,3 +96,37 @@ def con(data: Dataset) -> Iterator[duckdb.DuckDBPyConnection]:
     connection = connect(data)
     yield connection
     connection.close()
+
+
+# -- OAuth service apps (tests/helpers/oauth.py) ---------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="session")
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture(scope="session")
+def other_rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def oauth_sim(clock: FakeClock) -> Iterator[Callable[..., Sim]]:
+    """A simulator on the fake clock with the given OAuth apps and settings."""
+    made: list[Sim] = []
+
+    def make(*apps: OAuthApp, **settings: Any) -> Sim:
+        sim = make_sim(clock, oauth=OAuthSettings(apps=apps, **settings))
+        sim.org.add(sim.org.generator.stream(3, START - timedelta(hours=1), START))
+        made.append(sim)
+        return sim
+
+    yield make
+    for sim in made:
+        sim.server.stop()

@@ -6,7 +6,6 @@ every mistake a user can make, each with the message that tells them what to fix
 
 from __future__ import annotations
 
-import json
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,80 +15,25 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from ingest.clock import FakeClock
 from ingest.errors import AuthFailed, ConfigError, UnsafeURL
 from ingest.okta.client import ClientPolicy, OktaClient
 from ingest.okta.oauth import OAuthAuth, OAuthConfig
 from ingest.okta.urls import OrgURL
-from ingest.simulate.oauth import OAuthApp, OAuthSettings
-from tests.helpers import START, Sim, make_sim
-
-CLIENT_ID = "0oa5svcapp7logreader1"
-KID = "kid-2026"
-
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-
-
-# -- helpers shared by the test_oauth* modules ---------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture(scope="session")
-def ec_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-@pytest.fixture(scope="session")
-def other_rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def pem_file(path: Path, key: PrivateKey) -> Path:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    path.chmod(0o600)
-    return path
-
-
-def jwk_dict(key: PrivateKey, kid: str | None = None) -> dict[str, Any]:
-    if isinstance(key, rsa.RSAPrivateKey):
-        doc = RSAAlgorithm.to_jwk(key, as_dict=True)
-    else:
-        doc = ECAlgorithm.to_jwk(key, as_dict=True)
-    if kid is not None:
-        doc["kid"] = kid
-    return doc
-
-
-def jwk_file(path: Path, key: PrivateKey, kid: str | None = None) -> Path:
-    path.write_text(json.dumps(jwk_dict(key, kid)))
-    path.chmod(0o600)
-    return path
-
-
-def public_pem(key: PrivateKey) -> str:
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-
-
-def app_for(key: PrivateKey, kid: str = KID, **kw: Any) -> OAuthApp:
-    return OAuthApp(CLIENT_ID, ((kid, public_pem(key)),), **kw)
+from ingest.simulate.oauth import OAuthApp
+from tests.helpers import START, Sim
+from tests.helpers.oauth import (
+    CLIENT_ID,
+    KID,
+    PrivateKey,
+    app_for,
+    jwk_dict,
+    jwk_file,
+    pem_file,
+    public_pem,
+)
 
 
 @dataclass
@@ -158,22 +102,6 @@ def connect(clock: FakeClock) -> Iterator[Connect]:
     yield make
     for http in made:
         http.close()
-
-
-@pytest.fixture
-def oauth_sim(clock: FakeClock) -> Iterator[Callable[..., Sim]]:
-    """A simulator on the fake clock with the given OAuth apps and settings."""
-    made: list[Sim] = []
-
-    def make(*apps: OAuthApp, **settings: Any) -> Sim:
-        sim = make_sim(clock, oauth=OAuthSettings(apps=apps, **settings))
-        sim.org.add(sim.org.generator.stream(3, START - timedelta(hours=1), START))
-        made.append(sim)
-        return sim
-
-    yield make
-    for sim in made:
-        sim.server.stop()
 
 
 def failure(connected: Connected) -> AuthFailed:

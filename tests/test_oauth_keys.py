@@ -20,17 +20,7 @@ from ingest.okta.dpop import DPoPProver, ath, challenge_error, htu, parse_challe
 from ingest.okta.keys import ephemeral_dpop_key, load_dpop_key, load_signing_key
 from ingest.okta.oauth import OAuthConfig, client_assertion
 from tests.helpers import START
-from tests.test_oauth import (
-    CLIENT_ID,
-    KID,
-    ec_key,
-    jwk_dict,
-    jwk_file,
-    pem_file,
-    rsa_key,
-)
-
-__all__ = ["ec_key", "rsa_key"]  # session fixtures shared with test_oauth
+from tests.helpers.oauth import CLIENT_ID, KID, jwk_dict, jwk_file, pem_file
 
 
 def test_pem_keys_infer_their_algorithm(

@@ -22,18 +22,7 @@ from ingest.okta.keys import SigningKey, ephemeral_dpop_key
 from ingest.okta.oauth import ASSERTION_TYPE, client_assertion
 from ingest.simulate.oauth import OAuthApp, OAuthSettings
 from tests.helpers import START, TOKEN, Sim
-from tests.test_oauth import (
-    CLIENT_ID,
-    KID,
-    app_for,
-    ec_key,
-    oauth_sim,
-    other_rsa_key,
-    public_pem,
-    rsa_key,
-)
-
-__all__ = ["ec_key", "oauth_sim", "other_rsa_key", "rsa_key"]  # fixtures from test_oauth
+from tests.helpers.oauth import CLIENT_ID, KID, app_for, public_pem
 
 
 def _key(

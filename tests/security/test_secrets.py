@@ -311,7 +311,7 @@ def test_a_rate_limited_poll_never_shows_the_token(echo: EchoOkta, log_text: io.
 
 
 def oauth_source(tmp_path: Path, url: str, dpop: bool) -> OAuthConfig:
-    from tests.test_oauth import pem_file
+    from tests.helpers.oauth import pem_file
 
     key = pem_file(tmp_path / "app.pem", ec.generate_private_key(ec.SECP256R1()))
     return OAuthConfig("0oa-canary-app", key, "kid-1", None, ("okta.logs.read",), dpop)
