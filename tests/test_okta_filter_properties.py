@@ -24,7 +24,7 @@ from ingest.feeds.okta_filter import (
     render_filter,
 )
 from ingest.feeds.scim import COMPARE_OPS, And, Compare, Node, Not, Or, Present, Value
-from tests.test_okta_filter import build_db, load_events, sql_uuids
+from tests.helpers.okta_filter import build_db, load_events, sql_uuids
 
 EVENTS = load_events()
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_\-]*\Z")
