@@ -300,6 +300,10 @@ class Daemon:
         and since that page was not committed nothing is lost)."""
         if self.api is not None:
             self.api.stop(self.announce)
+        if not self.scheduler.running:  # start() failed (the API could not listen, ...)
+            _close_all([*self.runners, *self.exporters])
+            self.store.close()
+            return True
         self.scheduler.pause()
         waiter = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True})
         waiter.daemon = True

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -586,6 +587,23 @@ def test_an_export_token_with_a_line_break_is_one_line(demo_db: Path) -> None:
     done = run_cli("export", "--db", str(demo_db), "--to", "http://127.0.0.1:9/", env=env)
     _one_line(done, 2, "OKTADUCK_EXPORT_TOKEN holds a line break or control character")
     assert "Injected" not in done.stderr
+
+
+def test_a_daemon_whose_api_port_is_taken_says_so_in_one_line(tmp_path: Path) -> None:
+    """The failed start used to be hidden by a SchedulerNotRunningError from the shutdown
+    that followed it."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "oktaduck.toml"
+        config.write_text(
+            f'[api]\nlisten = "127.0.0.1:{port}"\n'
+            + GOOD.replace("https://acme.okta.com", "http://127.0.0.1:9")
+        )
+        env = {"OKTA_API_TOKEN": "not-a-real-token-0123456789"}
+        done = run_cli("run", "--config", str(config), env=env)
+    _one_line(done, 2, f"api.listen: cannot listen on 127.0.0.1:{port}")
 
 
 def test_a_bad_log_level_from_the_environment_is_a_usage_error(demo_db: Path) -> None:
