@@ -25,7 +25,6 @@ from ingest.simulate.query import (
     parse_rfc3339,
     with_after,
 )
-from ingest.simulate.scim import FilterError, compile_filter
 
 TOKEN = "test-token"
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -406,6 +405,13 @@ def test_with_after_keeps_every_other_parameter_byte_identical() -> None:
         assert with_after(with_after(url, "1_1"), after) == result
 
 
+def compile_filter(text: str) -> Callable[[dict[str, Any]], bool]:
+    """The simulator's filter, as ``parse_query`` builds it from the ``filter`` parameter."""
+    predicate = parse_query({"filter": text}, NOW, Limits()).predicate
+    assert predicate is not None
+    return predicate
+
+
 def test_filter_compiler_fails_only_with_filter_error() -> None:
     rng = random.Random(3)
     pieces = [
@@ -435,7 +441,7 @@ def test_filter_compiler_fails_only_with_filter_error() -> None:
         text = " ".join(rng.choices(pieces, k=rng.randint(0, 7)))
         try:
             predicate = compile_filter(text)
-        except FilterError:
+        except QueryError:
             continue
         compiled += 1
         assert predicate({"eventType": "x", "target": [{"id": "1"}]}) in (True, False)
@@ -459,7 +465,8 @@ def test_any_parameters_give_a_query_or_a_documented_400(params: dict[str, str])
 def test_arbitrary_filters_fail_only_with_filter_error(text: str) -> None:
     try:
         predicate = compile_filter(text)
-    except FilterError:
+    except QueryError as err:
+        assert err.code in ("E0000053", "E0000031")
         return
     assert predicate({"eventType": "x", "target": [{"id": "1"}]}) in (True, False)
 
@@ -471,7 +478,7 @@ def test_filter_operators() -> None:
     )
     holds = [
         'eventType sw "user.session"',
-        'eventType ew "START"',
+        'eventType ew "start"',
         'eventType co "session"',
         'severity ne "INFO"',
         "n gt 4",
@@ -479,9 +486,25 @@ def test_filter_operators() -> None:
         "outcome.result pr",
         "not (n lt 5)",
         'target.type eq "User"',
-        'eventType eq "x" or severity eq "warn"',
+        'eventType eq "x" or severity eq "WARN"',
     ]
     for text in holds:
         assert compile_filter(text)(event), text
+    # string comparisons are case-sensitive, as on Okta ("the attribute and operator values
+    # must be identical"); only operators and keywords ignore case
+    for text in ['eventType ew "START"', 'severity eq "warn"', 'eventType co "Session"']:
+        assert not compile_filter(text)(event), text
+    assert compile_filter('eventType SW "user" AND severity Eq "WARN"')(event)
     assert not compile_filter("missing pr")(event)
     assert not compile_filter('n eq "5"')(event)
+
+
+def test_the_simulated_org_filters_as_okta_does_case_and_refusals(sim: Sim) -> None:
+    user = sim.org.generator.users[3]
+    event = sim.event("user.session.start", NOW - timedelta(minutes=5), actor=user)
+    sim.org.add([event], delay=0)
+    exact = sim.logs(filter='eventType eq "user.session.start"').json()
+    assert event["uuid"] in [e["uuid"] for e in exact]
+    assert sim.logs(filter='eventType eq "USER.SESSION.START"').json() == []
+    refused = sim.logs(filter='debugContext.debugData.url co "/api"')
+    assert refused.status_code == 400 and refused.json()["errorCode"] == "E0000031"

@@ -1,14 +1,24 @@
-"""The query parameters of ``GET /api/v1/logs``: validation, defaults and page links."""
+"""The query parameters of ``GET /api/v1/logs``: validation, defaults and page links.
+
+``filter`` is parsed and evaluated by the product's own implementation
+(:mod:`ingest.feeds.scim` and :func:`ingest.feeds.okta_filter.matches_filter`), so the
+simulated org and oktaduck's stored-event search agree on every rule, case-sensitive string
+comparisons included, and a filter Okta refuses gets the same error code here.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import unquote_plus
 
-from ingest.simulate import scim
+from ingest.feeds.okta_filter import matches_filter
+from ingest.feeds.scim import FilterSyntaxError, Node, parse_filter
+
+Predicate = Callable[[Mapping[str, Any]], bool]
 
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})"
@@ -70,7 +80,7 @@ class LogQuery:
     limit: int
     descending: bool
     keywords: tuple[str, ...]
-    predicate: scim.Predicate | None
+    predicate: Predicate | None
 
     @property
     def polling(self) -> bool:
@@ -126,9 +136,9 @@ def parse_query(params: Mapping[str, str], now: datetime, limits: Limits) -> Log
     predicate = None
     if "filter" in params:
         try:
-            predicate = scim.compile_filter(params["filter"])
-        except scim.FilterError as err:
-            raise QueryError("E0000053", "Invalid search criteria.", f"filter: {err}") from err
+            predicate = _predicate(parse_filter(params["filter"]))
+        except FilterSyntaxError as err:
+            raise QueryError(err.code, "Invalid search criteria.", f"filter: {err}") from None
     return LogQuery(
         since,
         until,
@@ -138,6 +148,10 @@ def parse_query(params: Mapping[str, str], now: datetime, limits: Limits) -> Log
         tuple(k.lower() for k in keywords),
         predicate,
     )
+
+
+def _predicate(node: Node) -> Predicate:
+    return lambda event: matches_filter(event, node)
 
 
 def with_after(url: str, after: str) -> str:
