@@ -1,8 +1,9 @@
 """The ECS and OCSF event-type tables: built from the catalog by rules, shipped as built.
 
 The shipped tables must be exactly what ``python -m ingest.mapping.taxonomy`` makes of Okta's
-catalog in ``shared/okta/event-types.json`` (skipped when the catalog is absent), cover every
-catalog event type, and the coverage figures in mappings/README.md must be current.
+catalog (the facts of ``shared/okta/event-types.json`` the builders read, kept with the tests
+in tests/catalog), cover every catalog event type, and the coverage figures in
+mappings/README.md must be current.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ingest.errors import MappingError
+from ingest.mapping import taxonomy
 from ingest.mapping.classify import classify_ecs, classify_ocsf, verb
 from ingest.mapping.taxonomy import (
     ECS_TABLE,
@@ -25,16 +27,13 @@ from ingest.mapping.taxonomy import (
     read_catalog,
     render,
 )
+from tests.helpers.catalog import CATALOG
 
 REPO = Path(__file__).resolve().parents[1]
 LOOKUPS = REPO / "mappings" / "okta" / "lookups"
-CATALOG = Path(__file__).resolve().parents[2] / "shared" / "okta" / "event-types.json"
 README = (REPO / "mappings" / "README.md").read_text(encoding="utf-8")
 
-needs_catalog = pytest.mark.skipif(not CATALOG.is_file(), reason=f"no catalog at {CATALOG}")
 
-
-@needs_catalog
 def test_shipped_tables_match_the_builder(tmp_path: Path) -> None:
     """lookups/ecs_event_types.json and ocsf_event_types.json are the builder's output."""
     count = build(CATALOG, tmp_path)
@@ -42,11 +41,10 @@ def test_shipped_tables_match_the_builder(tmp_path: Path) -> None:
     for name in (ECS_TABLE, OCSF_TABLE):
         assert (LOOKUPS / name).read_bytes() == (tmp_path / name).read_bytes(), (
             f"{name} is stale: run python -m ingest.mapping.taxonomy "
-            "../shared/okta/event-types.json mappings/okta/lookups"
+            "tests/catalog/event-types.json mappings/okta/lookups"
         )
 
 
-@needs_catalog
 def test_every_catalog_event_type_has_an_entry() -> None:
     """Both tables cover every event type of the catalog (the 1,178 public ones included)."""
     entries = catalog_entries(read_catalog(CATALOG))
@@ -57,7 +55,6 @@ def test_every_catalog_event_type_has_an_entry() -> None:
     assert len(public) == coverage(read_catalog(CATALOG))["public"] == 1178
 
 
-@needs_catalog
 def test_coverage_figures_are_in_the_readme() -> None:
     """The README states the current coverage figures, out of 1,178 public event types."""
     rows = {row["mapping"]: row for row in catalog_coverage(CATALOG)}
@@ -69,9 +66,14 @@ def test_coverage_figures_are_in_the_readme() -> None:
         assert figure in README, f"README should say {figure!r} for {name}"
 
 
-@needs_catalog
-def test_catalog_coverage_reads_the_shared_catalog_by_default() -> None:
-    """Without a path, catalog_coverage reads shared/okta/event-types.json next to the checkout."""
+def test_catalog_coverage_reads_the_shared_catalog_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without a path, catalog_coverage reads shared/okta/event-types.json next to the checkout
+    (here pointed at the tests' copy, which may be the only one there is)."""
+    default = taxonomy.DEFAULT_CATALOG
+    assert default == REPO.parent / "shared" / "okta" / "event-types.json"
+    monkeypatch.setattr(taxonomy, "DEFAULT_CATALOG", CATALOG)
     assert catalog_coverage() == catalog_coverage(CATALOG)
 
 
