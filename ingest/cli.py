@@ -204,7 +204,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     weak = transport_warnings(config)  # settings that weaken transport security
     for line in weak:
         print(f"{args.config}: warning: {line}", file=sys.stderr)
-    if problems and args.require_secrets or (problems or weak) and args.strict:
+    if (problems and args.require_secrets) or ((problems or weak) and args.strict):
         return 2
     print(
         f"{args.config}: OK ({len(config.sources)} sources, {len(config.sinks)} sinks, "
