@@ -4,10 +4,44 @@ Library exceptions (httpx, DuckDB, tomllib, OSError) are translated into these w
 enter the program; everything above that boundary only knows this tree. Every message is one
 line meant for a person and never contains a secret: every registered secret value (see
 ``ingest.redact``) is replaced by ``***`` in the message, whatever text went into it.
+
+The shape (exit code 2 where marked, 1 otherwise)::
+
+    OktaduckError
+    |-- ConfigError (2)             the configuration is wrong; nothing was contacted
+    |-- SourceError                 one Okta org failed; carries Okta's error envelope
+    |   |-- AuthFailed              401 / 403, not retried
+    |   |-- BadRequest              400, not retried
+    |   |-- RateLimited             429 that could not be waited out
+    |   |-- BadResponse             kept answering with something unusable
+    |   `-- UnsafeURL               clear text to a remote host, or a link to another host
+    |-- MappingError                a mapping file is invalid
+    |   `-- InvalidMapping          all of one file's problems, one per line
+    |-- MapperFailed                the mapping child process could not start or died
+    |-- EventRejected               one event could not be mapped; stored apart
+    |-- StoreError                  the DuckDB store could not be opened or written
+    |   `-- DatabaseLocked          another process holds the write lock
+    |-- FilterSyntaxError (2)       a filter or q Okta would refuse, with its position
+    |-- QueryRefused (2)            not a single read-only SELECT
+    |-- QueryTimeout                a query ran past its limit
+    |-- QueryCancelled              a query's client went away, or the process stops
+    `-- ExportError                 a sink failed to accept a batch
+        |-- SinkUnavailable         try again later (``retry_after`` when the sink said)
+        `-- SinkRejected            refused for good; a person has to act
+
+Exceptions that never leave their module stay there, private to it: control flow inside a
+retry loop or a parser (``ingest.okta.client``'s ``Stopped``, ``_Transient`` and
+``_RateLimitedWait``; ``ingest.okta.transport``'s ``RequestAbandoned`` and ``CorruptBody``;
+``ingest.okta.body.BadBody``; the mapping engine's ``Invalid``, ``Partial``, ``PathError`` and
+``BadLookupFile``, which become ``InvalidMapping`` problems or ``EventRejected`` reasons;
+the RELP sink's ``RelpProtocolError`` and ``SessionEnded``, which become ``SinkUnavailable``;
+the API's refusals, answered as HTTP statuses). The simulator's ``QueryError`` describes an
+HTTP 400 it answers, not a failure of oktaduck. ``tests/test_errors_tree.py`` keeps this true.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ingest.redact import redact
@@ -94,6 +128,18 @@ class MappingError(OktaduckError):
     """A mapping file is invalid (names the file, the field and the problem)."""
 
 
+class InvalidMapping(MappingError):
+    """A mapping file with one or more problems; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems: tuple[str, ...] = tuple(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class MapperFailed(OktaduckError):
+    """The mapping process could not start or stopped unexpectedly."""
+
+
 class EventRejected(OktaduckError):
     """One event could not be mapped cleanly; it is stored apart with this reason."""
 
@@ -104,6 +150,26 @@ class StoreError(OktaduckError):
 
 class DatabaseLocked(StoreError):
     """Another process (normally the daemon) holds the database's write lock."""
+
+
+class FilterSyntaxError(OktaduckError):
+    """A ``filter`` or ``q`` that Okta would reject with HTTP 400; says where and why.
+
+    ``position`` counts characters from 0; ``code`` is the Okta error code the same input
+    would get (``E0000053`` invalid filter, ``E0000031`` unsupported operator and field,
+    ``E0000001`` invalid ``q``).
+    """
+
+    exit_code = 2
+
+    def __init__(
+        self, reason: str, position: int, *, parameter: str = "filter", code: str = "E0000053"
+    ) -> None:
+        self.reason = reason
+        self.position = position
+        self.parameter = parameter
+        self.code = code
+        super().__init__(f"Invalid {parameter} at position {position}: {reason}")
 
 
 class QueryRefused(OktaduckError):
@@ -122,3 +188,35 @@ class QueryCancelled(OktaduckError):
 
 class ExportError(OktaduckError):
     """A sink failed to accept a batch."""
+
+
+class SinkUnavailable(ExportError):
+    """The destination could not take the batch now; resend it later (after ``retry_after``).
+
+    ``retry_after`` is the wait in seconds the destination asked for (HTTP ``Retry-After``), or
+    None when it did not say.
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, status: int | None = None
+    ) -> None:
+        self.retry_after = retry_after
+        self.status = status
+        if retry_after is not None:
+            message = f"{message} (retry after {retry_after:g} s)"
+        super().__init__(message)
+
+
+class SinkRejected(ExportError):
+    """The destination refused the batch for good (bad request, auth, too large, bad config).
+
+    Resending the same batch to the same configuration will fail the same way; a person has to
+    act. ``status`` is the HTTP status when there was one, ``excerpt`` the start of the answer.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, excerpt: str | None = None
+    ) -> None:
+        self.status = status
+        self.excerpt = excerpt
+        super().__init__(message)

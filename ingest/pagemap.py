@@ -31,7 +31,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from ingest.errors import OktaduckError
+from ingest.errors import MapperFailed
 from ingest.mapping import Column, CompiledMapping, MappedBatch, load_mapping
 from ingest.okta.body import BadBody
 from ingest.okta.elements import BadEvent, ParsedPage, parse_page
@@ -110,10 +110,6 @@ class InlineMapper:
         mapped: Future[MappedPage] = Future()
         mapped.set_result(map_page(self.mapping, parsed))
         return PendingPage(parsed.count, mapped)
-
-
-class MapperFailed(OktaduckError):
-    """The mapping process could not start or stopped unexpectedly."""
 
 
 class ProcessMapper:

@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 
-from ingest.errors import EventRejected
+from ingest.errors import EventRejected, InvalidMapping
 from ingest.mapping import CompiledMapping, load_mapping
 from ingest.mapping.classify import OCSF_ACTIVITIES, OCSF_CATEGORIES, OCSF_CLASSES, OCSF_VERSION
-from ingest.mapping.spec import InvalidMapping
 from tests.helpers import REPO
 from tests.helpers.golden import CASES, IDS, check_golden, documents, stale_expectations
 

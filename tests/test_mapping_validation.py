@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.errors import MappingError
+from ingest.errors import InvalidMapping, MappingError
 from ingest.mapping import check_all, load_mapping
-from ingest.mapping.spec import InvalidMapping
 
 HEAD = '[mapping]\nname = "test"\n'
 

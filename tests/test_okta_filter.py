@@ -9,9 +9,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from ingest.errors import OktaduckError
+from ingest.errors import FilterSyntaxError, OktaduckError
 from ingest.feeds.okta_filter import (
-    FilterSyntaxError,
     filter_to_sql,
     matches_filter,
     matches_q,

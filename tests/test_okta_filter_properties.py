@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ingest.errors import FilterSyntaxError
 from ingest.feeds.okta_filter import (
-    FilterSyntaxError,
     filter_to_sql,
     matches_filter,
     matches_q,

@@ -20,10 +20,10 @@ from typing import Any
 
 from ingest.backoff import Backoff
 from ingest.clock import Clock
-from ingest.errors import ExportError
+from ingest.errors import ExportError, SinkRejected
 from ingest.export.formats import columns_for, format_batch, formatter
 from ingest.export.reader import last_seq, read_after, seq_before
-from ingest.export.sinks.base import Sink, SinkRejected
+from ingest.export.sinks.base import Sink
 from ingest.faults import crash_point
 from ingest.feeds.catalog import parse_time
 from ingest.logs import emit

@@ -71,10 +71,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ingest.errors import FilterSyntaxError
 from ingest.feeds.scim import (
     And,
     Compare,
-    FilterSyntaxError,
     Node,
     Not,
     Or,
@@ -85,7 +85,6 @@ from ingest.feeds.scim import (
 )
 
 __all__ = [
-    "FilterSyntaxError",
     "Node",
     "SqlCondition",
     "filter_to_sql",

@@ -33,13 +33,12 @@ import re
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from ingest.errors import OktaduckError
+from ingest.errors import FilterSyntaxError
 
 __all__ = [
     "COMPARE_OPS",
     "And",
     "Compare",
-    "FilterSyntaxError",
     "Node",
     "Not",
     "Or",
@@ -71,26 +70,6 @@ _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _STRING_PART = re.compile(r'[^"\\\x00-\x1f]+')
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _DELIMITERS = frozenset(' \t\r\n()"')
-
-
-class FilterSyntaxError(OktaduckError):
-    """A ``filter`` or ``q`` that Okta would reject with HTTP 400; says where and why.
-
-    ``position`` counts characters from 0; ``code`` is the Okta error code the same input
-    would get (``E0000053`` invalid filter, ``E0000031`` unsupported operator and field,
-    ``E0000001`` invalid ``q``).
-    """
-
-    exit_code = 2
-
-    def __init__(
-        self, reason: str, position: int, *, parameter: str = "filter", code: str = "E0000053"
-    ) -> None:
-        self.reason = reason
-        self.position = position
-        self.parameter = parameter
-        self.code = code
-        super().__init__(f"Invalid {parameter} at position {position}: {reason}")
 
 
 # -- the AST ---------------------------------------------------------------------------------

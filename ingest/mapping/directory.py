@@ -6,9 +6,8 @@ import os
 from importlib.util import find_spec
 from pathlib import Path
 
-from ingest.errors import MappingError
+from ingest.errors import InvalidMapping, MappingError
 from ingest.mapping.compile import load_mapping
-from ingest.mapping.spec import InvalidMapping
 
 ENV_VAR = "OKTADUCK_MAPPINGS"
 LOOKUP_DIR = "lookups"

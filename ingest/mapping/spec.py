@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.errors import ConfigError, MappingError
+from ingest.errors import ConfigError, InvalidMapping
 from ingest.mapping import options
 from ingest.mapping.names import field_name_problem
 from ingest.mapping.options import StructMember
@@ -52,14 +52,6 @@ DEFAULT_NULL_LIKES = ("null", "")
 
 _MAPPING_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _LOOKUP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-class InvalidMapping(MappingError):
-    """A mapping file with one or more problems; ``problems`` holds one line per problem."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems: tuple[str, ...] = tuple(problems)
-        super().__init__("\n".join(self.problems))
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
+from ingest.errors import FilterSyntaxError
 from ingest.feeds.okta_filter import matches_filter
-from ingest.feeds.scim import FilterSyntaxError, Node, parse_filter
+from ingest.feeds.scim import Node, parse_filter
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 

@@ -4,7 +4,8 @@ The contract every sink keeps is written in :mod:`ingest.export.sinks.base`; eac
 says what "accepted" means for it.
 """
 
-from ingest.export.sinks.base import Sink, SinkRejected, SinkUnavailable
+from ingest.errors import SinkRejected, SinkUnavailable
+from ingest.export.sinks.base import Sink
 from ingest.export.sinks.file import FileSink, FileSinkConfig
 from ingest.export.sinks.http import HttpSink, HttpSinkConfig, retry_after_seconds
 from ingest.export.sinks.relp import RelpSink

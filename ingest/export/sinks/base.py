@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Protocol
 
-from ingest.errors import ExportError
+from ingest.errors import SinkRejected
 
 
 class Sink(Protocol):
@@ -34,38 +34,6 @@ class Sink(Protocol):
     def flush(self) -> None: ...
 
     def close(self) -> None: ...
-
-
-class SinkUnavailable(ExportError):
-    """The destination could not take the batch now; resend it later (after ``retry_after``).
-
-    ``retry_after`` is the wait in seconds the destination asked for (HTTP ``Retry-After``), or
-    None when it did not say.
-    """
-
-    def __init__(
-        self, message: str, *, retry_after: float | None = None, status: int | None = None
-    ) -> None:
-        self.retry_after = retry_after
-        self.status = status
-        if retry_after is not None:
-            message = f"{message} (retry after {retry_after:g} s)"
-        super().__init__(message)
-
-
-class SinkRejected(ExportError):
-    """The destination refused the batch for good (bad request, auth, too large, bad config).
-
-    Resending the same batch to the same configuration will fail the same way; a person has to
-    act. ``status`` is the HTTP status when there was one, ``excerpt`` the start of the answer.
-    """
-
-    def __init__(
-        self, message: str, *, status: int | None = None, excerpt: str | None = None
-    ) -> None:
-        self.status = status
-        self.excerpt = excerpt
-        super().__init__(message)
 
 
 def ndjson(lines: Sequence[bytes]) -> bytes:

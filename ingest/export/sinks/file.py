@@ -46,8 +46,8 @@ from types import TracebackType
 
 from ingest import logs
 from ingest.clock import Clock, SystemClock
-from ingest.errors import ConfigError, ExportError
-from ingest.export.sinks.base import SinkRejected, SinkUnavailable, gzip_member, ndjson
+from ingest.errors import ConfigError, ExportError, SinkRejected, SinkUnavailable
+from ingest.export.sinks.base import gzip_member, ndjson
 
 MiB = 1024 * 1024
 _PERMANENT = {

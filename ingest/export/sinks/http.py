@@ -58,13 +58,8 @@ import httpx
 import orjson
 
 from ingest.clock import Clock, SystemClock
-from ingest.errors import ConfigError
-from ingest.export.sinks.base import (
-    SinkRejected,
-    SinkUnavailable,
-    gzip_member,
-    newline_in_line,
-)
+from ingest.errors import ConfigError, SinkRejected, SinkUnavailable
+from ingest.export.sinks.base import gzip_member, newline_in_line
 from ingest.export.sinks.fields import event_time
 from ingest.okta.urls import is_loopback
 from ingest.redact import redact, register

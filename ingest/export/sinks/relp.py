@@ -40,7 +40,7 @@ from typing import NoReturn
 
 from ingest import logs
 from ingest.clock import Clock
-from ingest.export.sinks.base import SinkRejected, SinkUnavailable
+from ingest.errors import SinkRejected, SinkUnavailable
 from ingest.export.sinks.syslog import SyslogSink, SyslogSinkConfig
 
 TXNR_MAX = 999_999_999

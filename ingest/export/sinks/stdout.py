@@ -10,7 +10,8 @@ import sys
 from collections.abc import Sequence
 from typing import BinaryIO
 
-from ingest.export.sinks.base import SinkRejected, SinkUnavailable, ndjson
+from ingest.errors import SinkRejected, SinkUnavailable
+from ingest.export.sinks.base import ndjson
 
 
 class StdoutSink:

@@ -70,8 +70,8 @@ import orjson
 
 from ingest import logs
 from ingest.clock import Clock, SystemClock, rfc3339
-from ingest.errors import ConfigError
-from ingest.export.sinks.base import SinkRejected, SinkUnavailable, newline_in_line
+from ingest.errors import ConfigError, SinkRejected, SinkUnavailable
+from ingest.export.sinks.base import newline_in_line
 from ingest.export.sinks.fields import event_type, syslog_severity
 
 try:
