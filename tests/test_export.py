@@ -13,17 +13,8 @@ import duckdb
 import orjson
 
 from tests.helpers import TOKEN, Daemon, Sim, run_cli, stored_uuids
+from tests.helpers.export import export_config, fill
 from tests.receivers import Drop, HttpReceiver, Reply, Rsyslog, retry_later
-
-
-def fill(sim: Sim, db: Path, count: int = 1200) -> list[str]:
-    now = datetime.now(UTC)
-    sim.org.add(
-        sim.org.generator.stream(count, now - timedelta(hours=6), now - timedelta(minutes=1))
-    )
-    out = run_cli("poll", "--org", sim.url, "--db", str(db), env={"OKTA_API_TOKEN": TOKEN})
-    assert out.returncode == 0, out.stderr
-    return stored_uuids(db)
 
 
 def file_uuids(directory: Path) -> list[str]:
@@ -36,33 +27,11 @@ def file_uuids(directory: Path) -> list[str]:
     return uuids
 
 
-def config(tmp_path: Path, sinks: str, sim: Sim | None = None) -> Path:
-    source = sim.url if sim else "https://acme.okta.com"
-    path = tmp_path / "oktaduck.toml"
-    path.write_text(
-        f"""
-[storage]
-path = "okta.duckdb"
-
-[api]
-listen = "127.0.0.1:0"
-
-[[sources]]
-name = "acme"
-org_url = "{source}"
-token_env = "ACME_TOKEN"
-poll_interval = "1h"
-{sinks}
-"""
-    )
-    return path
-
-
 def test_a_killed_file_export_resumes_from_its_cursor(live_sim: Sim, tmp_path: Path) -> None:
     db = tmp_path / "okta.duckdb"
     uuids = fill(live_sim, db)
     out_dir = tmp_path / "out"
-    cfg = config(
+    cfg = export_config(
         tmp_path,
         f'[[sinks]]\nname = "files"\ntype = "file"\npath = "{out_dir}"\nformat = "ecs"\n'
         "batch_events = 100\ngzip = true\n",
@@ -82,7 +51,7 @@ def test_replay_resends_a_range_without_moving_the_cursor(live_sim: Sim, tmp_pat
     db = tmp_path / "okta.duckdb"
     fill(live_sim, db, 300)
     out_dir = tmp_path / "out"
-    cfg = config(tmp_path, f'[[sinks]]\nname = "f"\ntype = "file"\npath = "{out_dir}"\n')
+    cfg = export_config(tmp_path, f'[[sinks]]\nname = "f"\ntype = "file"\npath = "{out_dir}"\n')
     assert run_cli("export", "--config", str(cfg), "--sink", "f").returncode == 0
     con = duckdb.connect(str(db), read_only=True)
     before = con.execute("SELECT last_seq, delivered FROM export_cursors").fetchall()
@@ -125,7 +94,7 @@ def test_daemon_delivers_to_a_failing_http_receiver_and_to_rsyslog(
     syslog = Rsyslog(tmp_path / "rsyslog")
     syslog.start()
     try:
-        cfg = config(
+        cfg = export_config(
             tmp_path,
             f"""
 [[sinks]]

@@ -17,9 +17,10 @@ import pytest
 from ingest.clock import FakeClock
 from ingest.errors import ConfigError
 from ingest.export.settings import parse_sink
-from ingest.export.sinks import RelpSink, SinkRejected, SinkUnavailable, SyslogSinkConfig
+from ingest.export.sinks import RelpSink, SinkRejected, SinkUnavailable
 from ingest.export.sinks.relp import Frame, FrameReader, RelpProtocolError, frame
 from tests.helpers import Sim, run_cli
+from tests.helpers.export import export_config, fill, relp_sink
 from tests.receivers import (
     MakeRelpServer,
     Rsyslog,
@@ -32,12 +33,6 @@ from tests.receivers import (
     uuids,
     wait_until,
 )
-from tests.test_export import config, fill
-
-
-def relp_sink(port: int, clock: FakeClock | None = None, **options: Any) -> RelpSink:
-    options.setdefault("timeout", 5.0)
-    return RelpSink(SyslogSinkConfig("127.0.0.1", port, protocol="relp", **options), clock)
 
 
 @pytest.fixture
@@ -395,7 +390,7 @@ def test_export_over_relp_end_to_end_with_the_receiver_down_then_back(
         f'port = {rsyslog.port}\nwindow = 32\nbatch_events = 100\nretry_for = "1s"\n'
         'timeout = 2.0\nformat = "raw"\n'
     )
-    cfg = config(tmp_path, sinks, live_sim)
+    cfg = export_config(tmp_path, sinks, live_sim)
     check = run_cli("config", "check", "--config", str(cfg))
     assert check.returncode == 0, check.stderr
     rsyslog.stop()

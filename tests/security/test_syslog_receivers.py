@@ -15,8 +15,8 @@ import pytest
 from ingest.clock import FakeClock
 from ingest.export.sinks import SinkRejected, SinkUnavailable
 from ingest.export.sinks.relp import frame
+from tests.helpers.export import relp_sink
 from tests.receivers import MakeRelpServer, Session, event_lines, relp_servers
-from tests.test_sinks_relp import relp_sink
 
 
 @pytest.fixture

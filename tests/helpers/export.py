@@ -1,0 +1,43 @@
+"""Helpers the export tests share: a store filled through ``oktaduck poll``, the daemon
+configuration with sinks, and a RELP sink aimed at a local port."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ingest.clock import FakeClock
+from ingest.export.sinks import RelpSink, SyslogSinkConfig
+from tests.helpers import TOKEN, Sim, daemon_toml, run_cli, stored_uuids
+
+
+def fill(sim: Sim, db: Path, count: int = 1200) -> list[str]:
+    """Add ``count`` events of the last six hours to a live simulator, poll them into ``db``
+    with the CLI and return the stored uuids."""
+    now = datetime.now(UTC)
+    sim.org.add(
+        sim.org.generator.stream(count, now - timedelta(hours=6), now - timedelta(minutes=1))
+    )
+    out = run_cli("poll", "--org", sim.url, "--db", str(db), env={"OKTA_API_TOKEN": TOKEN})
+    assert out.returncode == 0, out.stderr
+    return stored_uuids(db)
+
+
+def export_config(tmp_path: Path, sinks: str, sim: Sim | None = None) -> Path:
+    """``tmp_path/oktaduck.toml``: the store ``okta.duckdb`` beside it, one source (the
+    simulator, or an org never polled) and the given ``[[sinks]]`` tables."""
+    source = sim.url if sim else "https://acme.okta.com"
+    return daemon_toml(
+        tmp_path / "oktaduck.toml",
+        [("acme", source)],
+        token_env="ACME_TOKEN",
+        source_keys='poll_interval = "1h"',
+        extra=sinks,
+    )
+
+
+def relp_sink(port: int, clock: FakeClock | None = None, **options: Any) -> RelpSink:
+    """A RELP sink for 127.0.0.1:``port`` (timeout 5 s unless given)."""
+    options.setdefault("timeout", 5.0)
+    return RelpSink(SyslogSinkConfig("127.0.0.1", port, protocol="relp", **options), clock)
