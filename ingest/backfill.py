@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
 
-from ingest.clock import Clock, rfc3339
+from ingest.clock import Clock, rfc3339_ms
 from ingest.config import SourceConfig
 from ingest.okta.client import LinkTrail, OktaClient, Stopped
 from ingest.pagemap import InlineMapper, Mapper
@@ -112,15 +112,15 @@ def backfill(
     )
     until = first or now
     tracker = _Tracker(client, clock, since, until, report)
-    caught_up = read_range(source, store, client, clock, since, until, tracker, stop, mapper)
+    caught_up = fetch_range(source, store, client, clock, since, until, tracker, stop, mapper)
     return BackfillResult("history", tracker.pages, tracker.fetched, tracker.stored, caught_up)
 
 
 def bounded_url(source: SourceConfig, since: datetime, until: datetime) -> str:
     query = urlencode(
         {
-            "since": rfc3339(since),
-            "until": rfc3339(until),
+            "since": rfc3339_ms(since),
+            "until": rfc3339_ms(until),
             "limit": source.page_limit,
             "sortOrder": "ASCENDING",
         }
@@ -128,7 +128,7 @@ def bounded_url(source: SourceConfig, since: datetime, until: datetime) -> str:
     return f"{source.org.logs_url}?{query}"
 
 
-def read_range(
+def fetch_range(
     source: SourceConfig,
     store: Store,
     client: OktaClient,
@@ -156,8 +156,8 @@ def read_range(
         if page.next_url is not None and page.next_url != url:
             source.org.check_link(page.next_url)
             trail.follow(page.next_url)  # a link back: this page is not committed either
-        rows = page_rows(source, page.events.result(), None)
-        on_page(1, len(page.events), store.commit_page(rows, clock.now()))
+        rows = page_rows(source, page.decoded.result(), None)
+        on_page(1, len(page.decoded), store.commit_page(rows, clock.now()))
         if page.next_url == url:
             break  # no further page: said the way a caught-up poll says it
         url = page.next_url

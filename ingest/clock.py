@@ -78,6 +78,10 @@ def utc(dt: datetime) -> datetime:
     return dt.astimezone(UTC)
 
 
-def rfc3339(dt: datetime) -> str:
-    """Okta's timestamp form: UTC with milliseconds and a ``Z``."""
+def rfc3339_ms(dt: datetime) -> str:
+    """Okta's timestamp form: UTC, cut to milliseconds, with a ``Z``.
+
+    For a stored value that must not lose microseconds, see
+    ``ingest.mapping.types.rfc3339_exact``.
+    """
     return utc(dt).strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc(dt).microsecond // 1000:03d}Z"

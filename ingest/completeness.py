@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ingest.backfill import read_range
+from ingest.backfill import fetch_range
 from ingest.clock import Clock
 from ingest.config import SourceConfig
 from ingest.logs import emit
@@ -61,7 +61,7 @@ def check_window(
         )
         .fetchall()[0][0]
     )
-    complete = read_range(source, store, client, clock, since, until, on_page, stop)
+    complete = fetch_range(source, store, client, clock, since, until, on_page, stop)
     result = CompletenessResult(since, until, counts["fetched"], counts["missing"], late, complete)
     emit(
         "completeness.checked",

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from ingest.clock import Clock, rfc3339
+from ingest.clock import Clock, rfc3339_ms
 from ingest.config import SourceConfig
 from ingest.errors import ConfigError
 from ingest.faults import crash_point
@@ -59,7 +59,7 @@ def start_url(source: SourceConfig, now: datetime, since: datetime | None = None
     """The cold-start request: a polling query (no ``until``) from ``now - lookback``."""
     query = urlencode(
         {
-            "since": rfc3339(since or now - source.lookback),
+            "since": rfc3339_ms(since or now - source.lookback),
             "limit": source.page_limit,
             "sortOrder": "ASCENDING",
         }
@@ -126,9 +126,8 @@ def poll_cycle(
     tally = _Tally(source, url, on_page)
     trail = LinkTrail(url)
     caught_up = stopped = False
-    # (events on the page, its request id, its rows): pages arrive mapped, so a group costs
-    # its rows, never the parsed events
-    pending: list[_Mapped] = []
+    # pages arrive mapped, so a group costs its rows, never the parsed events
+    pending: list[_PageToCommit] = []
     writer = _Writer(store, clock, tally)
     fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{source.name}")
     future = fetcher.submit(client.fetch, url, decode)
@@ -146,20 +145,20 @@ def poll_cycle(
                 next_url = url  # re-reading this page later is harmless: uuids decide
             else:
                 source.org.check_link(next_url)
-            done = len(page.events) < page_limit(url) or next_url == url
+            done = len(page.decoded) < page_limit(url) or next_url == url
             halt = stop is not None and stop.is_set()
             if not done:
                 trail.follow(next_url)  # a link back to an earlier page: this page is dropped
             if not done and not halt:
                 future = fetcher.submit(client.fetch, next_url, decode)
-            tally.fetched += len(page.events)
+            tally.fetched += len(page.decoded)
             # the next page is on its way; this one may still be being mapped
-            rows = page_rows(source, page.events.result(), next_url)
-            pending.append((len(page.events), page.request_id, rows))
+            rows = page_rows(source, page.decoded.result(), next_url)
+            pending.append(_PageToCommit(len(page.decoded), page.request_id, rows))
             del page
             crash_point("poll.mapped")
-            size = sum(len(rows.raw) for _, _, rows in pending)
-            nbytes = sum(total_size(rows.raw) for _, _, rows in pending)
+            size = sum(len(p.rows.raw) for p in pending)
+            nbytes = sum(total_size(p.rows.raw) for p in pending)
             if done or halt or size >= source.group_events or nbytes >= source.group_bytes:
                 writer.submit(pending)
                 pending = []
@@ -190,7 +189,14 @@ def poll_cycle(
     )
 
 
-_Mapped = tuple[int, str | None, PageRows]
+class _PageToCommit(NamedTuple):
+    """A fetched page, mapped into rows, waiting in its group to be committed."""
+
+    events: int  # events on the page, as Okta sent them
+    request_id: str | None
+    rows: PageRows
+
+
 _T = TypeVar("_T")
 
 
@@ -218,17 +224,17 @@ class _Tally:
     conflicts: int = 0
     newest: datetime | None = None
 
-    def committed(self, group: list[_Mapped], result: CommitResult) -> None:
-        self.cursor = group[-1][2].next_url or self.cursor
+    def committed(self, group: list[_PageToCommit], result: CommitResult) -> None:
+        self.cursor = group[-1].rows.next_url or self.cursor
         self.pages += len(group)
         self.stored += result.stored
         self.duplicates += result.duplicates
-        self.rejected += sum(len(rows.batch.rejected) + len(rows.bad) for _, _, rows in group)
+        self.rejected += sum(len(p.rows.batch.rejected) + len(p.rows.bad) for p in group)
         self.conflicts += result.conflicts
         if result.newest_published is not None:
             newest = result.newest_published
             self.newest = max(self.newest or newest, newest)
-        events = sum(count for count, _, _ in group)
+        events = sum(p.events for p in group)
         if self.on_page is not None:
             self.on_page(len(group), events, result)
         emit(
@@ -239,7 +245,7 @@ class _Tally:
             stored=result.stored,
             duplicates=result.duplicates,
             conflicts=result.conflicts,
-            request_id=group[-1][1],
+            request_id=group[-1].request_id,
         )
 
 
@@ -256,10 +262,10 @@ class _Writer:
         self.clock = clock
         self.tally = tally
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
-        self.inflight: tuple[Future[CommitResult], list[_Mapped]] | None = None
+        self.inflight: tuple[Future[CommitResult], list[_PageToCommit]] | None = None
         self.failed = False
 
-    def submit(self, group: list[_Mapped]) -> None:
+    def submit(self, group: list[_PageToCommit]) -> None:
         self.settle()
         if group:
             pages = [rows for _, _, rows in group]
@@ -279,7 +285,7 @@ class _Writer:
             raise
         self.tally.committed(group, result)
 
-    def finish(self, rest: list[_Mapped]) -> None:
+    def finish(self, rest: list[_PageToCommit]) -> None:
         """Commit what is left (unless a commit failed) and stop the thread."""
         try:
             if not self.failed:

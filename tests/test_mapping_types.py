@@ -10,7 +10,7 @@ import pytest
 from ingest.mapping.types import (
     Invalid,
     duckdb_type,
-    rfc3339,
+    rfc3339_exact,
     to_bool,
     to_float,
     to_int,
@@ -73,10 +73,10 @@ def test_timestamps_refused(value: Any) -> None:
 
 def test_rfc3339_keeps_milliseconds_or_microseconds() -> None:
     """Timestamps print with ms, or with us when they have them, and a Z."""
-    assert rfc3339(datetime(2023, 3, 26, 21, 5, 32, 159000, tzinfo=UTC)) == (
+    assert rfc3339_exact(datetime(2023, 3, 26, 21, 5, 32, 159000, tzinfo=UTC)) == (
         "2023-03-26T21:05:32.159Z"
     )
-    assert rfc3339(datetime(2023, 3, 26, 21, 5, 32, 159123, tzinfo=UTC)) == (
+    assert rfc3339_exact(datetime(2023, 3, 26, 21, 5, 32, 159123, tzinfo=UTC)) == (
         "2023-03-26T21:05:32.159123Z"
     )
 

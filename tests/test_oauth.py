@@ -137,7 +137,7 @@ def test_service_app_reads_the_system_log(
 
     page = connected.fetch()
 
-    assert len(page.events) == 3
+    assert len(page.decoded) == 3
     assert connected.auth.key.algorithm == ("RS256" if kind.startswith("rsa") else "ES256")
     assert connected.auth.token_scheme == ("DPoP" if dpop else "Bearer")
     (grant,) = sim.org.oauth.grants()
@@ -249,7 +249,7 @@ def test_a_rejected_token_is_replaced_once(
     connected.fetch()
     sim.org.oauth.revoke_all()
     page = connected.fetch()
-    assert len(page.events) == 3
+    assert len(page.decoded) == 3
     assert sim.org.status_counts() == {200: 2, 401: 1}
     assert sim.org.oauth.outcomes()["issued"] == 2
     assert connected.wire.paths()[-3:] == ["/api/v1/logs", "/oauth2/v1/token", "/api/v1/logs"]
@@ -290,7 +290,7 @@ def test_token_endpoint_outage_is_retried_by_the_client(
     with httpx.Client(auth=auth, transport=httpx.MockTransport(handler)) as http:
         client = OktaClient(OrgURL.parse("https://acme.okta.com"), http, clock, ClientPolicy())
         page = client.fetch(client.org.logs_url)
-    assert page.events == []
+    assert page.decoded == []
     assert calls == ["/oauth2/v1/token", "/oauth2/v1/token", "/api/v1/logs"]
     assert client.stats.retries == 1
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.clock import FakeClock, rfc3339
+from ingest.clock import FakeClock, rfc3339_ms
 from ingest.simulate import OrgConfig, SimulatedOrg, SimulatorServer
 from ingest.simulate.query import (
     Limits,
@@ -98,12 +98,14 @@ def poll_to_end(sim: Sim, url: str) -> tuple[list[list[dict[str, Any]]], str]:
 def test_polling_follows_next_to_the_end_and_returns_everything_once(sim: Sim) -> None:
     events = sim.org.generator.stream(250, NOW - timedelta(hours=2), NOW)
     sim.org.add(events, delay=timedelta(0))
-    pages, _ = poll_to_end(sim, sim.url(since=rfc3339(NOW - timedelta(days=1)), limit=100))
+    pages, _ = poll_to_end(sim, sim.url(since=rfc3339_ms(NOW - timedelta(days=1)), limit=100))
     assert [len(p) for p in pages] == [100, 100, 50, 0]
     got = [e["uuid"] for page in pages for e in page]
     assert got == [e["uuid"] for e in events]  # delay 0: persisted order == published order
     assert set(got) == sim.org.visible_uuids() == sim.org.served_uuids()
-    assert sim.org.request_urls()[0] == sim.url(since=rfc3339(NOW - timedelta(days=1)), limit=100)
+    assert sim.org.request_urls()[0] == sim.url(
+        since=rfc3339_ms(NOW - timedelta(days=1)), limit=100
+    )
     assert len(sim.org.request_urls()) == 4
 
 
@@ -120,7 +122,7 @@ def test_caught_up_page_is_empty_and_next_is_byte_identical_to_self(sim: Sim) ->
 
 
 def test_empty_org_still_links_next_in_polling_mode(sim: Sim) -> None:
-    url = sim.url(since=rfc3339(NOW - timedelta(hours=1)))
+    url = sim.url(since=rfc3339_ms(NOW - timedelta(hours=1)))
     response = sim.get(url)
     assert response.json() == []
     assert links(response) == {"self": url, "next": url}
@@ -131,7 +133,7 @@ def test_polling_orders_by_persistence_time_not_published(sim: Sim) -> None:
     later = sim.event("user.authentication.sso", NOW - timedelta(minutes=20))
     sim.org.add([later], persisted_at=NOW - timedelta(minutes=19))
     sim.org.add_late([early], persisted_at=NOW - timedelta(minutes=1))
-    body = sim.logs(since=rfc3339(NOW - timedelta(hours=1))).json()
+    body = sim.logs(since=rfc3339_ms(NOW - timedelta(hours=1))).json()
     assert [e["uuid"] for e in body] == [later["uuid"], early["uuid"]]
 
 
@@ -153,8 +155,8 @@ def test_since_is_inclusive_on_persistence_time(sim: Sim) -> None:
     at = NOW - timedelta(minutes=3)
     event = sim.event("user.session.start", at - timedelta(seconds=1))
     sim.org.add([event], persisted_at=at)
-    assert [e["uuid"] for e in sim.logs(since=rfc3339(at)).json()] == [event["uuid"]]
-    assert sim.logs(since=rfc3339(at + timedelta(milliseconds=1))).json() == []
+    assert [e["uuid"] for e in sim.logs(since=rfc3339_ms(at)).json()] == [event["uuid"]]
+    assert sim.logs(since=rfc3339_ms(at + timedelta(milliseconds=1))).json() == []
 
 
 def test_default_since_is_seven_days_back(sim: Sim) -> None:
@@ -162,7 +164,7 @@ def test_default_since_is_seven_days_back(sim: Sim) -> None:
     recent = sim.event("user.session.start", NOW - timedelta(days=6))
     sim.org.add([old, recent], delay=0)
     assert [e["uuid"] for e in sim.logs().json()] == [recent["uuid"]]
-    wide = sim.logs(since=rfc3339(NOW - timedelta(days=10))).json()
+    wide = sim.logs(since=rfc3339_ms(NOW - timedelta(days=10))).json()
     assert [e["uuid"] for e in wide] == [old["uuid"], recent["uuid"]]
 
 
@@ -172,9 +174,9 @@ def test_events_older_than_90_days_are_never_returned(sim: Sim) -> None:
     kept = sim.event("user.session.start", NOW - timedelta(days=80))
     sim.org.add([ancient, kept], delay=0)
     sim.org.add_late([late_ancient], persisted_at=NOW - timedelta(minutes=1))
-    since = rfc3339(NOW - timedelta(days=170))
+    since = rfc3339_ms(NOW - timedelta(days=170))
     assert [e["uuid"] for e in sim.logs(since=since).json()] == [kept["uuid"]]
-    bounded = sim.logs(since=since, until=rfc3339(NOW)).json()
+    bounded = sim.logs(since=since, until=rfc3339_ms(NOW)).json()
     assert [e["uuid"] for e in bounded] == [kept["uuid"]]
     assert sim.org.visible_uuids() == {kept["uuid"]}
 
@@ -193,7 +195,7 @@ def test_bounded_query_pages_by_published_and_has_no_next_on_the_last_page(sim: 
     outside = sim.event("user.authentication.sso", base + timedelta(minutes=60))
     sim.org.add([*inside[1:], outside], delay=0)
     sim.org.add_late([inside[0]], persisted_at=NOW - timedelta(seconds=1))
-    url = sim.url(since=rfc3339(base), until=rfc3339(base + timedelta(minutes=60)), limit=10)
+    url = sim.url(since=rfc3339_ms(base), until=rfc3339_ms(base + timedelta(minutes=60)), limit=10)
     sizes, seen = [], []
     while True:
         response = sim.get(url)
@@ -247,12 +249,12 @@ def test_invalid_parameters_are_400s(sim: Sim, params: dict[str, str], code: str
 
 
 def test_since_over_180_days_back_is_e0000053(sim: Sim) -> None:
-    response = sim.logs(since=rfc3339(NOW - timedelta(days=181)))
+    response = sim.logs(since=rfc3339_ms(NOW - timedelta(days=181)))
     assert response.status_code == 400
     assert response.json()["errorCode"] == "E0000053"
     summary = "The since parameter is over 180 days prior to the current day"
     assert response.json()["errorSummary"] == summary
-    assert sim.logs(since=rfc3339(NOW - timedelta(days=179))).status_code == 200
+    assert sim.logs(since=rfc3339_ms(NOW - timedelta(days=179))).status_code == 200
 
 
 def test_boundary_values_are_accepted(sim: Sim) -> None:
@@ -336,7 +338,7 @@ def test_events_come_back_exactly_as_added_even_when_malformed(sim: Sim) -> None
     ]
     normal = sim.event("user.session.start", NOW - timedelta(minutes=1))
     sim.org.add([*odd, normal], persisted_at=NOW)
-    body = sim.logs(since=rfc3339(NOW - timedelta(minutes=5))).json()
+    body = sim.logs(since=rfc3339_ms(NOW - timedelta(minutes=5))).json()
     assert body == [*odd, normal]
     assert "persisted_at" not in sim.logs().text
 
@@ -376,7 +378,7 @@ def test_rfc3339_round_trips_okta_timestamps() -> None:
     rng = random.Random(1)
     for _ in range(500):
         moment = datetime(1970, 1, 2, tzinfo=UTC) + timedelta(milliseconds=rng.randrange(2**42))
-        assert parse_rfc3339(rfc3339(moment)) == moment
+        assert parse_rfc3339(rfc3339_ms(moment)) == moment
 
 
 def test_rfc3339_offsets_are_normalized_to_utc() -> None:

@@ -20,7 +20,7 @@ import httpx
 import orjson
 import pytest
 
-from ingest.clock import FakeClock, rfc3339
+from ingest.clock import FakeClock, rfc3339_ms
 from ingest.errors import ConfigError
 from ingest.simulate import DEMO_TOKEN, OrgConfig, SimulatedOrg, SimulatorServer
 from ingest.simulate import server as server_module
@@ -181,7 +181,7 @@ def test_control_api_late_events_are_persisted_now(sim: Sim) -> None:
     got = sim.client.get(cursor).json()
     assert [e["uuid"] for e in got] == [old["uuid"], "no-published"]
     assert got[0] == old
-    assert got[1]["published"] == rfc3339(NOW - timedelta(seconds=600))
+    assert got[1]["published"] == rfc3339_ms(NOW - timedelta(seconds=600))
 
 
 def test_control_api_generates_events(sim: Sim) -> None:
@@ -333,7 +333,7 @@ def test_seeded_org_has_a_burst_a_lockout_and_late_events() -> None:
     clock.advance(180)
     assert len(org.visible_uuids()) == 1000
     response = org.logs(
-        {"limit": "1000", "since": rfc3339(NOW - timedelta(days=2))},
+        {"limit": "1000", "since": rfc3339_ms(NOW - timedelta(days=2))},
         f"SSWS {DEMO_TOKEN}",
         "http://sim/api/v1/logs",
     )

@@ -19,7 +19,7 @@ import orjson
 from ingest.errors import EventRejected
 from ingest.mapping.columns import Prefixes
 from ingest.mapping.pipeline import FieldPlan
-from ingest.mapping.types import Invalid, Partial, is_list_type, item_type, rfc3339
+from ingest.mapping.types import Invalid, Partial, is_list_type, item_type, rfc3339_exact
 
 if TYPE_CHECKING:
     from nanoarrow.c_array import CArray
@@ -367,7 +367,7 @@ def _jsonable(type_name: str, value: Any) -> Any:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return rfc3339(value)
+        return rfc3339_exact(value)
     if type_name == "json":
         return orjson.loads(value)
     return value

@@ -252,7 +252,7 @@ COERCERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def rfc3339(value: datetime) -> str:
+def rfc3339_exact(value: datetime) -> str:
     """UTC with a ``Z``: milliseconds, or microseconds when the value has them."""
     value = value.astimezone(UTC)
     base = value.strftime("%Y-%m-%dT%H:%M:%S")

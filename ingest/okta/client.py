@@ -78,10 +78,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
-    """One answered request: its events, its links and what Okta said about the bucket."""
+    """One answered request: what its body decoded to, its links and when it came.
+
+    ``decoded`` is what the ``decode`` given to :meth:`OktaClient.fetch` made of the body: by
+    default the list of events; for the poller, a pending page whose mapping is under way.
+    """
 
     url: str
-    events: T  # what the decoder made of the body: by default the list of events
+    decoded: T
     self_url: str | None
     next_url: str | None
     request_id: str | None
@@ -169,7 +173,7 @@ class OktaClient:
     def fetch(self, url: str, decode: Callable[[bytes], Any] = json_array) -> Page[Any]:
         """GET ``url`` until it yields a page or a non-retryable error.
 
-        ``decode`` turns the body into the page's ``events``; a ``BadBody`` it raises is
+        ``decode`` turns the body into the page's ``decoded``; a ``BadBody`` it raises is
         retried like a 5xx (by default the body is parsed as a JSON array).
         """
         self.org.check_link(url)
@@ -299,13 +303,13 @@ class OktaClient:
     ) -> Page[Any]:
         body = redact_bytes(body)  # a secret echoed inside events is never stored
         try:
-            events = decode(body)
+            decoded = decode(body)
         except BadBody as err:
             raise _Transient(str(err), request_id) from None
         links = response.links
         return Page(
             url=url,
-            events=events,
+            decoded=decoded,
             self_url=links.get("self", {}).get("url"),
             next_url=links.get("next", {}).get("url"),
             request_id=request_id,

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ingest.clock import rfc3339, utc
+from ingest.clock import rfc3339_ms, utc
 from ingest.simulate import catalog
 from ingest.simulate.builders import Builders
 from ingest.simulate.parts import (
@@ -466,7 +466,7 @@ class EventGenerator:
         system = ctx.actor.get("type") == "SystemPrincipal"
         return {
             "uuid": self._uuid(published),
-            "published": rfc3339(published),
+            "published": rfc3339_ms(published),
             "eventType": event_type,
             "version": "0",
             "severity": parts.severity,

@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from ingest.clock import rfc3339
+from ingest.clock import rfc3339_ms
 from ingest.errors import ConfigError
 from ingest.simulate import responses as r
 from ingest.simulate.generator import LOCK
@@ -190,7 +190,7 @@ def _control(org: SimulatedOrg, path: str, params: dict[str, str], body: bytes) 
             late = timedelta(seconds=_number(params, "late_seconds", 0))
             now = org.now()
             for event in events:
-                event.setdefault("published", rfc3339(now - late))
+                event.setdefault("published", rfc3339_ms(now - late))
             added = org.add_late(events, persisted_at=now)
         else:
             added = org.add(events)

@@ -16,7 +16,7 @@ from typing import Any
 
 from ingest.errors import EventRejected
 from ingest.mapping import CompiledMapping
-from ingest.mapping.types import rfc3339
+from ingest.mapping.types import rfc3339_exact
 from tests.helpers import REPO, SAMPLES
 
 GOLDEN = REPO / "tests" / "golden"
@@ -60,7 +60,7 @@ IDS = [case[0] for case in CASES]
 def plain(value: Any) -> Any:
     """Make a mapped value comparable with what JSON gives back."""
     if isinstance(value, datetime):
-        return rfc3339(value)
+        return rfc3339_exact(value)
     if isinstance(value, list):
         return [plain(item) for item in value]
     if isinstance(value, dict):

@@ -24,7 +24,7 @@ import httpx
 import orjson
 import pytest
 
-from ingest.backfill import read_range
+from ingest.backfill import fetch_range
 from ingest.clock import FakeClock
 from ingest.config import SourceConfig, load_config
 from ingest.errors import BadRequest, BadResponse, ConfigError
@@ -543,7 +543,7 @@ def test_backfill_history_refuses_a_link_back_too(
         Store(tmp_path / "okta.duckdb", mapping) as store,
         pytest.raises(BadResponse, match="next link repeats an earlier page"),
     ):
-        read_range(
+        fetch_range(
             config,
             store,
             connect(config),

@@ -69,7 +69,7 @@ from typing import Any, Literal, get_args
 import orjson
 
 from ingest import logs
-from ingest.clock import Clock, SystemClock, rfc3339
+from ingest.clock import Clock, SystemClock, rfc3339_ms
 from ingest.errors import ConfigError, SinkRejected, SinkUnavailable
 from ingest.export.sinks.base import newline_in_line
 from ingest.export.sinks.fields import event_type, syslog_severity
@@ -243,7 +243,7 @@ class SyslogSink:
 
     def messages(self, lines: Sequence[bytes]) -> list[bytes]:
         """One RFC 5424 message per line, without framing, stamped with the current time."""
-        stamp = rfc3339(self._clock.now())
+        stamp = rfc3339_ms(self._clock.now())
         fixed = f" {stamp}{self._fixed}"
         facility = self.config.facility * 8
         bom = BOM if self.config.bom else b""
