@@ -13,7 +13,7 @@ import pytest
 
 from ingest.errors import OktaduckError
 from ingest.store.query import open_read_only, run_user_query
-from tests.helpers import TOKEN, Daemon, Sim, daemon_api, run_cli
+from tests.helpers import TOKEN, Daemon, Sim, acme_config, daemon_api, run_cli
 
 HOSTILE = [
     "COPY events TO '/tmp/oktaduck-stolen.csv'",
@@ -41,22 +41,7 @@ def daemon(live_sim: Sim, tmp_path: Path) -> Iterator[tuple[Daemon, Path]]:
     gen = live_sim.org.generator
     live_sim.org.add(gen.stream(500, now - timedelta(hours=3), now - timedelta(minutes=1)))
     live_sim.org.add(gen.failed_login_burst(12, now - timedelta(minutes=30)))
-    config = tmp_path / "oktaduck.toml"
-    config.write_text(
-        f"""
-[storage]
-path = "okta.duckdb"
-
-[api]
-listen = "127.0.0.1:0"
-
-[[sources]]
-name = "acme"
-org_url = "{live_sim.url}"
-token_env = "ACME_TOKEN"
-poll_interval = "1h"
-"""
-    )
+    config = acme_config(tmp_path, live_sim.url)
     d = Daemon(config, {"ACME_TOKEN": TOKEN})
     d.caught_up("acme")
     yield d, tmp_path / "okta.duckdb"

@@ -4,29 +4,14 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
-from pathlib import Path
-
-import pytest
 
 from ingest.backfill import Progress, backfill
 from ingest.clock import FakeClock
 from ingest.completeness import check_window
-from ingest.mapping import CompiledMapping
 from ingest.poll import poll_cycle
 from ingest.retention import apply_retention
 from ingest.store.db import Store
-from tests.helpers import Sim, source_for
-
-
-@pytest.fixture
-def store(tmp_path: Path, mapping: CompiledMapping) -> Store:
-    s = Store(tmp_path / "okta.duckdb", mapping)
-    yield s  # type: ignore[misc]
-    s.close()
-
-
-def uuids(store: Store) -> list[str]:
-    return [r[0] for r in store.con.execute("SELECT uuid FROM events").fetchall()]
+from tests.helpers import Sim, source_for, stored_uuids
 
 
 def history(sim: Sim, clock: FakeClock, days: int, count: int) -> None:
@@ -56,7 +41,7 @@ def test_backfill_of_a_new_source_hands_over_to_polling_without_gap_or_duplicate
     clock.advance(60)
     after = poll_cycle(source, store, client, clock)
     assert after.stored == 40
-    got = uuids(store)
+    got = stored_uuids(store)
     assert len(got) == len(set(got)) == 2540
     assert set(got) == sim.org.visible_uuids()
 
@@ -72,7 +57,7 @@ def test_backfill_of_an_existing_source_fills_older_history_and_keeps_the_cursor
     cursor = store.cursor("acme")
     result = backfill(source, store, client, clock, clock.now() - timedelta(days=31))
     assert result.mode == "history"
-    got = uuids(store)
+    got = stored_uuids(store)
     assert len(got) == len(set(got))
     assert set(got) == sim.org.visible_uuids()
     assert store.cursor("acme").next_url == cursor.next_url  # type: ignore[union-attr]
@@ -98,7 +83,7 @@ def test_completeness_check_finds_and_repairs_missing_events(
     assert result.complete
     assert result.missing == 7
     assert result.fetched > 7
-    assert set(uuids(store)) == sim.org.visible_uuids()
+    assert set(stored_uuids(store)) == sim.org.visible_uuids()
     again = check_window(
         source, store, client, clock, window=timedelta(hours=2), delay=timedelta(hours=1)
     )
@@ -115,9 +100,9 @@ def test_retention_deletes_only_events_older_than_the_limit(
     older = store.con.execute(
         "SELECT count(*) FROM events WHERE published < ?", [cutoff]
     ).fetchall()[0][0]
-    total = len(uuids(store))
+    total = len(stored_uuids(store))
     result = apply_retention(store, timedelta(days=30), clock)
     assert result.events_deleted == older > 0
-    assert len(uuids(store)) == total - older
+    assert len(stored_uuids(store)) == total - older
     left = store.con.execute("SELECT min(published) FROM events").fetchall()[0][0]
     assert left >= cutoff

@@ -16,7 +16,7 @@ from ingest.mapping import CompiledMapping
 from ingest.okta.client import ClientPolicy, OktaClient
 from ingest.poll import poll_cycle
 from ingest.store.db import Store
-from tests.helpers import TOKEN, Sim, source_for
+from tests.helpers import TOKEN, Sim, source_for, stored_uuids
 
 Client = Callable[[Any, Any], OktaClient]
 
@@ -28,13 +28,6 @@ def fill(sim: Sim, count: int, hours: float = 20) -> None:
     sim.org.add(gen.stream(count, now - timedelta(hours=hours), now - timedelta(minutes=2)))
 
 
-@pytest.fixture
-def store(tmp_path: Path, mapping: CompiledMapping) -> Store:
-    s = Store(tmp_path / "okta.duckdb", mapping)
-    yield s  # type: ignore[misc]
-    s.close()
-
-
 def test_cold_start_stores_every_visible_event_once(
     sim: Sim, store: Store, clock: FakeClock, token_env: str, client_for: Client
 ) -> None:
@@ -44,13 +37,9 @@ def test_cold_start_stores_every_visible_event_once(
     assert result.caught_up
     assert result.pages == 13  # 12 full pages of 100 and a short one
     assert result.stored == 1234
-    uuids = stored_uuids_of(store)
+    uuids = stored_uuids(store)
     assert len(uuids) == len(set(uuids)) == 1234
     assert set(uuids) == sim.org.visible_uuids()
-
-
-def stored_uuids_of(store: Store) -> list[str]:
-    return [r[0] for r in store.con.execute("SELECT uuid FROM events").fetchall()]
 
 
 def test_late_events_are_collected_by_the_next_cycle(
@@ -68,8 +57,8 @@ def test_late_events_are_collected_by_the_next_cycle(
     clock.advance(60)
     second = poll_cycle(source, store, client, clock)
     assert second.stored == 57
-    assert {e["uuid"] for e in late} <= set(stored_uuids_of(store))
-    assert set(stored_uuids_of(store)) == sim.org.visible_uuids()
+    assert {e["uuid"] for e in late} <= set(stored_uuids(store))
+    assert set(stored_uuids(store)) == sim.org.visible_uuids()
 
 
 def test_a_caught_up_cycle_costs_one_request_and_keeps_the_cursor(
@@ -98,7 +87,7 @@ def test_re_reading_pages_stores_nothing_twice(
     assert again.fetched == 450
     assert again.stored == 0
     assert again.duplicates == 450
-    assert len(stored_uuids_of(store)) == 450
+    assert len(stored_uuids(store)) == 450
 
 
 def test_a_429_is_waited_out_until_the_reset(
@@ -151,7 +140,7 @@ def test_each_fault_kind_is_retried_and_survived(
     assert result.stored == 350
     assert sim.org.pending_faults() == []
     assert client.stats.retries + client.stats.rate_limited == 2
-    assert sorted(stored_uuids_of(store)) == sorted(sim.org.visible_uuids())
+    assert sorted(stored_uuids(store)) == sorted(sim.org.visible_uuids())
 
 
 def test_a_slow_answer_times_out_and_is_retried(
@@ -260,11 +249,11 @@ def test_a_failed_commit_stops_the_cycle_and_nothing_after_it_is_committed(
         poll_cycle(source, failing, client_for(source, clock), clock)
     with Store(path, mapping) as store:
         # the two groups before the failure, with the cursor after them; nothing later
-        assert len(stored_uuids_of(store)) == 400
+        assert len(stored_uuids(store)) == 400
         assert store.cursor("acme").pages == 4  # type: ignore[union-attr]
         rerun = poll_cycle(source, store, client_for(source, clock), clock)
         assert rerun.stored == 600 and rerun.duplicates == 0
-        uuids = stored_uuids_of(store)
+        uuids = stored_uuids(store)
         assert len(uuids) == len(set(uuids)) and set(uuids) == sim.org.visible_uuids()
 
 

@@ -210,3 +210,16 @@ def daemon_toml(
         blocks.append(extra.strip() + "\n")
     path.write_text("\n".join(blocks))
     return path
+
+
+def acme_config(tmp_path: Path, org_url: str = "https://acme.okta.com", extra: str = "") -> Path:
+    """``tmp_path/oktaduck.toml`` for one org: the store ``okta.duckdb`` beside it, the API on
+    an ephemeral port, source ``acme`` at ``org_url`` with its token in ``ACME_TOKEN``, polled
+    hourly (one cycle in a test), then ``extra`` (sinks, feeds...)."""
+    return daemon_toml(
+        tmp_path / "oktaduck.toml",
+        [("acme", org_url)],
+        token_env="ACME_TOKEN",
+        source_keys='poll_interval = "1h"',
+        extra=extra,
+    )

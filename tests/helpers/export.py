@@ -9,7 +9,7 @@ from typing import Any
 
 from ingest.clock import FakeClock
 from ingest.export.sinks import RelpSink, SyslogSinkConfig
-from tests.helpers import TOKEN, Sim, daemon_toml, run_cli, stored_uuids
+from tests.helpers import TOKEN, Sim, acme_config, run_cli, stored_uuids
 
 
 def fill(sim: Sim, db: Path, count: int = 1200) -> list[str]:
@@ -27,14 +27,7 @@ def fill(sim: Sim, db: Path, count: int = 1200) -> list[str]:
 def export_config(tmp_path: Path, sinks: str, sim: Sim | None = None) -> Path:
     """``tmp_path/oktaduck.toml``: the store ``okta.duckdb`` beside it, one source (the
     simulator, or an org never polled) and the given ``[[sinks]]`` tables."""
-    source = sim.url if sim else "https://acme.okta.com"
-    return daemon_toml(
-        tmp_path / "oktaduck.toml",
-        [("acme", source)],
-        token_env="ACME_TOKEN",
-        source_keys='poll_interval = "1h"',
-        extra=sinks,
-    )
+    return acme_config(tmp_path, sim.url if sim else "https://acme.okta.com", sinks)
 
 
 def relp_sink(port: int, clock: FakeClock | None = None, **options: Any) -> RelpSink:

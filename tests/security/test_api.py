@@ -34,7 +34,7 @@ from ingest.remote import Api, fetch
 from ingest.secrets import Secret
 from ingest.store.db import Store
 from ingest.store.limits import QueryLimits
-from tests.helpers import TOKEN, Daemon, Sim, daemon_api, run_cli
+from tests.helpers import TOKEN, Daemon, Sim, acme_config, daemon_api, run_cli
 
 API_TOKEN = "api-token-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -439,12 +439,7 @@ def _daemon(
     live_sim.org.add(
         live_sim.org.generator.stream(30, now - timedelta(hours=1), now - timedelta(minutes=1))
     )
-    config = tmp_path / "oktaduck.toml"
-    config.write_text(
-        f'[storage]\npath = "okta.duckdb"\n\n[api]\nlisten = "127.0.0.1:0"\n\n'
-        f'[[sources]]\nname = "acme"\norg_url = "{live_sim.url}"\ntoken_env = "ACME_TOKEN"\n'
-        'poll_interval = "1h"\n'
-    )
+    config = acme_config(tmp_path, live_sim.url)
     d = Daemon(config, {"ACME_TOKEN": TOKEN}, wrap)
     d.caught_up("acme")
     yield d, tmp_path / "okta.duckdb"

@@ -41,7 +41,7 @@ from ingest.store.query import (
     run_query,
     run_user_query,
 )
-from tests.helpers import TOKEN, Daemon, Sim, daemon_api, run_cli
+from tests.helpers import TOKEN, Daemon, Sim, acme_config, daemon_api, run_cli
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 EVENTS = 120
@@ -590,12 +590,7 @@ def daemon(live_sim: Sim, tmp_path: Path) -> Iterator[tuple[Daemon, Path]]:
     live_sim.org.add(
         live_sim.org.generator.stream(60, now - timedelta(hours=1), now - timedelta(minutes=1))
     )
-    config = tmp_path / "oktaduck.toml"
-    config.write_text(
-        '[storage]\npath = "okta.duckdb"\n[api]\nlisten = "127.0.0.1:0"\n'
-        f'[[sources]]\nname = "acme"\norg_url = "{live_sim.url}"\ntoken_env = "ACME_TOKEN"\n'
-        'poll_interval = "1h"\n'
-    )
+    config = acme_config(tmp_path, live_sim.url)
     d = Daemon(config, {"ACME_TOKEN": TOKEN})
     d.caught_up("acme")
     yield d, tmp_path / "okta.duckdb"
