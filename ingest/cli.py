@@ -110,6 +110,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
     from ingest.okta.session import open_client
     from ingest.pagemap import ProcessMapper
     from ingest.poll import poll_cycle
+    from ingest.progress import PollProgress, ProgressLine
     from ingest.store.db import Store
 
     if bool(args.org) == bool(args.config):
@@ -141,15 +142,21 @@ def cmd_poll(args: argparse.Namespace) -> int:
     ):
         for source in sources:
             client = open_client(source, clock, stop)
+            line = ProgressLine(sys.stderr)  # on a terminal only
+            progress = PollProgress(line, source.name, client.stats)
             try:
-                result = poll_cycle(source, store, client, clock, stop, mapper=mapper)
+                result = poll_cycle(
+                    source, store, client, clock, stop, on_page=progress, mapper=mapper
+                )
             except OktaduckError as err:
                 failed += 1
+                line.clear()
                 print(f"oktaduck: {source.name}: {err}", file=sys.stderr)
                 if len(sources) == 1:
                     return err.exit_code
                 continue
             finally:
+                line.clear()
                 client.http.close()
             print(result.summary())
             if result.stopped:
@@ -219,6 +226,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from ingest.mapping import load_mapping
     from ingest.okta.session import open_client
     from ingest.pagemap import ProcessMapper
+    from ingest.progress import ProgressLine
     from ingest.store.db import Store
 
     config = load_config(args.config)
@@ -229,16 +237,16 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         raise ConfigError("--since: Okta keeps 90 days of System Log; use 90d or later")
     stop = threading.Event()
     _stop_on_signals(stop)
-    tty = sys.stderr.isatty()
+    # one line redrawn on a terminal; elsewhere a line per committed group, for the log
+    line = ProgressLine(sys.stderr, plain_lines=True)
 
     def report(p: Progress) -> None:
         eta = f"{p.eta_seconds:.0f}s" if p.eta_seconds is not None else "?"
         at = p.position.strftime("%Y-%m-%d %H:%M") if p.position else "-"
-        line = (
+        line.show(
             f"{100 * p.fraction:5.1f}%  at {at}  pages {p.pages}  events {p.fetched} "
             f"(stored {p.stored})  rate-limit waits {p.rate_limit_waits}  ETA {eta}"
         )
-        print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
 
     mapping = load_mapping(config.mapping_path())
     db = args.db or config.storage.path
@@ -250,9 +258,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         try:
             result = backfill(source, store, client, clock, since, report, stop, mapper)
         finally:
+            line.clear()
             client.http.close()
-    if tty:
-        print(file=sys.stderr)
     state = "done" if result.caught_up else "stopped early (run it again to continue)"
     print(
         f"{source.name}: backfill ({result.mode}) {state}: {result.pages} pages, "

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
+import io
 import os
 import re
+import struct
 import subprocess
 import sys
+import termios
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +18,9 @@ import orjson
 import pytest
 
 from ingest.cli import build_parser
+from ingest.okta.client import ClientStats
+from ingest.progress import PollProgress, ProgressLine
+from ingest.store.db import CommitResult
 from tests.helpers import REPO, TOKEN, Sim, run_cli
 
 
@@ -188,3 +195,106 @@ def test_a_poll_keeps_neither_the_simulator_nor_jwt_nor_pyarrow_resident(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "20 stored" in done.stdout and "loaded: []" in done.stdout
+
+
+def _poll_on_a_terminal(live_sim: Sim, db: Path) -> tuple[int, str, str]:
+    """``oktaduck poll`` with stderr on a pseudo-terminal: (exit code, what the terminal
+    showed, stdout)."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 200, 0, 0))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OKTADUCK_")}
+    env["OKTA_API_TOKEN"] = TOKEN
+    args = ["--org", live_sim.url, "--db", str(db), "--page-limit", "50", "--group-events", "50"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ingest.cli", "poll", *args],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        stdin=subprocess.DEVNULL,
+        cwd=REPO,
+        env=env,
+    )
+    os.close(slave)
+    shown = bytearray()
+    try:
+        while True:  # until the child's end of the terminal closes (EIO on Linux)
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(master)
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    if proc.stdout:
+        proc.stdout.close()
+    return proc.wait(timeout=60), shown.decode(), out
+
+
+def test_poll_draws_a_progress_line_on_a_terminal_and_clears_it(
+    live_sim: Sim, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    gen = live_sim.org.generator
+    live_sim.org.add(gen.stream(300, now - timedelta(hours=2), now - timedelta(minutes=1)))
+    code, shown, out = _poll_on_a_terminal(live_sim, tmp_path / "okta.duckdb")
+    assert code == 0, shown
+    assert "300 stored" in out and "caught up" in out
+    drawn = re.findall(
+        r"\r(\S+: (\d+) events, (\d+) pages, rate-limit waits 0 \(0s\), \d+ events/s, "
+        r"at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\x1b\[K",
+        shown,
+    )
+    assert drawn, repr(shown)
+    assert all(int(events) <= 300 and int(pages) >= 1 for _, events, pages in drawn)
+    assert shown.endswith("\r\x1b[K")  # erased before the summary: nothing left behind
+
+
+def test_poll_shows_no_progress_when_stderr_is_not_a_terminal(
+    live_sim: Sim, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    gen = live_sim.org.generator
+    live_sim.org.add(gen.stream(200, now - timedelta(hours=2), now - timedelta(minutes=1)))
+    db = tmp_path / "okta.duckdb"
+    done = run_cli(
+        "poll", "--org", live_sim.url, "--db", str(db), "--page-limit", "50",
+        "--group-events", "50", env={"OKTA_API_TOKEN": TOKEN},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "200 stored" in done.stdout
+    assert done.stderr == ""
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_line_redraws_at_most_four_times_a_second_and_counts_waits() -> None:
+    now = [100.0]
+    term = _Terminal()
+    line = ProgressLine(term, monotonic=lambda: now[0], columns=200)
+    stats = ClientStats(rate_limited=2, rate_limit_seconds=41.6, paced_seconds=3.0)
+    progress = PollProgress(line, "acme", stats, monotonic=lambda: now[0])
+    published = datetime(2026, 11, 1, 12, 30, 5, tzinfo=UTC)
+    now[0] = 110.0
+    progress(1, 1000, CommitResult(1000, 0, 0, published))
+    now[0] = 110.1  # too soon: not drawn
+    progress(1, 1000, CommitResult(1000, 0, 0, None))
+    now[0] = 110.3
+    progress(1, 1000, CommitResult(1000, 0, 0, None))
+    lines = term.getvalue().split("\r")[1:]
+    assert lines == [
+        "acme: 1000 events, 1 pages, rate-limit waits 2 (45s), 100 events/s, "
+        "at 2026-11-01 12:30:05\x1b[K",
+        "acme: 3000 events, 3 pages, rate-limit waits 2 (45s), 291 events/s, "
+        "at 2026-11-01 12:30:05\x1b[K",
+    ]
+    line.clear()
+    assert term.getvalue().endswith("\r\x1b[K")
+    quiet = io.StringIO()  # not a terminal: nothing, unless plain lines are asked for
+    ProgressLine(quiet).show("x")
+    ProgressLine(quiet, plain_lines=True).show("y")
+    assert quiet.getvalue() == "y\n"

@@ -68,6 +68,7 @@ class ClientStats:
     retries: int = 0
     rate_limited: int = 0
     paced_seconds: float = 0.0
+    rate_limit_seconds: float = 0.0  # waited after 429 answers
     last_rate: RateLimit | None = None
     limit: int | None = None  # the bucket size and what was left, as of the last response
     remaining: int | None = None
@@ -207,6 +208,7 @@ class OktaClient:
                 self._wait(delay)
             except _RateLimitedWait as wait:
                 rate_waited += wait.seconds
+                self.stats.rate_limit_seconds += wait.seconds
                 if rate_waited > policy.max_rate_wait:
                     raise RateLimited(
                         f"still rate limited after waiting {rate_waited:.0f}s",
