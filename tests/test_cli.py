@@ -6,6 +6,7 @@ import fcntl
 import io
 import os
 import re
+import select
 import struct
 import subprocess
 import sys
@@ -204,6 +205,10 @@ def _poll_on_a_terminal(live_sim: Sim, db: Path) -> tuple[int, str, str]:
     shown = bytearray()
     try:
         while True:  # until the child's end of the terminal closes (EIO on Linux)
+            ready, _, _ = select.select([master], [], [], 60)
+            if not ready:
+                proc.kill()
+                pytest.fail(f"poll wrote nothing for 60s; so far: {bytes(shown)!r}")
             try:
                 chunk = os.read(master, 65536)
             except OSError:
