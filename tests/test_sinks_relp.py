@@ -87,7 +87,7 @@ def test_relp_settings_are_checked_at_load(tmp_path: Path) -> None:
         ({**base, "port": 2514, "framing": "newline"}, r"sinks\[0\]\.framing: only with"),
         ({**base, "port": 2514, "resend_bytes": 1}, r"sinks\[0\]\.resend_bytes: only with"),
         ({**base, "port": 2514, "window": 0}, "window: 1 to 65536"),
-        ({**base, "port": 2514, "protocol": "udp"}, "protocol 'udp'"),
+        ({**base, "port": 2514, "protocol": "udp"}, "protocol: 'udp'"),
         ({**base, "protocol": "tcp", "window": 4}, r"sinks\[0\]\.window: only with"),
     ]
     for data, message in bad:

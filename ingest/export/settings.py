@@ -249,8 +249,10 @@ def _check(spec: SinkSpec, where: str) -> None:
         from ingest.feeds.catalog import parse_time
 
         parse_time(spec.delivery.start, datetime.now(UTC), f"{where}.start")
-    if spec.delivery.batch_events < 1 or spec.delivery.batch_bytes < 1024:
-        raise ConfigError(f"{where}: batch_events must be >= 1 and batch_bytes >= 1024")
+    if spec.delivery.batch_events < 1:
+        raise ConfigError(f"{where}.batch_events: must be at least 1")
+    if spec.delivery.batch_bytes < 1024:
+        raise ConfigError(f"{where}.batch_bytes: must be at least 1024")
     try:
         if spec.kind == "file":
             FileSinkConfig(**spec.options)
@@ -260,8 +262,10 @@ def _check(spec: SinkSpec, where: str) -> None:
             SyslogSinkConfig(**spec.options)
     except TypeError as err:
         raise ConfigError(f"{where}: {err}") from None
-    except ConfigError as err:
-        raise ConfigError(f"{where}: {err}") from None
+    except ConfigError as err:  # the sink's own checks say "key: problem"
+        text = str(err)
+        joined = "." if re.match(r"[a-z_]+: ", text) else ": "
+        raise ConfigError(f"{where}{joined}{text}") from None
     if spec.kind == "syslog":  # keys that mean nothing for the chosen protocol
         relp = spec.options.get("protocol") == "relp"
         for key in ("framing", "resend_bytes") if relp else ("window",):

@@ -75,15 +75,15 @@ class FileSinkConfig:
 
     def __post_init__(self) -> None:
         if not self.prefix or "/" in self.prefix or self.prefix.startswith("."):
-            raise ConfigError(f"file sink prefix {self.prefix!r}: not empty, no '/', no leading .")
+            raise ConfigError(f"prefix: {self.prefix!r}: not empty, no '/', no leading .")
         if self.max_bytes <= 0:
-            raise ConfigError("file sink max_bytes must be positive")
+            raise ConfigError("max_bytes: must be positive")
         if self.max_age <= timedelta(0):
-            raise ConfigError("file sink max_age must be positive")
+            raise ConfigError("max_age: must be positive")
         if not 0 <= self.gzip_level <= 9:
-            raise ConfigError("file sink gzip_level must be 0-9")
+            raise ConfigError("gzip_level: must be 0-9")
         if self.single_file and str(self.path) == "-":
-            raise ConfigError("'-' means stdout: use the stdout sink")
+            raise ConfigError("path: '-' means stdout: use the stdout sink")
 
     @property
     def compressed(self) -> bool:

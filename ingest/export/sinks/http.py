@@ -114,15 +114,15 @@ class HttpSinkConfig:
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
-            raise ConfigError(f"http sink preset {self.preset!r}: use one of {', '.join(PRESETS)}")
+            raise ConfigError(f"preset: {self.preset!r}: use one of {', '.join(PRESETS)}")
         try:
             url = httpx.URL(self.url)
         except (httpx.InvalidURL, TypeError) as err:
-            raise ConfigError(f"http sink URL is not a URL: {err}") from None
+            raise ConfigError(f"url: not a URL: {err}") from None
         if url.scheme not in ("http", "https") or not url.host:
-            raise ConfigError("http sink URL must start with https:// and name a host")
+            raise ConfigError("url: must start with https:// and name a host")
         if url.userinfo:
-            raise ConfigError("http sink URL must not contain credentials; use token")
+            raise ConfigError("url: must not contain credentials; use token")
         if url.scheme == "http" and not is_loopback(url.host) and not self.allow_insecure:
             raise ConfigError(
                 f"url: refusing plain http:// to {url.host}: the events and the token would travel "
@@ -136,13 +136,14 @@ class HttpSinkConfig:
                     "would read the token and the events; use an https:// url or no proxy"
                 )
         if self.ca_file is not None and (isinstance(self.verify, Path) or not self.verify):
-            raise ConfigError("http sink: ca_file needs verify = true (not verify = <path>)")
+            raise ConfigError("ca_file: needs verify = true (not verify = <path>)")
         if self.timeout <= 0 or self.max_batch_bytes <= 0:
-            raise ConfigError("http sink timeout and max_batch_bytes must be positive")
+            key = "timeout" if self.timeout <= 0 else "max_batch_bytes"
+            raise ConfigError(f"{key}: must be positive")
         if self.token is not None and any(
             name.lower() == self.token_header.lower() for name in self.headers
         ):
-            raise ConfigError(f"http sink: {self.token_header} is set by token; not in headers")
+            raise ConfigError(f"headers: {self.token_header} is set by token; not in headers")
 
     @property
     def endpoint(self) -> httpx.URL:

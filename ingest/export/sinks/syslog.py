@@ -135,33 +135,31 @@ class SyslogSinkConfig:
 
     def __post_init__(self) -> None:
         if not self.host:
-            raise ConfigError("syslog sink needs a host")
+            raise ConfigError("host: required")
         if self.framing not in FRAMINGS:
-            raise ConfigError(f"syslog framing {self.framing!r}: use one of {', '.join(FRAMINGS)}")
+            raise ConfigError(f"framing: {self.framing!r}: use one of {', '.join(FRAMINGS)}")
         if self.protocol not in PROTOCOLS:
-            raise ConfigError(
-                f"syslog protocol {self.protocol!r}: use one of {', '.join(PROTOCOLS)}"
-            )
+            raise ConfigError(f"protocol: {self.protocol!r}: use one of {', '.join(PROTOCOLS)}")
         if self.port is not None and not 0 < self.port < 65536:
-            raise ConfigError(f"syslog port {self.port} is not a TCP port")
+            raise ConfigError(f"port: {self.port} is not a TCP port")
         if self.protocol == "relp" and self.port is None:
-            raise ConfigError("syslog port: required with protocol = relp (RELP has no set port)")
+            raise ConfigError("port: required with protocol = relp (RELP has no set port)")
         if not 0 <= self.resend_bytes <= 1 << 30:
-            raise ConfigError("syslog resend_bytes: 0 to 1073741824")
+            raise ConfigError("resend_bytes: 0 to 1073741824")
         if not 1 <= self.window <= 65536:
-            raise ConfigError("syslog window: 1 to 65536 messages")
+            raise ConfigError("window: 1 to 65536 messages")
         if not 0 <= self.facility <= 23:
-            raise ConfigError(f"syslog facility {self.facility}: 0-23")
+            raise ConfigError(f"facility: {self.facility} is not 0-23")
         if self.severity is not None and not 0 <= self.severity <= 7:
-            raise ConfigError(f"syslog severity {self.severity}: 0-7")
+            raise ConfigError(f"severity: {self.severity} is not 0-7")
         if not _printable(self.app_name, 48):
-            raise ConfigError("syslog app_name: 1-48 printable ASCII characters, no spaces")
+            raise ConfigError("app_name: 1-48 printable ASCII characters, no spaces")
         if self.hostname is not None and not _printable(self.hostname, 255):
-            raise ConfigError("syslog hostname: 1-255 printable ASCII characters, no spaces")
+            raise ConfigError("hostname: 1-255 printable ASCII characters, no spaces")
         if self.timeout <= 0:
-            raise ConfigError("syslog timeout must be positive")
+            raise ConfigError("timeout: must be positive")
         if (self.key_file or self.cert_file) and not self.tls:
-            raise ConfigError("syslog cert_file/key_file need tls = true")
+            raise ConfigError("tls: cert_file and key_file need tls = true")
 
     @property
     def effective_port(self) -> int:
