@@ -260,6 +260,7 @@ def test_a_second_content_under_a_stored_uuid_is_kept_across_pages_polls_and_in_
         assert stored_hash == hashlib.sha256(raw[uuid].encode()).hexdigest()
 
 
+@pytest.mark.slow  # CLI polls of large pages
 def test_pages_of_1000_events_of_50kb_commit_in_a_one_shot_poll(
     serve: Callable[[list[bytes]], Pages], tmp_path: Path
 ) -> None:
@@ -312,16 +313,19 @@ def test_groups_are_bounded_by_bytes_as_well_as_by_events(
     assert groups == [3, 3, 1]  # 1.5 MB reached after 3 pages; then the empty last page
 
 
+@pytest.mark.slow  # CLI polls of large pages
 def test_a_crash_between_the_parts_of_a_split_group_loses_and_duplicates_nothing(
     serve: Callable[[list[bytes]], Pages], tmp_path: Path
 ) -> None:
-    big = events(300, seed=15)
+    # 30 MB in one page: the one-shot store raises its limit to 48 + 2 x 30 MB for the
+    # checkpoint, and a part may hold a quarter of that (27 MB): two parts
+    big = events(600, seed=15)
     for event in big:
-        event["debugContext"] = {"debugData": {"pad": "x" * 50_000}}  # 15 MB: two parts
+        event["debugContext"] = {"debugData": {"pad": "x" * 50_000}}
     okta = serve([orjson.dumps(big)])
-    okta.limit = 300
+    okta.limit = 600
     db = tmp_path / "d.duckdb"
-    args = ("poll", "--org", okta.url, "--db", str(db), "--page-limit", "300")
+    args = ("poll", "--org", okta.url, "--db", str(db), "--page-limit", "600")
     env = {"OKTA_API_TOKEN": TOKEN}
     crashed = run_cli(*args, env={**env, "OKTADUCK_CRASH_AT": "store.part_committed"})
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
@@ -331,10 +335,10 @@ def test_a_crash_between_the_parts_of_a_split_group_loses_and_duplicates_nothing
         [(cursor,)] = con.execute("SELECT next_url FROM cursors").fetchall()
     finally:
         con.close()
-    assert 0 < part < 300 and cursor is None  # some events in, the cursor not moved
+    assert 0 < part < 600 and cursor is None  # some events in, the cursor not moved
     rerun = run_cli(*args, env=env)
     assert rerun.returncode == 0, rerun.stderr
-    assert f"{300 - part} stored, {part} duplicates skipped" in rerun.stderr + rerun.stdout
+    assert f"{600 - part} stored, {part} duplicates skipped" in rerun.stderr + rerun.stdout
     assert sorted(stored_uuids(db)) == sorted(e["uuid"] for e in big)
 
 
