@@ -5,7 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit system-deps bench bench-quick soak clean
+.PHONY: demo test test-fast lint typecheck unit system-deps bench bench-quick soak clean
+
+# Test workers (pytest-xdist): `make test` uses two, enough on a 2-core machine; on a bigger one
+# `make test WORKERS=auto` uses every core.
+WORKERS ?= 2
 
 # The syslog export tests run against a real rsyslog (TCP, TLS and RELP); as root (CI) it is
 # installed here.
@@ -42,9 +46,14 @@ system-deps:
 	fi
 
 unit: $(STAMP) system-deps
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(WORKERS)
 
 test: lint typecheck unit
+
+# The inner loop: every test not marked slow (no daemon, rsyslog, wheel build, subprocess-heavy
+# or Hypothesis-heavy tests), on every core, in well under a minute.
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -n auto -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.bench

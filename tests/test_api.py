@@ -15,6 +15,8 @@ from ingest.errors import OktaduckError
 from ingest.store.query import open_read_only, run_user_query
 from tests.helpers import TOKEN, Daemon, Sim, acme_config, daemon_api, run_cli
 
+pytestmark = pytest.mark.slow  # starts the daemon
+
 HOSTILE = [
     "COPY events TO '/tmp/oktaduck-stolen.csv'",
     "INSERT INTO events SELECT * FROM events",

@@ -14,6 +14,8 @@ import pytest
 from ingest.faults import POINTS
 from tests.helpers import TOKEN, Sim, run_cli, stored_uuids
 
+pytestmark = pytest.mark.slow  # kills real poll processes at every step
+
 
 def stored_cursor(db: Path) -> str | None:
     con = duckdb.connect(str(db), read_only=True)

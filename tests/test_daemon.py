@@ -16,6 +16,8 @@ import pytest
 
 from tests.helpers import REPO, TOKEN, Sim, make_sim, stored_uuids
 
+pytestmark = pytest.mark.slow  # starts the daemon
+
 
 @pytest.fixture
 def two_orgs() -> Iterator[tuple[Sim, Sim]]:

@@ -15,6 +15,8 @@ import pytest
 
 from tests.helpers import TOKEN, Daemon, Sim, daemon_api, make_sim, run_cli, stored_uuids
 
+pytestmark = pytest.mark.slow  # starts the daemon, fifty orgs
+
 
 def source_block(name: str, sim: Sim, token_env: str = "TOK", interval: str = "1h") -> str:
     return (

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import duckdb
 import orjson
+import pytest
 
 from tests.helpers import TOKEN, Daemon, Sim, run_cli, stored_uuids
 from tests.helpers.export import export_config, fill
 from tests.receivers import Drop, HttpReceiver, Reply, Rsyslog, retry_later
+
+pytestmark = pytest.mark.slow  # the daemon, CLI exports and rsyslog
 
 
 def file_uuids(directory: Path) -> list[str]:

@@ -466,6 +466,7 @@ def check(con: duckdb.DuckDBPyConnection, data: Dataset, case: Case, params: Par
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.feed)
+@pytest.mark.slow  # every event feed against the data set
 def test_event_feed_returns_exactly_its_events(
     con: duckdb.DuckDBPyConnection, data: Dataset, case: Case
 ) -> None:

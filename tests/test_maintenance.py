@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
+import pytest
+
 from ingest.backfill import Progress, backfill
 from ingest.clock import FakeClock
 from ingest.completeness import check_window
@@ -20,6 +22,7 @@ def history(sim: Sim, clock: FakeClock, days: int, count: int) -> None:
     sim.org.add(gen.stream(count, now - timedelta(days=days), now - timedelta(minutes=5)))
 
 
+@pytest.mark.slow  # backfills thousands of events
 def test_backfill_of_a_new_source_hands_over_to_polling_without_gap_or_duplicate(
     sim: Sim, store: Store, clock: FakeClock, token_env: str, client_for: object
 ) -> None:
@@ -46,6 +49,7 @@ def test_backfill_of_a_new_source_hands_over_to_polling_without_gap_or_duplicate
     assert set(got) == sim.org.visible_uuids()
 
 
+@pytest.mark.slow  # backfills thousands of events
 def test_backfill_of_an_existing_source_fills_older_history_and_keeps_the_cursor(
     sim: Sim, store: Store, clock: FakeClock, token_env: str, client_for: object
 ) -> None:

@@ -16,6 +16,8 @@ from ingest.errors import EventRejected
 from ingest.mapping import CompiledMapping, load_mapping
 from ingest.mapping.paths import compile_path
 
+pytestmark = pytest.mark.slow  # Hypothesis: many examples
+
 REPO = Path(__file__).resolve().parents[1]
 NORMALIZED = load_mapping(REPO / "mappings" / "okta" / "normalized.toml")
 

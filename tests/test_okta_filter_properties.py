@@ -26,6 +26,8 @@ from ingest.feeds.okta_filter import (
 from ingest.feeds.scim import COMPARE_OPS, And, Compare, Node, Not, Or, Present, Value
 from tests.helpers.okta_filter import build_db, load_events, sql_uuids
 
+pytestmark = pytest.mark.slow  # Hypothesis: many examples
+
 EVENTS = load_events()
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_\-]*\Z")
 WHITESPACE = " \t\n\r\f\v"

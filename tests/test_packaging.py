@@ -28,6 +28,8 @@ import pytest
 
 from ingest.mapping import default_mapping_dir
 
+pytestmark = pytest.mark.slow  # builds and installs the wheel
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "tests" / "samples" / "okta-developer-docs.ndjson"
 # What setup.py and pyproject.toml read to build the wheel.

@@ -98,6 +98,7 @@ def test_relp_settings_are_checked_at_load(tmp_path: Path) -> None:
 # --- delivery to rsyslogd (imrelp) --------------------------------------------------------------
 
 
+@pytest.mark.slow  # rsyslog
 def test_a_thousand_lines_arrive_intact_in_rsyslog(rsyslog: Rsyslog) -> None:
     """1000 JSON lines (non-ASCII included), in batches larger than the window, come out of
     rsyslog byte for byte, in order."""
@@ -109,6 +110,7 @@ def test_a_thousand_lines_arrive_intact_in_rsyslog(rsyslog: Rsyslog) -> None:
     assert rsyslog.wait_for_lines(1000) == lines
 
 
+@pytest.mark.slow  # rsyslog
 def test_rsyslog_down_between_batches_then_back(rsyslog: Rsyslog) -> None:
     """With the receiver gone the next batch raises; after it is back, resending delivers."""
     sink = relp_sink(rsyslog.port)
@@ -165,6 +167,7 @@ def send_while(
     return sent, failures
 
 
+@pytest.mark.slow  # rsyslog
 def test_rsyslog_restarted_mid_stream_loses_nothing(rsyslog: Rsyslog) -> None:
     """While rsyslog restarts twice under a sender that resends on SinkUnavailable, every
     line arrives, none cut or merged."""
@@ -175,6 +178,7 @@ def test_rsyslog_restarted_mid_stream_loses_nothing(rsyslog: Rsyslog) -> None:
     assert failures, "the restarts were not noticed: the test proved nothing"
 
 
+@pytest.mark.slow  # rsyslog
 def test_rsyslog_killed_mid_stream_loses_nothing(tmp_path: Path) -> None:
     """SIGKILL twice mid-stream, with a receiver that answers only once a message is written
     (a direct queue): whatever was acknowledged is in the file, the rest is sent again."""
@@ -358,6 +362,7 @@ def test_a_server_that_does_not_offer_syslog_is_refused(
 # --- TLS -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # rsyslog
 def test_relp_over_tls_to_rsyslog(tmp_path: Path) -> None:
     """imrelp with tls="on": the sink verifies the certificate against ca_file, presents
     its own, and delivers."""
@@ -377,6 +382,7 @@ def test_relp_over_tls_to_rsyslog(tmp_path: Path) -> None:
 # --- end to end: config check and the export command ---------------------------------------------
 
 
+@pytest.mark.slow  # rsyslog
 def test_export_over_relp_end_to_end_with_the_receiver_down_then_back(
     live_sim: Sim, tmp_path: Path, rsyslog: Rsyslog
 ) -> None:

@@ -128,6 +128,7 @@ def test_configuration_is_checked_without_the_network() -> None:
 
 
 @pytest.mark.parametrize("framing", ["octet-counting", "newline"])
+@pytest.mark.slow  # rsyslog
 def test_a_thousand_lines_arrive_intact_in_rsyslog(rsyslog: Rsyslog, framing: str) -> None:
     """1000 JSON lines (non-ASCII included) come out of rsyslog byte for byte, in order."""
     lines = event_lines(1000, size=2500)
@@ -140,6 +141,7 @@ def test_a_thousand_lines_arrive_intact_in_rsyslog(rsyslog: Rsyslog, framing: st
     assert orjson.loads(received[0])["actor"]["displayName"] == "Zoë Ångström"
 
 
+@pytest.mark.slow  # rsyslog
 def test_rsyslog_down_between_batches_then_back(rsyslog: Rsyslog) -> None:
     """With the receiver gone the next batch raises; after it is back, resending delivers all."""
     sink = syslog_sink(rsyslog.port)
@@ -196,6 +198,7 @@ def send_while(
     return sent, failures
 
 
+@pytest.mark.slow  # rsyslog
 def test_rsyslog_restarted_mid_stream_loses_nothing(rsyslog: Rsyslog) -> None:
     """A sender that resends on SinkUnavailable, while rsyslog restarts twice under it,
     delivers every line at least once, none cut or merged."""
@@ -205,6 +208,7 @@ def test_rsyslog_restarted_mid_stream_loses_nothing(rsyslog: Rsyslog) -> None:
     assert set(received) <= set(sent)  # no line cut or merged
 
 
+@pytest.mark.slow  # rsyslog
 def test_rsyslog_killed_mid_stream_loses_nothing(rsyslog: Rsyslog) -> None:
     """SIGKILL twice mid-stream: what rsyslog had unread is reset and resent with the tail,
     the last batch before a clean close is repeated; every line arrives."""
@@ -406,6 +410,7 @@ def tls_rsyslog(tmp_path: Path) -> Iterator[Rsyslog]:
         yield r
 
 
+@pytest.mark.slow  # rsyslog
 def test_tls_delivers_to_rsyslog_with_a_verified_certificate(tls_rsyslog: Rsyslog) -> None:
     """RFC 5425: the sink verifies rsyslog's certificate against ca_file and delivers."""
     assert tls_rsyslog.tls is not None
@@ -417,6 +422,7 @@ def test_tls_delivers_to_rsyslog_with_a_verified_certificate(tls_rsyslog: Rsyslo
     assert tls_rsyslog.wait_for_lines(500) == lines
 
 
+@pytest.mark.slow  # rsyslog
 def test_tls_refuses_an_untrusted_certificate(tls_rsyslog: Rsyslog, tmp_path: Path) -> None:
     """A certificate not signed by ca_file is a permanent failure: SinkRejected."""
     other = self_signed(tmp_path / "other", "other")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from ingest.mapping import CompiledMapping
 from ingest.simulate.generator import EventGenerator
@@ -81,6 +82,7 @@ def test_other_content_under_a_stored_uuid_is_kept_apart_and_the_same_content_is
     assert rows[0][2] == hashlib.sha256(stored_raw.encode()).hexdigest()
 
 
+@pytest.mark.slow  # large events
 def test_large_events_commit_within_a_small_memory_limit_across_groups(
     tmp_path: Path, mapping: CompiledMapping
 ) -> None:

@@ -222,6 +222,7 @@ def test_a_slow_client_is_cut_off_at_the_deadline(api: Served) -> None:
     assert 0.9 < elapsed < 1.8
 
 
+@pytest.mark.slow  # hundreds of connections
 def test_half_open_connections_hold_no_threads_and_health_still_answers(api: Served) -> None:
     before = threading.active_count()
     held = []
@@ -454,6 +455,7 @@ def _threads(pid: int) -> int:
     raise AssertionError("no thread count")
 
 
+@pytest.mark.slow  # starts the daemon
 def test_the_daemon_holds_300_half_open_connections_without_a_thread_each(
     daemon: tuple[Daemon, Path],
 ) -> None:
@@ -487,6 +489,7 @@ def test_the_daemon_holds_300_half_open_connections_without_a_thread_each(
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another OS user")
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
+@pytest.mark.slow  # starts the daemon
 def test_another_os_user_can_neither_read_the_token_nor_use_the_api(
     daemon: tuple[Daemon, Path],
 ) -> None:
@@ -596,6 +599,7 @@ def test_unfinished_bodies_are_held_up_to_a_total_then_refused(api: Served) -> N
 
 
 @pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit (util-linux)")
+@pytest.mark.slow  # starts the daemon
 def test_health_answers_past_300_half_open_connections_under_a_low_fd_limit(
     live_sim: Sim, tmp_path: Path
 ) -> None:
@@ -676,6 +680,7 @@ def test_fuzzed_requests_always_get_an_http_answer(quick: Served, parts: list[by
         assert isinstance(orjson.loads(body)["error"], str)
 
 
+@pytest.mark.slow  # starts the daemon
 def test_the_daemon_cancels_the_query_of_a_client_that_left(
     daemon: tuple[Daemon, Path],
 ) -> None:

@@ -453,6 +453,7 @@ def first_page_then_drip(server: Hostile, path: str, conn: socket.socket) -> Non
 @pytest.mark.parametrize(
     "command", [["poll"], ["backfill", "--source", "acme", "--since", "2h"]], ids=lambda c: c[0]
 )
+@pytest.mark.slow  # CLI subprocesses
 def test_sigterm_stops_a_one_shot_poll_in_the_middle_of_a_request(
     hostile: Callable[[Answer], Hostile], tmp_path: Path, command: list[str]
 ) -> None:
@@ -514,6 +515,7 @@ def wait_for_request(server: Hostile, part: str, timeout: float = 30) -> None:
         server.requested.clear()
 
 
+@pytest.mark.slow  # starts the daemon
 def test_the_daemon_stops_cleanly_while_a_source_is_mid_request(
     hostile: Callable[[Answer], Hostile], tmp_path: Path
 ) -> None:

@@ -512,6 +512,7 @@ def test_hostile_config_files_are_one_line(tmp_path: Path) -> None:
         _one_line(run_cli("config", "check", "--config", str(path)), 2, needle)
 
 
+@pytest.mark.slow  # CLI subprocesses
 def test_unwritable_and_impossible_paths_are_one_line(tmp_path: Path, demo_db: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")

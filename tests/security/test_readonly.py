@@ -500,6 +500,7 @@ def _eventually(check: Any, within: float = 5) -> bool:
         "SELECT * FROM checkpoint()",
     ],
 )
+@pytest.mark.slow  # CLI subprocesses and 1 s time limits
 def test_the_cli_refuses_in_one_line(store_file: Path, sql: str) -> None:
     out = run_cli("sql", "--db", str(store_file), sql)
     assert out.returncode == 2, out.stderr
@@ -515,6 +516,7 @@ def test_the_cli_refuses_in_one_line(store_file: Path, sql: str) -> None:
         con.close()
 
 
+@pytest.mark.slow  # CLI subprocesses and 1 s time limits
 def test_the_cli_stops_a_runaway_query(store_file: Path) -> None:
     began = time.monotonic()
     out = run_cli("sql", "--db", str(store_file), "--timeout", "1s", CROSS_JOIN, timeout=30)
@@ -532,6 +534,7 @@ def _config(tmp_path: Path, db: Path, query: str) -> Path:
     return config
 
 
+@pytest.mark.slow  # CLI subprocesses and 1 s time limits
 def test_the_config_files_query_timeout_applies_to_sql(store_file: Path, tmp_path: Path) -> None:
     config = _config(tmp_path, store_file, '[query]\ntimeout = "1s"')
     assert load_config(config).query == QueryLimits(timeout=1.0)
@@ -598,6 +601,7 @@ def daemon(live_sim: Sim, tmp_path: Path) -> Iterator[tuple[Daemon, Path]]:
         d.stop()
 
 
+@pytest.mark.slow  # starts the daemon
 def test_hostile_sql_through_the_daemon_changes_nothing(daemon: tuple[Daemon, Path]) -> None:
     _, db = daemon
     url, auth = daemon_api(db)
@@ -638,6 +642,7 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
+@pytest.mark.slow  # CLI subprocesses and 1 s time limits
 def test_ctrl_c_stops_a_running_query_at_once(store_file: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OKTADUCK_")}
     proc = subprocess.Popen(

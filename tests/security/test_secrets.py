@@ -219,6 +219,7 @@ def test_errors_and_log_lines_redact_themselves(log_text: io.StringIO) -> None:
 
 
 @pytest.mark.parametrize("status", [401, 403, 400, 404, 500])
+@pytest.mark.slow  # a CLI poll per status
 def test_poll_never_shows_an_echoed_api_token(status: int, echo: EchoOkta, tmp_path: Path) -> None:
     token = canary("ssws")
     echo.status = status
@@ -386,6 +387,7 @@ def fetch(url: str, token: str | None = None) -> bytes:
         return bytes(err.read())
 
 
+@pytest.mark.slow  # starts the daemon
 def test_the_daemon_keeps_echoed_tokens_out_of_every_output(
     live_sim: Sim, echo: EchoOkta, tmp_path: Path
 ) -> None:
