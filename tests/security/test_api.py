@@ -389,6 +389,7 @@ _param = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_si
         max_size=4,
     ),
 )
+@pytest.mark.slow  # Hypothesis: many requests to a live server
 def test_fuzzed_query_strings_get_json_4xx_or_200(
     api: Served, path: str, params: list[tuple[str, str]]
 ) -> None:

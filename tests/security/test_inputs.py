@@ -187,6 +187,7 @@ EXTREMES = {
 }
 
 
+@pytest.mark.slow  # every extreme on DuckDB
 def test_every_accepted_extreme_runs_on_duckdb(demo_db: Path) -> None:
     """What bind accepts at the ends of its ranges is also what DuckDB can compute with: no
     interval, timestamp or integer overflow surfaces as a failed query."""
@@ -491,12 +492,14 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (["failed-logins", "--user", "\udcff"], "not UTF-8"),
     ],
 )
+@pytest.mark.slow  # CLI subprocesses
 def test_feed_arguments_that_overflow_are_one_line(
     demo_db: Path, args: list[str], needle: str
 ) -> None:
     _one_line(run_cli("feed", *args, "--db", str(demo_db)), 2, needle)
 
 
+@pytest.mark.slow  # CLI subprocesses
 def test_hostile_config_files_are_one_line(tmp_path: Path) -> None:
     cases = {
         "timeout.toml": (
@@ -538,6 +541,7 @@ def test_unwritable_and_impossible_paths_are_one_line(tmp_path: Path, demo_db: P
     assert not list(tmp_path.glob("*.part"))
 
 
+@pytest.mark.slow  # CLI subprocesses
 def test_remap_with_an_export_mapping_leaves_the_table_alone(demo_db: Path) -> None:
     """ECS and OCSF mappings make documents for export; remapping the events table with one
     used to add a column per ECS field to it."""
@@ -562,6 +566,7 @@ def test_remap_with_an_export_mapping_leaves_the_table_alone(demo_db: Path) -> N
     _one_line(run_cli("config", "check", "--config", str(config)), 2, "makes documents")
 
 
+@pytest.mark.slow  # CLI subprocesses
 def test_config_paths_that_cannot_be_created_are_one_line(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
     config = tmp_path / "oktaduck.toml"
@@ -635,6 +640,7 @@ def test_numbers_out_of_range_are_argparse_errors(
     assert needle in capsys.readouterr().err.splitlines()[-1]
 
 
+@pytest.mark.slow  # CLI subprocesses
 def test_poll_lookback_and_port_are_checked_before_the_network() -> None:
     env = {"OKTA_API_TOKEN": "not-a-real-token-0123456789"}
     _one_line(
