@@ -32,8 +32,6 @@ def write_config(path: Path, blocks: list[str]) -> Path:
     return path
 
 
-
-
 def cycles_done(*names: str):  # type: ignore[no-untyped-def]
     def done(logs: list[dict[str, object]]) -> bool:
         seen = {g["source"] for g in logs if g["event"] == "poll.cycle_done" and g["caught_up"]}
