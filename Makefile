@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test test-fast lint typecheck unit system-deps bench bench-quick soak clean
 
 # Test workers (pytest-xdist): `make test` uses two, enough on a 2-core machine; on a bigger one
-# `make test WORKERS=auto` uses every core.
+# `make test WORKERS=auto` uses every core. Tests marked xdist_group("name") share one worker
+# (the packaging tests build the wheel once).
 WORKERS ?= 2
 
 # The syslog export tests run against a real rsyslog (TCP, TLS and RELP); as root (CI) it is
@@ -46,7 +47,7 @@ system-deps:
 	fi
 
 unit: $(STAMP) system-deps
-	$(BIN)/pytest -q -n $(WORKERS)
+	$(BIN)/pytest -q -n $(WORKERS) --dist loadgroup
 
 test: lint typecheck unit
 

@@ -28,7 +28,8 @@ import pytest
 
 from ingest.mapping import default_mapping_dir
 
-pytestmark = pytest.mark.slow  # builds and installs the wheel
+# builds and installs the wheel, once: the tests share one worker under make test
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "tests" / "samples" / "okta-developer-docs.ndjson"
