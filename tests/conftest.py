@@ -21,7 +21,7 @@ from ingest.okta.client import OktaClient
 from ingest.okta.session import open_client
 from ingest.simulate.oauth import OAuthApp, OAuthSettings
 from ingest.store.db import Store
-from tests.helpers import START, TOKEN, TOKEN_ENV, Sim, make_sim, reap_daemons
+from tests.helpers import START, TOKEN, TOKEN_ENV, Sim, make_sim, mark_slow_by_fixture, reap_daemons
 from tests.helpers.feeds import Dataset, connect, shared_dataset
 
 
@@ -76,6 +76,10 @@ def client_for() -> Iterator[Callable[[SourceConfig, Any], OktaClient]]:
     yield make
     for c in made:
         c.http.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_slow_by_fixture(items)
 
 
 @pytest.fixture(autouse=True)

@@ -1,12 +1,16 @@
 """The test suite's own rules: test modules share code through tests/helpers (and fixtures
-through tests/conftest.py), never by importing one another."""
+through tests/conftest.py), never by importing one another; tests that need a subprocess
+fixture are slow, so that make test-fast stays fast."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Any, cast
 
-from tests.helpers import REPO
+import pytest
+
+from tests.helpers import REPO, SLOW_FIXTURES, mark_slow_by_fixture
 
 TESTS = REPO / "tests"
 
@@ -80,3 +84,24 @@ def test_the_check_finds_each_form_of_cross_import(tmp_path: Path) -> None:
         "tests.conftest",
         "tests.conftest.make_sim",
     ]
+
+
+class _Collected:
+    """What mark_slow_by_fixture reads of a collected test, and the marks it gets."""
+
+    def __init__(self, *fixturenames: str) -> None:
+        self.fixturenames = list(fixturenames)
+        self.marks: list[pytest.MarkDecorator] = []
+
+    def add_marker(self, mark: pytest.MarkDecorator) -> None:
+        self.marks.append(mark)
+
+
+def test_a_test_using_a_subprocess_fixture_is_marked_slow(request: pytest.FixtureRequest) -> None:
+    items = [_Collected("tmp_path", "live_sim"), _Collected("sim", "clock"), _Collected("rsyslog")]
+    mark_slow_by_fixture(cast(Any, items))
+    assert [[m.name for m in item.marks] for item in items] == [["slow"], [], ["slow"]]
+    # and in this session, every collected test that uses one carries the mark
+    for item in request.session.items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            assert item.get_closest_marker("slow") is not None, item.nodeid

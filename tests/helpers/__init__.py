@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 import orjson
+import pytest
 
 from ingest.clock import FakeClock
 from ingest.config import SourceConfig
@@ -106,6 +107,18 @@ def daemon_api(db: Path) -> tuple[str, dict[str, str]]:
     """The running daemon's API URL and the headers that authorize a request to it."""
     doc = orjson.loads(db.with_name(db.name + ".api.json").read_bytes())
     return str(doc["url"]), {"Authorization": f"Bearer {doc['token']}"}
+
+
+# Fixtures only subprocess tests (the real clock) and rsyslog tests ask for: a test that uses
+# one is slow whether or not it says so, and make test-fast leaves it out.
+SLOW_FIXTURES = frozenset({"live_sim", "rsyslog", "tls_rsyslog"})
+
+
+def mark_slow_by_fixture(items: Iterable[pytest.Item]) -> None:
+    """Mark ``slow`` every collected test that asks for one of ``SLOW_FIXTURES``."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 _RUNNING: list[Daemon] = []
