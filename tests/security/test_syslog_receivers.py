@@ -119,7 +119,11 @@ def test_a_port_that_resets_every_connection_is_retryable(clock: FakeClock) -> N
         for _ in range(2):
             thread = threading.Thread(target=reset_one, args=(listener,))
             thread.start()
-            with pytest.raises(SinkUnavailable, match="opening a RELP session") as caught:
+            # the reset lands after the handshake, but a busy machine (parallel tests) may see
+            # it before connect() has returned: either way one clean SinkUnavailable
+            with pytest.raises(
+                SinkUnavailable, match=r"opening a RELP session|cannot connect"
+            ) as caught:
                 sink.send(event_lines(1))
             thread.join(5)
             assert "\n" not in str(caught.value)
