@@ -69,8 +69,9 @@ import duckdb
 import orjson
 
 from ingest.clock import Clock
-from ingest.config import ApiConfig, parse_duration
+from ingest.config import ApiConfig
 from ingest.errors import ConfigError, OktaduckError, QueryRefused
+from ingest.export.oneoff import Selection, select_lines
 from ingest.feeds.catalog import load_feeds
 from ingest.feeds.run import run_feed
 from ingest.logs import emit
@@ -86,6 +87,7 @@ from ingest.store.query import (
     sink_status,
     status,
 )
+from ingest.timeparse import parse_duration, parse_time
 
 MAX_BODY = 1 << 20
 MAX_HEAD = 64 << 10  # request line and headers
@@ -887,9 +889,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _export(self, query: dict[str, str]) -> None:
         """Formatted NDJSON of a time range (for ``oktaduck export`` while the daemon runs)."""
-        from ingest.export.oneoff import Selection, select_lines
-        from ingest.feeds.catalog import parse_time
-
         now = self.api.clock.now()
         try:
             fields = orjson.loads(query["fields"]) if query.get("fields") else None

@@ -27,7 +27,6 @@ from ingest.config import (
     SourceConfig,
     StorageConfig,
     load_config,
-    parse_duration,
 )
 from ingest.errors import ConfigError, DatabaseLocked, OktaduckError
 from ingest.feeds.catalog import MAX_INT_PARAM
@@ -38,6 +37,7 @@ from ingest.simulate import options as simulate_options
 from ingest.store.db import DEFAULT_DB, INGEST_MEMORY_LIMIT, INGEST_THREADS
 from ingest.store.limits import QueryLimits
 from ingest.store.query import Cancel, Result
+from ingest.timeparse import parse_duration, parse_time
 
 Handler = Callable[[argparse.Namespace], int]
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -222,7 +222,6 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     from ingest.backfill import Progress, backfill
-    from ingest.feeds.catalog import parse_time
     from ingest.mapping import load_mapping
     from ingest.okta.session import open_client
     from ingest.pagemap import ProcessMapper
@@ -359,7 +358,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from ingest.export.deliver import export_cycle
     from ingest.export.oneoff import Selection, deliver_all, destination, select_lines
-    from ingest.feeds.catalog import parse_time
     from ingest.mapping import load_mapping
     from ingest.remote import find_api, stream_lines
     from ingest.store.db import Store

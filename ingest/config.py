@@ -6,72 +6,34 @@ names the key at fault. Secrets are referenced (``token_env``, ``token_file``), 
 
 from __future__ import annotations
 
-import math
 import re
 import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ingest.errors import ConfigError, UnsafeURL
-
-if TYPE_CHECKING:
-    from ingest.export.settings import SinkSpec
+from ingest.export.settings import SinkSpec, parse_sink
 from ingest.mapping import default_mapping_dir
 from ingest.okta.client import MAX_RESPONSE_BYTES, ClientPolicy
 from ingest.okta.oauth_config import OAuthConfig
 from ingest.okta.urls import OrgURL, is_loopback
 from ingest.secrets import Secret, optional_secret, secret_from_env, secret_from_file
 from ingest.store.limits import DEFAULT_QUERY_TIMEOUT, QueryLimits
+from ingest.timeparse import parse_duration
 from ingest.tomlfile import read_toml
 
 MAX_LOOKBACK = timedelta(days=90)
 MAX_GROUP_EVENTS = 1_000_000
 DEFAULT_TOKEN_ENV = "OKTA_API_TOKEN"  # noqa: S105 - a variable name
-_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d|w)?\s*$")
-MAX_DURATION = timedelta(days=36500)  # about 100 years: more is a typo, and overflows datetime
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
 
 def normalized_mapping_path() -> Path:
     """The shipped normalized mapping (``OKTADUCK_MAPPINGS`` overrides the folder)."""
     return default_mapping_dir() / "okta" / "normalized.toml"
-
-
-def shown(value: object, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters, for an error message that stays one line."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def is_duration(text: str) -> bool:
-    """Whether ``text`` is written like a duration (``90``, ``15m``, ``1.5h``)."""
-    return _DURATION.match(text) is not None
-
-
-def parse_duration(value: object, key: str) -> timedelta:
-    """``90``, ``"90s"``, ``"15m"``, ``"24h"``, ``"7d"`` -> timedelta.
-
-    A duration is from 0 to 36500d (about 100 years); NaN, infinity, negative numbers and
-    anything larger are refused with a ConfigError naming ``key``.
-    """
-    seconds: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value) if abs(value) < 1e300 else math.inf
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    if seconds is None or math.isnan(seconds):
-        raise ConfigError(
-            f"{key}: expected a duration such as '60s', '15m', '24h' or '7d', got {shown(value)}"
-        )
-    if not 0 <= seconds <= MAX_DURATION.total_seconds():
-        raise ConfigError(
-            f"{key}: a duration from 0 to 36500d (about 100 years), got {shown(value)}"
-        )
-    return timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -134,6 +96,7 @@ class SourceConfig:
             else:
                 self.token()
             return warnings
+        # imported here: cryptography costs memory that token sources never need
         from ingest.okta.keys import load_dpop_key, load_signing_key
 
         load_signing_key(
@@ -364,12 +327,6 @@ def _source(table: _Table, base: Path) -> SourceConfig:
         completeness_window=window,
         completeness_delay=delay,
     )
-
-
-def parse_sink(data: Any, where: str, base: Path) -> SinkSpec:
-    from ingest.export.settings import parse_sink as parse
-
-    return parse(data, where, base)
 
 
 def _oauth(data: object, where: str, base: Path) -> OAuthConfig:

@@ -3,13 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ingest.clock import Clock
+from ingest.okta.client import ClientStats
 from ingest.store.db import Store
+from ingest.store.query import SINK_STATUS_SQL
 
-if TYPE_CHECKING:
-    from ingest.daemon import SinkRunner, SourceRunner
+
+# What a scrape reads of the daemon's runners (its ``SourceRunner`` and ``SinkRunner``),
+# as protocols: the daemon hands its runners down, metrics never reaches up for them.
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class _Counted(Protocol):
+    @property
+    def stats(self) -> ClientStats: ...
+
+
+class SourceState(Protocol):
+    @property
+    def source(self) -> _Named: ...
+    @property
+    def client(self) -> _Counted | None: ...
+    @property
+    def failures(self) -> int: ...
+
+
+class SinkState(Protocol):
+    @property
+    def spec(self) -> _Named: ...
+    @property
+    def last_error(self) -> str | None: ...
 
 
 def _label(value: str) -> str:
@@ -34,8 +61,8 @@ class _Out:
 
 def render_metrics(
     store: Store,
-    runners: Sequence[SourceRunner],
-    exporters: Sequence[SinkRunner],
+    runners: Sequence[SourceState],
+    exporters: Sequence[SinkState],
     clock: Clock,
 ) -> str:
     now = clock.now()
@@ -51,8 +78,6 @@ def render_metrics(
             "SELECT source, count(*) FROM rejects WHERE resolved_at IS NULL GROUP BY 1"
         ).fetchall()
     )
-    from ingest.export.deliver import SINK_STATUS_SQL
-
     sinks = {
         r[0]: r for r in con.execute(SINK_STATUS_SQL, {"now": now}).fetchall()
     }  # sink, last_seq, events_behind, seconds_behind, delivered, ...

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.config import load_config, parse_duration
+from ingest.config import load_config
 from ingest.errors import ConfigError
+from ingest.timeparse import parse_duration
 
 GOOD = """
 [storage]

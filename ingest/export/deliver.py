@@ -25,9 +25,9 @@ from ingest.export.formats import columns_for, format_batch, formatter
 from ingest.export.reader import last_seq, read_after, seq_before
 from ingest.export.sinks.base import Sink
 from ingest.faults import crash_point
-from ingest.feeds.catalog import parse_time
 from ingest.logs import emit
 from ingest.store.db import Store
+from ingest.timeparse import parse_time
 
 
 @dataclass(frozen=True)
@@ -181,18 +181,3 @@ def _record_error(store: Store, sink: str, error: str, now: datetime) -> None:
             "UPDATE export_cursors SET last_error = ?, last_error_at = ? WHERE sink = ?",
             [error[:500], now, sink],
         )
-
-
-SINK_STATUS_SQL = """
-SELECT x.sink,
-       x.last_seq,
-       m.max_seq - x.last_seq AS events_behind,
-       coalesce(date_diff('second', (SELECT min(ingested_at) FROM events e
-                                     WHERE e.ingest_seq > x.last_seq), $now), 0) AS seconds_behind,
-       x.delivered,
-       x.last_success,
-       x.last_error,
-       x.last_error_at
-FROM export_cursors x, (SELECT coalesce(max(ingest_seq), 0) AS max_seq FROM events) m
-ORDER BY x.sink
-"""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from ingest.export.deliver import Delivery
 from ingest.export.formats import FORMATS
 from ingest.export.sinks.base import Sink
 from ingest.secrets import Secret, optional_secret
+from ingest.timeparse import parse_duration, parse_time
 
 KINDS = ("file", "stdout", "http", "syslog")
 
@@ -68,8 +69,6 @@ class SinkSpec:
 
 
 def _duration(value: Any, key: str) -> timedelta:
-    from ingest.config import parse_duration
-
     return parse_duration(value, key)
 
 
@@ -244,10 +243,6 @@ def _check(spec: SinkSpec, where: str) -> None:
         raise ConfigError(f"{where}.{required}: required for a {spec.kind} sink")
     start = spec.delivery.start.lower()
     if start not in ("beginning", "now"):
-        from datetime import UTC, datetime
-
-        from ingest.feeds.catalog import parse_time
-
         parse_time(spec.delivery.start, datetime.now(UTC), f"{where}.start")
     if spec.delivery.batch_events < 1:
         raise ConfigError(f"{where}.batch_events: must be at least 1")

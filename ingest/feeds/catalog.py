@@ -42,12 +42,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib import resources
 from typing import Any
 
-from ingest.config import MAX_DURATION, is_duration, parse_duration, shown
 from ingest.errors import ConfigError
+from ingest.timeparse import parse_duration, parse_time, shown
 
 PARAM_TYPES = ("string", "int", "float", "bool", "timestamp", "duration")
 _HEADER = re.compile(r"^--\s*(title|description|param|order|late):\s*(.*)$")
@@ -206,31 +206,6 @@ def get_feed(name: str) -> Feed:
     if name not in feeds:
         raise ConfigError(f"no feed named {name!r}; `oktaduck feed` lists them")
     return feeds[name]
-
-
-def parse_time(text: str, now: datetime, key: str) -> datetime:
-    """RFC 3339 (``2026-01-02T03:04:05Z``), ``now``, or relative to now (``24h``, ``7d``).
-
-    The result is in UTC and within 36500 days (about 100 years) of ``now``; anything else
-    is a one-line ConfigError naming ``key`` and what is accepted.
-    """
-    value = text.strip()
-    if value.lower() == "now":
-        return now
-    try:
-        stamp = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        if is_duration(value):  # its own range errors: they name the accepted range
-            return now - parse_duration(value, key)
-        raise ConfigError(
-            f"{key}: expected an RFC 3339 time (2026-01-02T03:04:05Z) or a relative one "
-            f"(30m, 24h, 7d), got {shown(text)}"
-        ) from None
-    if stamp.tzinfo is None:
-        raise ConfigError(f"{key}: give a time zone (Z or +HH:MM) in {shown(text)}")
-    if abs(stamp - now) > MAX_DURATION:
-        raise ConfigError(f"{key}: a time within 36500 days (about 100 years) of now")
-    return stamp.astimezone(UTC)
 
 
 MAX_INT_PARAM = 1_000_000_000  # int parameters are counts (thresholds, limits)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -23,9 +23,34 @@ from ingest.mapping.types import Invalid, Partial, is_list_type, item_type, rfc3
 
 if TYPE_CHECKING:
     from nanoarrow.c_array import CArray
+    from nanoarrow.c_schema import CSchema
 
     from ingest.mapping.arrow import Table
-    from ingest.mapping.compile import CompiledMapping
+
+
+# What the Arrow conversion reads of a compiled mapping (``CompiledMapping`` and its
+# ``Column`` in ingest.mapping.compile, which builds on this module): protocols, so that the
+# arrow runs one way, from compile to apply.
+class _TypedColumn(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def doc(self) -> str: ...
+    @property
+    def members(self) -> tuple[tuple[str, str], ...]: ...
+    @property
+    def arrow_type(self) -> CSchema: ...
+
+
+class _Shape(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def columns(self) -> Sequence[_TypedColumn]: ...
 
 
 @dataclass(frozen=True)
@@ -56,7 +81,7 @@ class MappedBatch:
     # arrow_columns' answer made ahead of time (see ``with_arrow``)
     arrays: tuple[CArray, ...] | None = dataclasses.field(default=None, repr=False, compare=False)
 
-    def with_arrow(self, mapping: CompiledMapping, keep: Sequence[str]) -> MappedBatch:
+    def with_arrow(self, mapping: _Shape, keep: Sequence[str]) -> MappedBatch:
         """This batch with its Arrow columns built now and, of its Python columns, only
         ``keep`` left: a page's values as Python objects take about four times the memory of
         its Arrow columns."""
@@ -66,7 +91,7 @@ class MappedBatch:
             arrays=self.arrow_columns(mapping),
         )
 
-    def arrow_columns(self, mapping: CompiledMapping) -> tuple[CArray, ...]:
+    def arrow_columns(self, mapping: _Shape) -> tuple[CArray, ...]:
         """The accepted rows' values as one Arrow array per mapping column, in column order."""
         if self.arrays is not None:
             return self.arrays
@@ -74,7 +99,7 @@ class MappedBatch:
 
         return tuple(column(self.columns[c.name], c.type, c.members) for c in mapping.columns)
 
-    def to_arrow(self, mapping: CompiledMapping) -> Table:
+    def to_arrow(self, mapping: _Shape) -> Table:
         """The accepted rows as an Arrow table typed by the mapping's columns (an Arrow C
         stream: ``duckdb`` scans it, ``pyarrow.table(...)`` reads it)."""
         import nanoarrow as na

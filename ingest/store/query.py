@@ -385,6 +385,20 @@ def sink_status(
     *,
     cancel: Cancel | None = None,
 ) -> Result:
-    from ingest.export.deliver import SINK_STATUS_SQL
-
     return run_query(con, SINK_STATUS_SQL, {"now": now}, limits, cancel=cancel)
+
+
+# Each sink's place in the events: what ``sink_status`` and ``/metrics`` report.
+SINK_STATUS_SQL = """
+SELECT x.sink,
+       x.last_seq,
+       m.max_seq - x.last_seq AS events_behind,
+       coalesce(date_diff('second', (SELECT min(ingested_at) FROM events e
+                                     WHERE e.ingest_seq > x.last_seq), $now), 0) AS seconds_behind,
+       x.delivered,
+       x.last_success,
+       x.last_error,
+       x.last_error_at
+FROM export_cursors x, (SELECT coalesce(max(ingest_seq), 0) AS max_seq FROM events) m
+ORDER BY x.sink
+"""

@@ -22,13 +22,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.cli import INTERNAL_ERROR, _internal_error, build_parser
-from ingest.config import MAX_DURATION, load_config, parse_config, parse_duration
+from ingest.config import load_config, parse_config
 from ingest.errors import ConfigError, InvalidMapping, OktaduckError
-from ingest.feeds.catalog import MAX_INT_PARAM, Feed, bind, load_feeds, parse_time
+from ingest.feeds.catalog import MAX_INT_PARAM, Feed, bind, load_feeds
 from ingest.feeds.run import run_feed
 from ingest.mapping import load_mapping
 from ingest.okta.oauth import _json_object
 from ingest.store.query import open_read_only
+from ingest.timeparse import MAX_DURATION, parse_duration, parse_time
 from ingest.tomlfile import MAX_TOML_BYTES
 from tests.helpers import REPO, run_cli
 
