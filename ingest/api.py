@@ -72,11 +72,10 @@ from ingest.clock import Clock
 from ingest.config import ApiConfig
 from ingest.errors import ConfigError, OktaduckError, QueryRefused
 from ingest.export.oneoff import Selection, select_lines
-from ingest.feeds.catalog import load_feeds
+from ingest.feeds.feedfile import load_feeds
 from ingest.feeds.run import run_feed
 from ingest.logs import emit
 from ingest.mapping import CompiledMapping
-from ingest.output import FORMATS, write_rows
 from ingest.secrets import Secret
 from ingest.store.limits import QueryLimits
 from ingest.store.query import (
@@ -87,6 +86,7 @@ from ingest.store.query import (
     sink_status,
     status,
 )
+from ingest.tablewriter import FORMATS, write_rows
 from ingest.timeparse import parse_duration, parse_time
 
 MAX_BODY = 1 << 20

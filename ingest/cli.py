@@ -29,14 +29,14 @@ from ingest.config import (
     load_config,
 )
 from ingest.errors import ConfigError, DatabaseLocked, OktaduckError
-from ingest.feeds.catalog import MAX_INT_PARAM
+from ingest.feeds.feedfile import MAX_INT_PARAM
 from ingest.okta.urls import OrgURL
-from ingest.output import FORMATS, default_format, write_rows
 from ingest.redact import redact
 from ingest.simulate import options as simulate_options
 from ingest.store.db import DEFAULT_DB, INGEST_MEMORY_LIMIT, INGEST_THREADS
 from ingest.store.limits import QueryLimits
 from ingest.store.query import Cancel, Result
+from ingest.tablewriter import FORMATS, default_format, write_rows
 from ingest.timeparse import parse_duration, parse_time
 
 Handler = Callable[[argparse.Namespace], int]
@@ -424,7 +424,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_feed(args: argparse.Namespace) -> int:
-    from ingest.feeds.catalog import get_feed, load_feeds
+    from ingest.feeds.feedfile import get_feed, load_feeds
     from ingest.feeds.run import run_feed
 
     if not args.name:

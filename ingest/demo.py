@@ -21,12 +21,12 @@ from ingest.mapping import load_mapping
 from ingest.okta.client import OktaClient
 from ingest.okta.session import open_client
 from ingest.okta.urls import OrgURL
-from ingest.output import write_rows
 from ingest.poll import PollResult, poll_cycle
 from ingest.simulate.org import OrgConfig, SimulatedOrg
 from ingest.simulate.server import SimulatorServer
 from ingest.store.db import Store
 from ingest.store.query import open_read_only, run_query
+from ingest.tablewriter import write_rows
 
 TOKEN_ENV = "OKTADUCK_DEMO_TOKEN"  # noqa: S105 - a variable name
 

@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from ingest.clock import Clock, rfc3339_ms
 from ingest.config import SourceConfig
+from ingest.crashpoints import crash_point
 from ingest.errors import ConfigError
-from ingest.faults import crash_point
 from ingest.logs import emit
 from ingest.okta.client import LinkTrail, OktaClient, Stopped
 from ingest.pagemap import InlineMapper, MappedPage, Mapper

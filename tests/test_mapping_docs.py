@@ -42,4 +42,4 @@ def test_switches_are_documented() -> None:
     """The golden rewrite switch, the folder variable and the lookup builder are explained."""
     assert "OKTADUCK_UPDATE_GOLDEN=1" in README
     assert "OKTADUCK_MAPPINGS" in README
-    assert "python -m ingest.mapping.catalog" in README
+    assert "python -m ingest.mapping.categories" in README

@@ -14,7 +14,7 @@ import pytest
 
 from ingest.errors import EventRejected
 from ingest.mapping import CompiledMapping, default_mapping_dir, load_mapping
-from ingest.mapping.catalog import categories, main, render
+from ingest.mapping.categories import categories, main, render
 from ingest.mapping.paths import compile_path
 from tests.helpers.catalog import CATALOG
 

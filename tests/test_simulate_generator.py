@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from ingest.simulate import catalog
+from ingest.simulate import event_types
 from ingest.simulate.generator import EventGenerator, feed_types
 from tests.helpers.catalog import CATALOG
 
@@ -238,7 +238,7 @@ def test_failed_login_burst_is_one_address_against_one_account() -> None:
 
 def test_every_public_catalog_type_yields_a_plausible_event() -> None:
     gen = EventGenerator()
-    kinds = catalog.event_types()
+    kinds = event_types.event_types()
     assert len(kinds) > 1000
     for i, kind in enumerate(kinds):
         event = gen.event(kind.id, START + timedelta(milliseconds=i))
@@ -278,21 +278,21 @@ def test_compact_catalog_keeps_public_types_with_their_targets(tmp_path: Path) -
     path = tmp_path / "catalog.json"
     path.write_bytes(orjson.dumps(source))
     out = tmp_path / "out.json"
-    assert catalog.main([str(path), str(out)]) == 0
+    assert event_types.main([str(path), str(out)]) == 0
     assert orjson.loads(out.read_bytes()) == [
         {"id": "a.type", "category": "y", "targets": []},
         {"id": "b.type", "category": "x", "targets": ["UserSsoResourceDetails"]},
     ]
     assert len(out.read_bytes().splitlines()) == 4  # one line per type plus brackets
     with pytest.raises(ValueError, match="not an event-type catalog"):
-        catalog.compact({"nope": 1})
+        event_types.compact({"nope": 1})
 
 
 def test_catalog_cli_needs_a_path() -> None:
-    assert catalog.main([]) == 2
+    assert event_types.main([]) == 2
 
 
 def test_shipped_catalog_matches_the_source_catalog() -> None:
     """ingest/simulate/data is what ``compact`` makes of Okta's catalog (tests/catalog)."""
-    expected = catalog.render(catalog.compact(orjson.loads(CATALOG.read_bytes())))
-    assert catalog.DATA_FILE.read_bytes() == expected
+    expected = event_types.render(event_types.compact(orjson.loads(CATALOG.read_bytes())))
+    assert event_types.DATA_FILE.read_bytes() == expected

@@ -20,11 +20,11 @@ from typing import Any
 
 from ingest.backoff import Backoff
 from ingest.clock import Clock
+from ingest.crashpoints import crash_point
 from ingest.errors import ExportError, SinkRejected
 from ingest.export.formats import columns_for, format_batch, formatter
 from ingest.export.reader import last_seq, read_after, seq_before
 from ingest.export.sinks.base import Sink
-from ingest.faults import crash_point
 from ingest.logs import emit
 from ingest.store.db import Store
 from ingest.timeparse import parse_time

@@ -19,7 +19,7 @@ import orjson
 
 from ingest.errors import ConfigError, EventRejected
 from ingest.mapping import CompiledMapping, default_mapping_dir, load_mapping
-from ingest.output import to_json_value
+from ingest.tablewriter import to_json_value
 
 FORMATS = ("raw", "normalized", "ecs", "ocsf")
 

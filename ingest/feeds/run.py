@@ -7,7 +7,7 @@ from typing import Any
 
 import duckdb
 
-from ingest.feeds.catalog import bind, get_feed
+from ingest.feeds.feedfile import bind, get_feed
 from ingest.store.limits import DEFAULT_LIMITS
 from ingest.store.query import Cancel, QueryLimits, Result, run_query
 

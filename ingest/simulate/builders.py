@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from ingest.simulate import catalog, targets
+from ingest.simulate import event_types, targets
 from ingest.simulate.parts import (
     APP_ADD,
     APP_REMOVE,
@@ -350,7 +350,7 @@ class Builders:
 
     def _generic(self, event_type: str, ctx: Context, req: Request) -> Parts:
         rng = self._rng
-        known = catalog.by_id().get(event_type)
+        known = event_types.by_id().get(event_type)
         schema = known.targets if known is not None else ()
         kinds = [targets.target_type(name, event_type) for name in schema]
         if not kinds:

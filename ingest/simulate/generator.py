@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ingest.clock import rfc3339_ms, utc
-from ingest.simulate import catalog
+from ingest.simulate import event_types
 from ingest.simulate.builders import Builders
 from ingest.simulate.parts import (
     APP_ADD,
@@ -266,7 +266,7 @@ class EventGenerator:
                 "user.mfa.factor.deactivate",
             )
             return [(0, rng.choice(rare), Request(subject=user))]
-        return [(0, rng.choice(catalog.event_types()).id, Request())]
+        return [(0, rng.choice(event_types.event_types()).id, Request())]
 
     # -- context ----------------------------------------------------------------------------
 

@@ -19,8 +19,8 @@ import duckdb
 import orjson
 from nanoarrow.c_array import CArray
 
+from ingest.crashpoints import crash_point
 from ingest.errors import ConfigError, DatabaseLocked, StoreError
-from ingest.faults import crash_point
 from ingest.logs import emit
 from ingest.mapping import CompiledMapping, MappedBatch
 from ingest.mapping.arrow import Table, column, repeated, strings

@@ -18,7 +18,7 @@ import duckdb
 import orjson
 
 from ingest.clock import Clock
-from ingest.faults import crash_point
+from ingest.crashpoints import crash_point
 from ingest.mapping.arrow import Table, column, repeated
 from ingest.store.db import Store
 

@@ -14,7 +14,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from ingest.feeds.catalog import load_feeds
+from ingest.feeds.feedfile import load_feeds
 from ingest.feeds.run import run_feed
 from ingest.store.query import open_read_only
 from tests.perf.fill import END, fill

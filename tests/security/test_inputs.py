@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from ingest.cli import INTERNAL_ERROR, _internal_error, build_parser
 from ingest.config import load_config, parse_config
 from ingest.errors import ConfigError, InvalidMapping, OktaduckError
-from ingest.feeds.catalog import MAX_INT_PARAM, Feed, bind, load_feeds
+from ingest.feeds.feedfile import MAX_INT_PARAM, Feed, bind, load_feeds
 from ingest.feeds.run import run_feed
 from ingest.mapping import load_mapping
 from ingest.okta.oauth import _json_object

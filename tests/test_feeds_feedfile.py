@@ -13,10 +13,10 @@ import pytest
 
 from ingest.config import normalized_mapping_path
 from ingest.errors import ConfigError
-from ingest.feeds.catalog import STANDARD, Feed, bind, load_feeds, load_fragments, parse_feed
+from ingest.feeds.feedfile import STANDARD, Feed, bind, load_feeds, load_fragments, parse_feed
 from ingest.feeds.run import run_feed
 from ingest.mapping import load_mapping
-from ingest.simulate import catalog
+from ingest.simulate import event_types as catalog
 from ingest.store.db import Store
 from ingest.store.query import open_read_only
 

@@ -1,6 +1,6 @@
 """Build the event-type -> category lookup table from Okta's event-type catalog.
 
-    python -m ingest.mapping.catalog CATALOG_PATH OUT
+    python -m ingest.mapping.categories CATALOG_PATH OUT
 
 reads the catalog (``versions[].eventTypes[]`` with ``id`` and ``category``) and writes a JSON
 object ``{"user.session.start": "passwordless", ...}``, sorted by event type, one entry a line.
@@ -69,7 +69,7 @@ def build(catalog_path: Path, out: Path) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m ingest.mapping.catalog",
+        prog="python -m ingest.mapping.categories",
         description="Build the event type -> category lookup from Okta's event-type catalog.",
     )
     parser.add_argument("catalog", type=Path, help="the catalog JSON (event-types.json)")

@@ -2,7 +2,7 @@
 
 ``data/event_types.json`` is derived from Okta's published event-type catalog: one line per
 public (non-internal) type with its ``id``, ``category`` and schema ``targets``. Rebuild it with
-``python -m ingest.simulate.catalog PATH/TO/event-types.json``.
+``python -m ingest.simulate.event_types PATH/TO/event-types.json``.
 """
 
 from __future__ import annotations
@@ -81,10 +81,11 @@ def by_id() -> dict[str, EventType]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m ingest.simulate.catalog CATALOG [OUT]``."""
+    """Command line: ``python -m ingest.simulate.event_types CATALOG [OUT]``."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) not in (1, 2):
-        print("usage: python -m ingest.simulate.catalog CATALOG.json [OUT.json]", file=sys.stderr)
+        usage = "usage: python -m ingest.simulate.event_types CATALOG.json [OUT.json]"
+        print(usage, file=sys.stderr)
         return 2
     out = Path(args[1]) if len(args) == 2 else DATA_FILE
     count = rebuild(Path(args[0]), out)
