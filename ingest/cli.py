@@ -106,11 +106,11 @@ def _ingest_memory(config: Config) -> str:
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
+    from ingest.collect.connect import open_client
+    from ingest.collect.pagemap import ProcessMapper
+    from ingest.collect.poll import poll_cycle
+    from ingest.collect.progress import PollProgress, ProgressLine
     from ingest.mapping import load_mapping
-    from ingest.okta.session import open_client
-    from ingest.pagemap import ProcessMapper
-    from ingest.poll import poll_cycle
-    from ingest.progress import PollProgress, ProgressLine
     from ingest.store.db import Store
 
     if bool(args.org) == bool(args.config):
@@ -221,11 +221,11 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from ingest.backfill import Progress, backfill
+    from ingest.collect.backfill import Progress, backfill
+    from ingest.collect.connect import open_client
+    from ingest.collect.pagemap import ProcessMapper
+    from ingest.collect.progress import ProgressLine
     from ingest.mapping import load_mapping
-    from ingest.okta.session import open_client
-    from ingest.pagemap import ProcessMapper
-    from ingest.progress import ProgressLine
     from ingest.store.db import Store
 
     config = load_config(args.config)

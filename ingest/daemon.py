@@ -1,6 +1,6 @@
 """The daemon: scheduled jobs around the units of work, and nothing else.
 
-- one poll job per source (:func:`ingest.poll.poll_cycle`), a failing source backing off
+- one poll job per source (:func:`ingest.collect.poll.poll_cycle`), a failing source backing off
   without slowing the others;
 - one export job per sink (:func:`ingest.export.deliver.export_cycle`);
 - an optional completeness check per source and a retention job;
@@ -31,7 +31,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from ingest.api import ApiServer, announce_path, api_token
 from ingest.backoff import Backoff
 from ingest.clock import Clock, SystemClock
-from ingest.completeness import check_window
+from ingest.collect.completeness import check_window
+from ingest.collect.connect import open_client
+from ingest.collect.poll import poll_cycle
 from ingest.config import Config, SourceConfig
 from ingest.errors import AuthFailed, BadRequest, OktaduckError
 from ingest.export.deliver import export_cycle
@@ -41,10 +43,8 @@ from ingest.logs import emit
 from ingest.mapping import load_mapping
 from ingest.metrics import render_metrics
 from ingest.okta.client import OktaClient
-from ingest.okta.session import open_client
-from ingest.poll import poll_cycle
-from ingest.retention import apply_retention
 from ingest.store.db import Store
+from ingest.store.retention import apply_retention
 
 GRACE_SECONDS = 5.0
 MAX_BACKOFF = timedelta(hours=1)

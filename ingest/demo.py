@@ -15,13 +15,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from ingest.clock import SystemClock
+from ingest.collect.connect import open_client
+from ingest.collect.poll import PollResult, poll_cycle
 from ingest.config import SourceConfig, normalized_mapping_path
 from ingest.errors import ConfigError
 from ingest.mapping import load_mapping
 from ingest.okta.client import OktaClient
-from ingest.okta.session import open_client
 from ingest.okta.urls import OrgURL
-from ingest.poll import PollResult, poll_cycle
 from ingest.simulate.org import OrgConfig, SimulatedOrg
 from ingest.simulate.server import SimulatorServer
 from ingest.store.db import Store

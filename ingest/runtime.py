@@ -7,7 +7,7 @@ them gets the lock again: CPython hands it over every 5 ms by default, which mad
 threaded cycle slower than a serial one (tests/perf). Turning the garbage collector down
 here was measured too and left alone: it made the cycle slower and its memory larger (an
 httpx response is freed only by the collector); the mapping child of ``poll`` and
-``backfill`` turns it off (``ingest/pagemap.py``).
+``backfill`` turns it off (``ingest/collect/pagemap.py``).
 """
 
 from __future__ import annotations

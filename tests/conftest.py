@@ -15,10 +15,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ingest.clock import FakeClock
+from ingest.collect.connect import open_client
 from ingest.config import SourceConfig, normalized_mapping_path
 from ingest.mapping import CompiledMapping, load_mapping
 from ingest.okta.client import OktaClient
-from ingest.okta.session import open_client
 from ingest.simulate.oauth import OAuthApp, OAuthSettings
 from ingest.store.db import Store
 from tests.helpers import START, TOKEN, TOKEN_ENV, Sim, make_sim, mark_slow_by_fixture, reap_daemons

@@ -17,8 +17,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from ingest.collect.progress import PollProgress, ProgressLine
 from ingest.okta.client import ClientStats
-from ingest.progress import PollProgress, ProgressLine
 from ingest.store.db import CommitResult
 from tests.helpers import REPO, TOKEN, Sim, run_cli
 

@@ -86,7 +86,7 @@ def test_every_relative_link_resolves(page: Path) -> None:
 
 
 def test_every_source_path_named_in_the_docs_exists() -> None:
-    """A module named in backquotes (`ingest/pagemap.py`) is one the checkout has."""
+    """A module named in backquotes (`ingest/collect/pagemap.py`) is one the checkout has."""
     missing = []
     for page in PAGES:
         if page.name == "security.md":  # also names what only an installed copy holds

@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import pytest
 
-from ingest.backfill import Progress, backfill
 from ingest.clock import FakeClock
-from ingest.completeness import check_window
-from ingest.poll import poll_cycle
-from ingest.retention import apply_retention
+from ingest.collect.backfill import Progress, backfill
+from ingest.collect.completeness import check_window
+from ingest.collect.poll import poll_cycle
 from ingest.store.db import Store
+from ingest.store.retention import apply_retention
 from tests.helpers import Sim, source_for, stored_uuids
 
 

@@ -13,12 +13,12 @@ import orjson
 import pytest
 
 from ingest.clock import FakeClock
+from ingest.collect.pagemap import InlineMapper, MappedPage, ProcessMapper
+from ingest.collect.poll import poll_cycle
 from ingest.errors import MapperFailed
 from ingest.mapping import CompiledMapping
 from ingest.mapping.arrow import Table
 from ingest.okta.body import BadBody
-from ingest.pagemap import InlineMapper, MappedPage, ProcessMapper
-from ingest.poll import poll_cycle
 from ingest.simulate.generator import EventGenerator
 from ingest.store.db import PageRows, Store
 from ingest.store.rawtexts import RawTexts

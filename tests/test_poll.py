@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from ingest.clock import FakeClock
+from ingest.collect.poll import poll_cycle
 from ingest.errors import AuthFailed, BadRequest, BadResponse, StoreError
 from ingest.mapping import CompiledMapping
 from ingest.okta.client import ClientPolicy, OktaClient
-from ingest.poll import poll_cycle
 from ingest.store.db import Store
 from tests.helpers import TOKEN, Sim, source_for, stored_uuids
 

@@ -12,9 +12,9 @@ import duckdb
 import pytest
 
 from ingest.clock import FakeClock
+from ingest.collect.poll import poll_cycle
 from ingest.config import normalized_mapping_path
 from ingest.mapping import load_mapping
-from ingest.poll import poll_cycle
 from ingest.store.db import Store
 from tests.helpers import Sim, run_cli, source_for
 

@@ -18,12 +18,12 @@ import orjson
 import pytest
 
 from ingest.clock import FakeClock
+from ingest.collect.pagemap import InlineMapper, Mapper, ProcessMapper
+from ingest.collect.poll import poll_cycle
 from ingest.config import load_config
 from ingest.errors import ConfigError
 from ingest.mapping import CompiledMapping
 from ingest.okta.client import OktaClient
-from ingest.pagemap import InlineMapper, Mapper, ProcessMapper
-from ingest.poll import poll_cycle
 from ingest.simulate.generator import EventGenerator
 from ingest.store.db import Store
 from ingest.store.remap import pending

@@ -24,16 +24,16 @@ import httpx
 import orjson
 import pytest
 
-from ingest.backfill import fetch_range
 from ingest.clock import FakeClock
+from ingest.collect.backfill import fetch_range
+from ingest.collect.connect import open_client
+from ingest.collect.poll import poll_cycle
 from ingest.config import SourceConfig, load_config
 from ingest.errors import BadRequest, BadResponse, ConfigError
 from ingest.mapping import CompiledMapping
 from ingest.okta.client import ClientPolicy, LinkTrail, OktaClient, Stopped
-from ingest.okta.session import open_client
 from ingest.okta.transport import deadline_transport
 from ingest.okta.urls import OrgURL
-from ingest.poll import poll_cycle
 from ingest.store.db import Store
 from tests.helpers import REPO, START, TOKEN, TOKEN_ENV, Daemon, stored_uuids
 

@@ -20,10 +20,10 @@ import httpx
 import pytest
 
 from ingest.clock import FakeClock
+from ingest.collect.connect import open_client
 from ingest.config import SourceConfig, load_config
 from ingest.errors import ConfigError, OktaduckError, UnsafeURL
 from ingest.export.sinks.http import HttpSink, HttpSinkConfig
-from ingest.okta.session import open_client
 from ingest.okta.urls import OrgURL
 from ingest.secrets import Secret
 from tests.helpers import START, TOKEN, TOKEN_ENV, Sim, run_cli, source_for

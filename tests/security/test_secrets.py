@@ -35,13 +35,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ingest import redact as redaction
 from ingest.clock import FakeClock
+from ingest.collect.connect import open_client
 from ingest.config import SourceConfig
 from ingest.errors import AuthFailed, OktaduckError, RateLimited, SourceError
 from ingest.export.sinks.http import HttpSink, HttpSinkConfig
 from ingest.logs import JsonFormatter
 from ingest.okta.client import ClientPolicy, OktaClient
 from ingest.okta.oauth import OAuthAuth, OAuthConfig
-from ingest.okta.session import open_client
 from ingest.okta.urls import OrgURL
 from ingest.secrets import Secret
 from tests.helpers import REPO, START, TOKEN, TOKEN_ENV, Daemon, Sim, make_sim, run_cli

@@ -17,12 +17,12 @@ from typing import NamedTuple, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from ingest.clock import Clock, rfc3339_ms
+from ingest.collect.pagemap import InlineMapper, MappedPage, Mapper
 from ingest.config import SourceConfig
 from ingest.crashpoints import crash_point
 from ingest.errors import ConfigError
 from ingest.logs import emit
 from ingest.okta.client import LinkTrail, OktaClient, Stopped
-from ingest.pagemap import InlineMapper, MappedPage, Mapper
 from ingest.store.db import CommitResult, PageRows, Store
 from ingest.store.rawtexts import total_size
 

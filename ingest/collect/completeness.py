@@ -15,8 +15,8 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ingest.backfill import fetch_range
 from ingest.clock import Clock
+from ingest.collect.backfill import fetch_range
 from ingest.config import SourceConfig
 from ingest.logs import emit
 from ingest.okta.client import OktaClient

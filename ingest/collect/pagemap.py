@@ -2,7 +2,7 @@
 
 This is most of the Python work of an ingest, and Python runs one thread at a time: done in
 the polling process it competes with fetching and committing for the interpreter's lock.
-``ProcessMapper`` does it in a child process (``python -m ingest.pagemap``) that reads
+``ProcessMapper`` does it in a child process (``python -m ingest.collect.pagemap``) that reads
 bodies on stdin and answers on stdout (see ``serve``); the polling process is left with the
 transport and DuckDB, which run without the lock, and the child maps one page while the
 next is fetched. ``InlineMapper`` does the same in the calling thread (tests, the demo, the
@@ -128,7 +128,7 @@ class ProcessMapper:
         self._waiting: deque[tuple[Future[int], Future[MappedPage]]] = deque()
         self._dead: MapperFailed | None = None
         self._proc = subprocess.Popen(  # noqa: S603 -- this interpreter, our module, no shell
-            [sys.executable, "-m", "ingest.pagemap", str(mapping.path)],
+            [sys.executable, "-m", "ingest.collect.pagemap", str(mapping.path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
@@ -303,7 +303,7 @@ def serve(mapping_path: Path, stdin: IO[bytes], stdout: IO[bytes]) -> int:
 
 
 def main() -> int:
-    """``python -m ingest.pagemap MAPPING``: the child ``ProcessMapper`` starts."""
+    """``python -m ingest.collect.pagemap MAPPING``: the child ``ProcessMapper`` starts."""
     # Ctrl-C reaches the whole process group, and a service manager's stop signal the whole
     # group too: the parent finishes the page in hand, and this one stops when its stdin
     # closes (also when the parent is killed).
@@ -316,8 +316,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    # Run from the importable module, so that what is pickled names ingest.pagemap, not
+    # Run from the importable module, so that what is pickled names ingest.collect.pagemap, not
     # __main__.
-    from ingest.pagemap import main as module_main
+    from ingest.collect.pagemap import main as module_main
 
     sys.exit(module_main())
