@@ -165,7 +165,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ingest import daemon
+    from ingest.service import daemon
 
     def load() -> Config:
         config = load_config(args.config)
@@ -277,7 +277,7 @@ def _query(
 ) -> int:
     """Run a read-only query on the database file, or through the daemon's API when the
     daemon holds the file; the output is the same either way."""
-    from ingest.remote import fetch, find_api
+    from ingest.service.apiclient import fetch, find_api
     from ingest.store.query import cancelled_by_ctrl_c, open_read_only
 
     db = _db_path(args)
@@ -359,7 +359,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ingest.export.deliver import export_cycle
     from ingest.export.oneoff import Selection, deliver_all, destination, select_lines
     from ingest.mapping import load_mapping
-    from ingest.remote import find_api, stream_lines
+    from ingest.service.apiclient import find_api, stream_lines
     from ingest.store.db import Store
     from ingest.store.query import open_read_only
 

@@ -10,7 +10,7 @@ import pytest
 
 from ingest.backoff import Backoff
 from ingest.clock import FakeClock
-from ingest.daemon import SourceRunner
+from ingest.service.daemon import SourceRunner
 from ingest.store.db import Store
 from tests.helpers import TOKEN_ENV, Sim, source_for
 

@@ -25,13 +25,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.api import ApiServer, announce_path, api_token, token_path
 from ingest.clock import SystemClock
 from ingest.config import ApiConfig, parse_config
 from ingest.errors import ConfigError, OktaduckError
 from ingest.mapping import CompiledMapping
-from ingest.remote import Api, fetch
 from ingest.secrets import Secret
+from ingest.service.api import ApiServer, announce_path, api_token, token_path
+from ingest.service.apiclient import Api, fetch
 from ingest.store.db import Store
 from ingest.store.limits import QueryLimits
 from tests.helpers import TOKEN, Daemon, Sim, acme_config, daemon_api, run_cli

@@ -28,7 +28,6 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from ingest.api import ApiServer, announce_path, api_token
 from ingest.backoff import Backoff
 from ingest.clock import Clock, SystemClock
 from ingest.collect.completeness import check_window
@@ -41,8 +40,9 @@ from ingest.export.settings import SinkSpec
 from ingest.export.sinks.base import Sink
 from ingest.logs import emit
 from ingest.mapping import load_mapping
-from ingest.metrics import render_metrics
 from ingest.okta.client import OktaClient
+from ingest.service.api import ApiServer, announce_path, api_token
+from ingest.service.metrics import render_metrics
 from ingest.store.db import Store
 from ingest.store.retention import apply_retention
 

@@ -18,9 +18,9 @@ from typing import IO
 import httpx
 import orjson
 
-from ingest.api import announce_path
 from ingest.errors import DatabaseLocked, OktaduckError, QueryRefused
 from ingest.secrets import Secret
+from ingest.service.api import announce_path
 
 TOKEN_ENV = "OKTADUCK_API_TOKEN"  # noqa: S105 - a variable name
 HELD = 1 << 20  # bytes of output held back at most while waiting for the next newline
