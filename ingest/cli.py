@@ -39,6 +39,9 @@ from ingest.store.query import Cancel, Result
 from ingest.tablewriter import FORMATS, default_format, write_rows
 from ingest.timeparse import parse_duration, parse_time
 
+# Each command imports the modules it works with inside its function, not here: a one-shot
+# poll then loads neither the daemon, the simulator, JWT and cryptography, nor Arrow
+# (tests/test_cli.py holds it to that), and ``--help`` answers at once.
 Handler = Callable[[argparse.Namespace], int]
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -206,7 +209,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         problems.append(f"api: {err}")
     for line in problems:
         print(f"{args.config}: warning: {line}", file=sys.stderr)
-    from ingest.checks import transport_warnings
+    from ingest.config_check import transport_warnings
 
     weak = transport_warnings(config)  # settings that weaken transport security
     for line in weak:

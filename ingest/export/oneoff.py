@@ -17,7 +17,9 @@ from ingest.errors import ConfigError
 from ingest.export.formats import columns_for, format_batch, formatter
 from ingest.export.reader import read_range
 from ingest.export.sinks.base import Sink
+from ingest.feeds.okta_filter import search_to_sql
 from ingest.mapping import CompiledMapping
+from ingest.secrets import secret_from_env
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,6 @@ def select_lines(
     con: duckdb.DuckDBPyConnection, selection: Selection, normalized: CompiledMapping
 ) -> Iterator[list[bytes]]:
     """Formatted NDJSON lines of the selected events, a batch at a time, in ingest order."""
-    from ingest.feeds.okta_filter import search_to_sql
-
     condition = search_to_sql(selection.filter, selection.q)
     where, params = (condition.sql, condition.params) if condition else ("", {})
     fmt = formatter(selection.format, selection.fields)
@@ -54,6 +54,7 @@ def destination(text: str, clock: Any) -> Sink:
     ``http(s)://...`` (NDJSON POSTs; bearer token from OKTADUCK_EXPORT_TOKEN), or
     ``syslog://HOST:PORT`` (RFC 5424 over TCP, octet counting) or ``relp://HOST:PORT`` (the
     same messages over RELP, each acknowledged)."""
+    # imported here, as in export/settings.py: the sink modules load only when a sink is used
     from ingest.export.sinks import (
         FileSink,
         FileSinkConfig,
@@ -64,7 +65,6 @@ def destination(text: str, clock: Any) -> Sink:
         SyslogSink,
         SyslogSinkConfig,
     )
-    from ingest.secrets import secret_from_env
 
     if text in ("stdout", "-"):
         return StdoutSink()

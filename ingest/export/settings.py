@@ -44,6 +44,7 @@ class SinkSpec:
 
     def build(self, clock: Clock) -> Sink:
         """Construct the sink (reads its secret; opens nothing on the network yet)."""
+        # imported here: loading a config (which every poll does) needs no sink module
         from ingest.export.sinks import (
             FileSink,
             FileSinkConfig,

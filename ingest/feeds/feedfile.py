@@ -47,6 +47,7 @@ from importlib import resources
 from typing import Any
 
 from ingest.errors import ConfigError
+from ingest.feeds.okta_filter import search_to_sql
 from ingest.timeparse import parse_duration, parse_time, shown
 
 PARAM_TYPES = ("string", "int", "float", "bool", "timestamp", "duration")
@@ -306,8 +307,6 @@ def bind(feed: Feed, given: dict[str, Any], now: datetime) -> BoundFeed:
 
 def _search(values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """Okta ``filter`` and ``q`` as a condition on the feed's rows (by rowid)."""
-    from ingest.feeds.okta_filter import search_to_sql
-
     condition = search_to_sql(values.get("filter"), values.get("q"))
     if condition is None:
         return "", {}

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.checks import transport_warnings
 from ingest.config import load_config
+from ingest.config_check import transport_warnings
 from tests.helpers import run_cli
 
 SOURCE = '[[sources]]\nname = "okta"\norg_url = "https://acme.okta.com"\ntoken_env = "T"\n'
