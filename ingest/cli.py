@@ -19,12 +19,11 @@ import orjson
 
 from ingest import logs, runtime
 from ingest.clock import SystemClock
+from ingest.collect.settings import DEFAULT_TOKEN_ENV, SourceConfig
 from ingest.config import (
-    DEFAULT_TOKEN_ENV,
     MAX_GROUP_EVENTS,
     MAX_LOOKBACK,
     Config,
-    SourceConfig,
     StorageConfig,
     load_config,
 )

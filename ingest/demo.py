@@ -17,7 +17,8 @@ from pathlib import Path
 from ingest.clock import SystemClock
 from ingest.collect.connect import open_client
 from ingest.collect.poll import PollResult, poll_cycle
-from ingest.config import SourceConfig, normalized_mapping_path
+from ingest.collect.settings import SourceConfig
+from ingest.config import normalized_mapping_path
 from ingest.errors import ConfigError
 from ingest.mapping import load_mapping
 from ingest.okta.client import OktaClient

@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ingest.clock import FakeClock
 from ingest.collect.connect import open_client
-from ingest.config import SourceConfig, normalized_mapping_path
+from ingest.collect.settings import SourceConfig
+from ingest.config import normalized_mapping_path
 from ingest.mapping import CompiledMapping, load_mapping
 from ingest.okta.client import OktaClient
 from ingest.simulate.oauth import OAuthApp, OAuthSettings

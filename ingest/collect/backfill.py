@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 from ingest.clock import Clock, rfc3339_ms
 from ingest.collect.pagemap import InlineMapper, Mapper
 from ingest.collect.poll import page_rows, poll_cycle
-from ingest.config import SourceConfig
+from ingest.collect.settings import SourceConfig
 from ingest.okta.client import LinkTrail, OktaClient, Stopped
 from ingest.store.db import CommitResult, Store
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from ingest.clock import Clock
 from ingest.collect.backfill import fetch_range
-from ingest.config import SourceConfig
+from ingest.collect.settings import SourceConfig
 from ingest.logs import emit
 from ingest.okta.client import OktaClient
 from ingest.store.db import CommitResult, Store

@@ -13,7 +13,7 @@ from urllib.parse import unquote
 import httpx
 
 from ingest.clock import Clock
-from ingest.config import SourceConfig
+from ingest.collect.settings import SourceConfig
 from ingest.errors import ConfigError, UnsafeURL
 from ingest.okta.auth import SswsAuth
 from ingest.okta.client import OktaClient

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from ingest.clock import Clock, rfc3339_ms
 from ingest.collect.pagemap import InlineMapper, MappedPage, Mapper
-from ingest.config import SourceConfig
+from ingest.collect.settings import SourceConfig
 from ingest.crashpoints import crash_point
 from ingest.errors import ConfigError
 from ingest.logs import emit

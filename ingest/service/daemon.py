@@ -33,7 +33,8 @@ from ingest.clock import Clock, SystemClock
 from ingest.collect.completeness import check_window
 from ingest.collect.connect import open_client
 from ingest.collect.poll import poll_cycle
-from ingest.config import Config, SourceConfig
+from ingest.collect.settings import SourceConfig
+from ingest.config import Config
 from ingest.errors import AuthFailed, BadRequest, OktaduckError
 from ingest.export.deliver import export_cycle
 from ingest.export.settings import SinkSpec

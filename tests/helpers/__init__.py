@@ -23,7 +23,7 @@ import orjson
 import pytest
 
 from ingest.clock import FakeClock
-from ingest.config import SourceConfig
+from ingest.collect.settings import SourceConfig
 from ingest.okta.client import ClientPolicy
 from ingest.okta.urls import OrgURL
 from ingest.simulate.org import OrgConfig, SimulatedOrg

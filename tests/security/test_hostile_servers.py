@@ -28,7 +28,8 @@ from ingest.clock import FakeClock
 from ingest.collect.backfill import fetch_range
 from ingest.collect.connect import open_client
 from ingest.collect.poll import poll_cycle
-from ingest.config import SourceConfig, load_config
+from ingest.collect.settings import SourceConfig
+from ingest.config import load_config
 from ingest.errors import BadRequest, BadResponse, ConfigError
 from ingest.mapping import CompiledMapping
 from ingest.okta.client import ClientPolicy, LinkTrail, OktaClient, Stopped

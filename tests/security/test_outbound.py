@@ -21,7 +21,8 @@ import pytest
 
 from ingest.clock import FakeClock
 from ingest.collect.connect import open_client
-from ingest.config import SourceConfig, load_config
+from ingest.collect.settings import SourceConfig
+from ingest.config import load_config
 from ingest.errors import ConfigError, OktaduckError, UnsafeURL
 from ingest.export.sinks.http import HttpSink, HttpSinkConfig
 from ingest.okta.urls import OrgURL

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ingest import redact as redaction
 from ingest.clock import FakeClock
 from ingest.collect.connect import open_client
-from ingest.config import SourceConfig
+from ingest.collect.settings import SourceConfig
 from ingest.errors import AuthFailed, OktaduckError, RateLimited, SourceError
 from ingest.export.sinks.http import HttpSink, HttpSinkConfig
 from ingest.logs import JsonFormatter
