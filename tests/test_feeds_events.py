@@ -531,7 +531,7 @@ LOGS_SEARCHES = [
 def test_logs_applies_okta_filter_and_q_like_the_reference(
     con: duckdb.DuckDBPyConnection, data: Dataset, params: Params
 ) -> None:
-    from ingest.feeds.okta_filter import matches_filter, matches_q
+    from ingest.filters.okta_filter import matches_filter, matches_q
 
     scope = in_scope(params)
     expected = [

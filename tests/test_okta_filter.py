@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from ingest.errors import FilterSyntaxError, OktaduckError
-from ingest.feeds.okta_filter import (
+from ingest.filters.okta_filter import (
     filter_to_sql,
     matches_filter,
     matches_q,
@@ -19,7 +19,7 @@ from ingest.feeds.okta_filter import (
     q_to_sql,
     render_filter,
 )
-from ingest.feeds.scim import And, Compare, Not, Or, Present
+from ingest.filters.scim import And, Compare, Not, Or, Present
 from tests.helpers.okta_filter import HOSTILE, build_db, load_events, sql_uuids
 
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.errors import FilterSyntaxError
-from ingest.feeds.okta_filter import (
+from ingest.filters.okta_filter import (
     filter_to_sql,
     matches_filter,
     matches_q,
@@ -23,7 +23,7 @@ from ingest.feeds.okta_filter import (
     q_to_sql,
     render_filter,
 )
-from ingest.feeds.scim import COMPARE_OPS, And, Compare, Node, Not, Or, Present, Value
+from ingest.filters.scim import COMPARE_OPS, And, Compare, Node, Not, Or, Present, Value
 from tests.helpers.okta_filter import build_db, load_events, sql_uuids
 
 pytestmark = pytest.mark.slow  # Hypothesis: many examples

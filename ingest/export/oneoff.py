@@ -17,7 +17,7 @@ from ingest.errors import ConfigError
 from ingest.export.formats import columns_for, format_batch, formatter
 from ingest.export.reader import read_range
 from ingest.export.sinks.base import Sink
-from ingest.feeds.okta_filter import search_to_sql
+from ingest.filters.okta_filter import search_to_sql
 from ingest.mapping import CompiledMapping
 from ingest.secrets import secret_from_env
 

@@ -47,7 +47,7 @@ from importlib import resources
 from typing import Any
 
 from ingest.errors import ConfigError
-from ingest.feeds.okta_filter import search_to_sql
+from ingest.filters.okta_filter import search_to_sql
 from ingest.timeparse import parse_duration, parse_time, shown
 
 PARAM_TYPES = ("string", "int", "float", "bool", "timestamp", "duration")

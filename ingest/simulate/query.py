@@ -1,7 +1,7 @@
 """The query parameters of ``GET /api/v1/logs``: validation, defaults and page links.
 
 ``filter`` is parsed and evaluated by the product's own implementation
-(:mod:`ingest.feeds.scim` and :func:`ingest.feeds.okta_filter.matches_filter`), so the
+(:mod:`ingest.filters.scim` and :func:`ingest.filters.okta_filter.matches_filter`), so the
 simulated org and oktaduck's stored-event search agree on every rule, case-sensitive string
 comparisons included, and a filter Okta refuses gets the same error code here.
 """
@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from ingest.errors import FilterSyntaxError
-from ingest.feeds.okta_filter import matches_filter
-from ingest.feeds.scim import Node, parse_filter
+from ingest.filters.okta_filter import matches_filter
+from ingest.filters.scim import Node, parse_filter
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 

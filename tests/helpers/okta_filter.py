@@ -10,7 +10,7 @@ from typing import Any
 
 import duckdb
 
-from ingest.feeds.okta_filter import SqlCondition
+from ingest.filters.okta_filter import SqlCondition
 from ingest.mapping.types import to_string
 from ingest.simulate.generator import EventGenerator
 from tests.helpers import SAMPLES

@@ -72,7 +72,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.errors import FilterSyntaxError
-from ingest.feeds.scim import (
+from ingest.filters.scim import (
     And,
     Compare,
     Node,
