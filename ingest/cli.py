@@ -17,8 +17,12 @@ from types import FrameType
 import duckdb
 import orjson
 
-from ingest import logs, runtime
-from ingest.clock import SystemClock
+from ingest.base import logs, runtime
+from ingest.base.clock import SystemClock
+from ingest.base.errors import ConfigError, DatabaseLocked, OktaduckError
+from ingest.base.redact import redact
+from ingest.base.tablewriter import FORMATS, default_format, write_rows
+from ingest.base.timeparse import parse_duration, parse_time
 from ingest.collect.settings import DEFAULT_TOKEN_ENV, SourceConfig
 from ingest.config import (
     MAX_GROUP_EVENTS,
@@ -27,16 +31,12 @@ from ingest.config import (
     StorageConfig,
     load_config,
 )
-from ingest.errors import ConfigError, DatabaseLocked, OktaduckError
 from ingest.feeds.feedfile import MAX_INT_PARAM
 from ingest.okta.urls import OrgURL
-from ingest.redact import redact
 from ingest.simulate import options as simulate_options
 from ingest.store.db import DEFAULT_DB, INGEST_MEMORY_LIMIT, INGEST_THREADS
 from ingest.store.limits import QueryLimits
 from ingest.store.query import Cancel, Result
-from ingest.tablewriter import FORMATS, default_format, write_rows
-from ingest.timeparse import parse_duration, parse_time
 
 # Each command imports the modules it works with inside its function, not here: a one-shot
 # poll then loads neither the daemon, the simulator, JWT and cryptography, nor Arrow

@@ -13,17 +13,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from ingest.base.errors import ConfigError, UnsafeURL
+from ingest.base.secrets import Secret, optional_secret
+from ingest.base.timeparse import parse_duration
+from ingest.base.tomlfile import read_toml
 from ingest.collect.settings import DEFAULT_TOKEN_ENV, SourceConfig
-from ingest.errors import ConfigError, UnsafeURL
 from ingest.export.settings import SinkSpec, parse_sink
 from ingest.mapping import default_mapping_dir
 from ingest.okta.client import MAX_RESPONSE_BYTES, ClientPolicy
 from ingest.okta.oauth_config import OAuthConfig
 from ingest.okta.urls import OrgURL, is_loopback
-from ingest.secrets import Secret, optional_secret
 from ingest.store.limits import DEFAULT_QUERY_TIMEOUT, QueryLimits
-from ingest.timeparse import parse_duration
-from ingest.tomlfile import read_toml
 
 MAX_LOOKBACK = timedelta(days=90)
 MAX_GROUP_EVENTS = 1_000_000

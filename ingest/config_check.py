@@ -26,11 +26,11 @@ from pathlib import Path
 
 import httpx
 
+from ingest.base.errors import OktaduckError
+from ingest.base.secrets import secret_from_file
 from ingest.config import Config
-from ingest.errors import OktaduckError
 from ingest.export.sinks.http import credential_header
 from ingest.okta.urls import is_loopback
-from ingest.secrets import secret_from_file
 
 
 def transport_warnings(config: Config) -> list[str]:

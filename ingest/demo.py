@@ -14,12 +14,13 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from ingest.clock import SystemClock
+from ingest.base.clock import SystemClock
+from ingest.base.errors import ConfigError
+from ingest.base.tablewriter import write_rows
 from ingest.collect.connect import open_client
 from ingest.collect.poll import PollResult, poll_cycle
 from ingest.collect.settings import SourceConfig
 from ingest.config import normalized_mapping_path
-from ingest.errors import ConfigError
 from ingest.mapping import load_mapping
 from ingest.okta.client import OktaClient
 from ingest.okta.urls import OrgURL
@@ -27,7 +28,6 @@ from ingest.simulate.org import OrgConfig, SimulatedOrg
 from ingest.simulate.server import SimulatorServer
 from ingest.store.db import Store
 from ingest.store.query import open_read_only, run_query
-from ingest.tablewriter import write_rows
 
 TOKEN_ENV = "OKTADUCK_DEMO_TOKEN"  # noqa: S105 - a variable name
 

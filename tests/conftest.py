@@ -14,7 +14,7 @@ import duckdb
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from ingest.clock import FakeClock
+from ingest.base.clock import FakeClock
 from ingest.collect.connect import open_client
 from ingest.collect.settings import SourceConfig
 from ingest.config import normalized_mapping_path

@@ -11,7 +11,7 @@ import httpx
 import orjson
 import pytest
 
-from ingest.errors import OktaduckError
+from ingest.base.errors import OktaduckError
 from ingest.store.query import open_read_only, run_user_query
 from tests.helpers import TOKEN, Daemon, Sim, acme_config, daemon_api, run_cli
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from ingest.backoff import Backoff
-from ingest.clock import FakeClock
+from ingest.base.backoff import Backoff
+from ingest.base.clock import FakeClock
 from ingest.service.daemon import SourceRunner
 from ingest.store.db import Store
 from tests.helpers import TOKEN_ENV, Sim, source_for

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from ingest.base.errors import ConfigError
+from ingest.base.timeparse import parse_duration
 from ingest.config import load_config
-from ingest.errors import ConfigError
-from ingest.timeparse import parse_duration
 
 GOOD = """
 [storage]

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.crashpoints import POINTS
+from ingest.base.crashpoints import POINTS
 from tests.helpers import TOKEN, Sim, run_cli, stored_uuids
 
 pytestmark = pytest.mark.slow  # kills real poll processes at every step

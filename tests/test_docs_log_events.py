@@ -4,7 +4,7 @@ of log events is complete.
 An alert written against a documented name that the code never logs never fires, so the
 names are checked both ways: the names are collected from the source (every string constant
 in the first argument of an ``emit(...)`` call) and from the documentation (README.md,
-docs/*.md, deploy/README.md and the docstrings of ingest/logs.py), where a log event name is
+docs/*.md, deploy/README.md and the docstrings of ingest/base/logs.py), where a log event name is
 a dotted name in backticks in a paragraph or table that speaks of log events.
 """
 
@@ -65,13 +65,13 @@ def documented_names(text: str) -> set[str]:
 def _docs() -> dict[str, str]:
     paths = [REPO / "README.md", REPO / "deploy" / "README.md", *sorted(REPO.glob("docs/*.md"))]
     texts = {str(p.relative_to(REPO)): p.read_text(encoding="utf-8") for p in paths if p.exists()}
-    tree = ast.parse((SOURCE / "logs.py").read_text(encoding="utf-8"))
+    tree = ast.parse((SOURCE / "base" / "logs.py").read_text(encoding="utf-8"))
     docstrings = [
         ast.get_docstring(node) or ""
         for node in ast.walk(tree)
         if isinstance(node, ast.Module | ast.FunctionDef | ast.ClassDef)
     ]
-    texts["ingest/logs.py docstrings"] = "\n\n".join(docstrings)
+    texts["ingest/base/logs.py docstrings"] = "\n\n".join(docstrings)
     return texts
 
 

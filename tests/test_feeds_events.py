@@ -548,7 +548,7 @@ def test_logs_applies_okta_filter_and_q_like_the_reference(
 
 
 def test_logs_reports_a_bad_filter_with_its_position(con: duckdb.DuckDBPyConnection) -> None:
-    from ingest.errors import FilterSyntaxError
+    from ingest.base.errors import FilterSyntaxError
 
     with pytest.raises(FilterSyntaxError, match="position"):
         run(con, "logs", {"filter": 'eventType eq "x" and'})

@@ -11,8 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ingest.base.errors import ConfigError
 from ingest.config import normalized_mapping_path
-from ingest.errors import ConfigError
 from ingest.feeds.feedfile import STANDARD, Feed, bind, load_feeds, load_fragments, parse_feed
 from ingest.feeds.run import run_feed
 from ingest.mapping import load_mapping

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from ingest.clock import FakeClock
+from ingest.base.clock import FakeClock
 from ingest.collect.backfill import Progress, backfill
 from ingest.collect.completeness import check_window
 from ingest.collect.poll import poll_cycle

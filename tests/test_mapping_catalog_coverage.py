@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.errors import MappingError
+from ingest.base.errors import MappingError
 from ingest.mapping import taxonomy
 from ingest.mapping.classify import classify_ecs, classify_ocsf, verb
 from ingest.mapping.taxonomy import (

@@ -12,7 +12,7 @@ import duckdb
 import nanoarrow as na
 import pytest
 
-from ingest.errors import EventRejected
+from ingest.base.errors import EventRejected
 from ingest.mapping import CompiledMapping, default_mapping_dir, load_mapping
 from ingest.mapping.categories import categories, main, render
 from ingest.mapping.paths import compile_path

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ingest.errors import EventRejected
+from ingest.base.errors import EventRejected
 from ingest.mapping import CompiledMapping, load_mapping
 from tests.helpers import REPO
 from tests.helpers.golden import GOLDEN, UPDATE

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ingest.errors import EventRejected, InvalidMapping
+from ingest.base.errors import EventRejected, InvalidMapping
 from ingest.mapping import CompiledMapping, load_mapping
 from ingest.mapping.classify import OCSF_ACTIVITIES, OCSF_CATEGORIES, OCSF_CLASSES, OCSF_VERSION
 from tests.helpers import REPO

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonpath_ng.ext.parser import parse as jsonpath_parse
 
-from ingest.errors import EventRejected
+from ingest.base.errors import EventRejected
 from ingest.mapping import CompiledMapping, load_mapping
 from ingest.mapping.paths import compile_path
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.errors import InvalidMapping, MappingError
+from ingest.base.errors import InvalidMapping, MappingError
 from ingest.mapping import check_all, load_mapping
 
 HEAD = '[mapping]\nname = "test"\n'

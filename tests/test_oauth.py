@@ -17,8 +17,8 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from ingest.clock import FakeClock
-from ingest.errors import AuthFailed, ConfigError, UnsafeURL
+from ingest.base.clock import FakeClock
+from ingest.base.errors import AuthFailed, ConfigError, UnsafeURL
 from ingest.okta.client import ClientPolicy, OktaClient
 from ingest.okta.oauth import OAuthAuth, OAuthConfig
 from ingest.okta.urls import OrgURL

@@ -14,8 +14,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from ingest.clock import FakeClock
-from ingest.errors import ConfigError
+from ingest.base.clock import FakeClock
+from ingest.base.errors import ConfigError
 from ingest.okta.dpop import DPoPProver, ath, challenge_error, htu, parse_challenges
 from ingest.okta.keys import ephemeral_dpop_key, load_dpop_key, load_signing_key
 from ingest.okta.oauth import OAuthConfig, client_assertion

@@ -16,7 +16,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from ingest.clock import FakeClock
+from ingest.base.clock import FakeClock
 from ingest.okta.dpop import DPoPProver
 from ingest.okta.keys import SigningKey, ephemeral_dpop_key
 from ingest.okta.oauth import ASSERTION_TYPE, client_assertion

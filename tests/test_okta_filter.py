@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from ingest.errors import FilterSyntaxError, OktaduckError
+from ingest.base.errors import FilterSyntaxError, OktaduckError
 from ingest.filters.okta_filter import (
     filter_to_sql,
     matches_filter,

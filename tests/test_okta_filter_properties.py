@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.errors import FilterSyntaxError
+from ingest.base.errors import FilterSyntaxError
 from ingest.filters.okta_filter import (
     filter_to_sql,
     matches_filter,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.errors import ConfigError, UnsafeURL
+from ingest.base.errors import ConfigError, UnsafeURL
 from ingest.okta.urls import OrgURL
 
 

@@ -12,10 +12,10 @@ import nanoarrow as na
 import orjson
 import pytest
 
-from ingest.clock import FakeClock
+from ingest.base.clock import FakeClock
+from ingest.base.errors import MapperFailed
 from ingest.collect.pagemap import InlineMapper, MappedPage, ProcessMapper
 from ingest.collect.poll import poll_cycle
-from ingest.errors import MapperFailed
 from ingest.mapping import CompiledMapping
 from ingest.mapping.arrow import Table
 from ingest.okta.body import BadBody

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from ingest.clock import FakeClock
+from ingest.base.clock import FakeClock
+from ingest.base.errors import AuthFailed, BadRequest, BadResponse, StoreError
 from ingest.collect.poll import poll_cycle
-from ingest.errors import AuthFailed, BadRequest, BadResponse, StoreError
 from ingest.mapping import CompiledMapping
 from ingest.okta.client import ClientPolicy, OktaClient
 from ingest.store.db import Store

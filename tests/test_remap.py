@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.clock import FakeClock
+from ingest.base.clock import FakeClock
 from ingest.collect.poll import poll_cycle
 from ingest.config import normalized_mapping_path
 from ingest.mapping import load_mapping

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.clock import FakeClock, rfc3339_ms
+from ingest.base.clock import FakeClock, rfc3339_ms
 from ingest.simulate import OrgConfig, SimulatedOrg, SimulatorServer
 from ingest.simulate.query import (
     Limits,

@@ -20,8 +20,8 @@ import httpx
 import orjson
 import pytest
 
-from ingest.clock import FakeClock, rfc3339_ms
-from ingest.errors import ConfigError
+from ingest.base.clock import FakeClock, rfc3339_ms
+from ingest.base.errors import ConfigError
 from ingest.simulate import DEMO_TOKEN, OrgConfig, SimulatedOrg, SimulatorServer
 from ingest.simulate import server as server_module
 from ingest.simulate.options import SimulateOptions, add_arguments, options_from

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.clock import FakeClock
+from ingest.base.clock import FakeClock
 from ingest.export.sinks import HttpSink, HttpSinkConfig, SyslogSink, SyslogSinkConfig
 from ingest.export.sinks.fields import event_time, event_type, syslog_severity
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.clock import FakeClock
-from ingest.errors import ConfigError
+from ingest.base.clock import FakeClock
+from ingest.base.errors import ConfigError
 from ingest.export.sinks import FileSink, FileSinkConfig, SinkRejected
 from ingest.export.sinks.base import gzip_member
 from tests.receivers import event_lines

@@ -12,8 +12,9 @@ import httpx
 import orjson
 import pytest
 
-from ingest.clock import FakeClock
-from ingest.errors import ConfigError
+from ingest.base.clock import FakeClock
+from ingest.base.errors import ConfigError
+from ingest.base.secrets import Secret
 from ingest.export.sinks import (
     HttpSink,
     HttpSinkConfig,
@@ -21,7 +22,6 @@ from ingest.export.sinks import (
     SinkUnavailable,
     retry_after_seconds,
 )
-from ingest.secrets import Secret
 from tests.receivers import (
     Drop,
     Hang,

@@ -14,8 +14,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from ingest.clock import FakeClock
-from ingest.errors import ConfigError
+from ingest.base.clock import FakeClock
+from ingest.base.errors import ConfigError
 from ingest.export.settings import parse_sink
 from ingest.export.sinks import RelpSink, SinkRejected, SinkUnavailable
 from ingest.export.sinks.relp import Frame, FrameReader, RelpProtocolError, frame

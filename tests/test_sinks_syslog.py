@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 import pytest
 
-from ingest.clock import FakeClock
-from ingest.errors import ConfigError
+from ingest.base.clock import FakeClock
+from ingest.base.errors import ConfigError
 from ingest.export.sinks import SinkRejected, SinkUnavailable, SyslogSink, SyslogSinkConfig
 from tests.receivers import (
     Rsyslog,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from ingest.tablewriter import write_rows
+from ingest.base.tablewriter import write_rows
 
 COLUMNS = ["uuid", "published", "raw", "n"]
 ROWS = [

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
 
-from ingest.clock import Clock, rfc3339_ms
+from ingest.base.clock import Clock, rfc3339_ms
 from ingest.collect.pagemap import InlineMapper, Mapper
 from ingest.collect.poll import page_rows, poll_cycle
 from ingest.collect.settings import SourceConfig

@@ -15,10 +15,10 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ingest.clock import Clock
+from ingest.base.clock import Clock
+from ingest.base.logs import emit
 from ingest.collect.backfill import fetch_range
 from ingest.collect.settings import SourceConfig
-from ingest.logs import emit
 from ingest.okta.client import OktaClient
 from ingest.store.db import CommitResult, Store
 

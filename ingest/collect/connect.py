@@ -12,13 +12,13 @@ from urllib.parse import unquote
 
 import httpx
 
-from ingest.clock import Clock
+from ingest.base.clock import Clock
+from ingest.base.errors import ConfigError, UnsafeURL
+from ingest.base.redact import register
 from ingest.collect.settings import SourceConfig
-from ingest.errors import ConfigError, UnsafeURL
 from ingest.okta.auth import SswsAuth
 from ingest.okta.client import OktaClient
 from ingest.okta.transport import deadline_transport
-from ingest.redact import register
 
 
 def open_client(

@@ -31,7 +31,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from ingest.errors import MapperFailed
+from ingest.base.errors import MapperFailed
 from ingest.mapping import Column, CompiledMapping, MappedBatch, load_mapping
 from ingest.okta.body import BadBody
 from ingest.okta.elements import BadEvent, ParsedPage, parse_page

@@ -16,12 +16,12 @@ from datetime import datetime
 from typing import NamedTuple, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from ingest.clock import Clock, rfc3339_ms
+from ingest.base.clock import Clock, rfc3339_ms
+from ingest.base.crashpoints import crash_point
+from ingest.base.errors import ConfigError
+from ingest.base.logs import emit
 from ingest.collect.pagemap import InlineMapper, MappedPage, Mapper
 from ingest.collect.settings import SourceConfig
-from ingest.crashpoints import crash_point
-from ingest.errors import ConfigError
-from ingest.logs import emit
 from ingest.okta.client import LinkTrail, OktaClient, Stopped
 from ingest.store.db import CommitResult, PageRows, Store
 from ingest.store.rawtexts import total_size

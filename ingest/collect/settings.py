@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from ingest.errors import ConfigError
+from ingest.base.errors import ConfigError
+from ingest.base.secrets import Secret, secret_from_env, secret_from_file
 from ingest.okta.client import ClientPolicy
 from ingest.okta.oauth_config import OAuthConfig
 from ingest.okta.urls import OrgURL
-from ingest.secrets import Secret, secret_from_env, secret_from_file
 
 DEFAULT_TOKEN_ENV = "OKTA_API_TOKEN"  # noqa: S105 - a variable name
 

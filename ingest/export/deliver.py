@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ingest.backoff import Backoff
-from ingest.clock import Clock
-from ingest.crashpoints import crash_point
-from ingest.errors import ExportError, SinkRejected
+from ingest.base.backoff import Backoff
+from ingest.base.clock import Clock
+from ingest.base.crashpoints import crash_point
+from ingest.base.errors import ExportError, SinkRejected
+from ingest.base.logs import emit
+from ingest.base.timeparse import parse_time
 from ingest.export.formats import columns_for, format_batch, formatter
 from ingest.export.reader import last_seq, read_after, seq_before
 from ingest.export.sinks.base import Sink
-from ingest.logs import emit
 from ingest.store.db import Store
-from ingest.timeparse import parse_time
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from typing import Any
 
 import orjson
 
-from ingest.errors import ConfigError, EventRejected
+from ingest.base.errors import ConfigError, EventRejected
+from ingest.base.tablewriter import to_json_value
 from ingest.mapping import CompiledMapping, default_mapping_dir, load_mapping
-from ingest.tablewriter import to_json_value
 
 FORMATS = ("raw", "normalized", "ecs", "ocsf")
 

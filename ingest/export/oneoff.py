@@ -13,13 +13,13 @@ from typing import Any
 
 import duckdb
 
-from ingest.errors import ConfigError
+from ingest.base.errors import ConfigError
+from ingest.base.secrets import secret_from_env
 from ingest.export.formats import columns_for, format_batch, formatter
 from ingest.export.reader import read_range
 from ingest.export.sinks.base import Sink
 from ingest.filters.okta_filter import search_to_sql
 from ingest.mapping import CompiledMapping
-from ingest.secrets import secret_from_env
 
 
 @dataclass(frozen=True)

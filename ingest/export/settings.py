@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ingest.clock import Clock
-from ingest.errors import ConfigError
+from ingest.base.clock import Clock
+from ingest.base.errors import ConfigError
+from ingest.base.secrets import Secret, optional_secret
+from ingest.base.timeparse import parse_duration, parse_time
 from ingest.export.deliver import Delivery
 from ingest.export.formats import FORMATS
 from ingest.export.sinks.base import Sink
-from ingest.secrets import Secret, optional_secret
-from ingest.timeparse import parse_duration, parse_time
 
 KINDS = ("file", "stdout", "http", "syslog")
 

@@ -46,9 +46,9 @@ from datetime import datetime
 from importlib import resources
 from typing import Any
 
-from ingest.errors import ConfigError
+from ingest.base.errors import ConfigError
+from ingest.base.timeparse import parse_duration, parse_time, shown
 from ingest.filters.okta_filter import search_to_sql
-from ingest.timeparse import parse_duration, parse_time, shown
 
 PARAM_TYPES = ("string", "int", "float", "bool", "timestamp", "duration")
 _HEADER = re.compile(r"^--\s*(title|description|param|order|late):\s*(.*)$")

@@ -71,7 +71,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.errors import FilterSyntaxError
+from ingest.base.errors import FilterSyntaxError
 from ingest.filters.scim import (
     And,
     Compare,

@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from ingest.errors import FilterSyntaxError
+from ingest.base.errors import FilterSyntaxError
 
 __all__ = [
     "COMPARE_OPS",

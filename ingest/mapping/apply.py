@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from ingest.errors import EventRejected
+from ingest.base.errors import EventRejected
 from ingest.mapping.columns import Prefixes
 from ingest.mapping.pipeline import FieldPlan
 from ingest.mapping.types import Invalid, Partial, is_list_type, item_type, rfc3339_exact

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from ingest.errors import MappingError
+from ingest.base.errors import MappingError
 
 
 def categories(catalog: Mapping[str, Any]) -> dict[str, str]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest.errors import InvalidMapping
+from ingest.base.errors import InvalidMapping
 from ingest.mapping.apply import MappedBatch, Plan, apply_event, apply_events, event_document
 from ingest.mapping.lookups import BadLookupFile, LookupTable, load_lookup
 from ingest.mapping.pipeline import FieldPlan, build_field

@@ -6,7 +6,7 @@ import os
 from importlib.util import find_spec
 from pathlib import Path
 
-from ingest.errors import InvalidMapping, MappingError
+from ingest.base.errors import InvalidMapping, MappingError
 from ingest.mapping.compile import load_mapping
 
 ENV_VAR = "OKTADUCK_MAPPINGS"

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from ingest.tomlfile import MAX_TOML_BYTES
+from ingest.base.tomlfile import MAX_TOML_BYTES
 
 
 @dataclass(frozen=True)

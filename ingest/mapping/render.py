@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from ingest.errors import EventRejected
+from ingest.base.errors import EventRejected
 from ingest.mapping.apply import _jsonable
 from ingest.mapping.compile import CompiledMapping
 

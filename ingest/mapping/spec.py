@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.errors import ConfigError, InvalidMapping
+from ingest.base.errors import ConfigError, InvalidMapping
+from ingest.base.tomlfile import read_toml as read_file
 from ingest.mapping import options
 from ingest.mapping.names import field_name_problem
 from ingest.mapping.options import StructMember
@@ -21,7 +22,6 @@ from ingest.mapping.types import (
     ALL_TYPES,
     is_list_type,
 )
-from ingest.tomlfile import read_toml as read_file
 
 TOP_KEYS = ("mapping", "lookups", "fields")
 MAPPING_KEYS = ("name", "description", "output", "null_likes")

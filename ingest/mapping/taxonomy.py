@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from ingest.errors import MappingError
+from ingest.base.errors import MappingError
 from ingest.mapping.classify import classify_ecs, classify_ocsf
 
 ECS_TABLE = "ecs_event_types.json"

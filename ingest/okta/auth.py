@@ -6,7 +6,7 @@ from collections.abc import Generator
 
 import httpx
 
-from ingest.secrets import Secret
+from ingest.base.secrets import Secret
 
 
 class SswsAuth(httpx.Auth):

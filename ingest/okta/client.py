@@ -19,21 +19,21 @@ from typing import Any, Generic, TypeVar, overload
 import httpx
 import orjson
 
-from ingest.backoff import Backoff
-from ingest.clock import Clock
-from ingest.errors import (
+from ingest.base.backoff import Backoff
+from ingest.base.clock import Clock
+from ingest.base.errors import (
     AuthFailed,
     BadRequest,
     BadResponse,
     RateLimited,
     SourceError,
 )
-from ingest.logs import emit
+from ingest.base.logs import emit
+from ingest.base.redact import redact_bytes
 from ingest.okta.body import BadBody, json_array
 from ingest.okta.ratelimit import RateLimit
 from ingest.okta.transport import CorruptBody, RequestAbandoned, deadline
 from ingest.okta.urls import OrgURL
-from ingest.redact import redact_bytes
 
 USER_AGENT = "oktaduck/0.1 (+System Log collector)"
 # 1000 events of 50 KB each, with room to spare; a source's max_response_bytes overrides it

@@ -8,7 +8,7 @@ server's latest ``nonce`` when it asked for one.
 The DPoP key may be ephemeral: RFC 9449 lets a client create a key pair per run. The token
 is bound to that key, so after a restart the client simply obtains a new token.
 
-Every proof is registered with :mod:`ingest.redact` (as a transient value) before it is sent.
+Every proof is registered with :mod:`ingest.base.redact` (as a transient value) before it is sent.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from ingest.clock import Clock
+from ingest.base.clock import Clock
+from ingest.base.redact import register
 from ingest.okta.keys import SigningKey, b64url
-from ingest.redact import register
 
 PROOF_TYPE = "dpop+jwt"
 

@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from ingest.errors import ConfigError
+from ingest.base.errors import ConfigError
+from ingest.base.secrets import secret_from_file
 from ingest.okta.oauth_config import EC_ALGORITHMS, RSA_ALGORITHMS
-from ingest.secrets import secret_from_file
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 

@@ -14,7 +14,7 @@ TLS, proxy and timeouts); when the token endpoint answers 429 or 5xx that answer
 the client as the response, so the client's usual waiting and backoff apply. Failures that
 need a person become ``AuthFailed`` with what to fix; no message or repr ever contains the
 key, the client assertion or the access token: each assertion, access token and DPoP proof is
-registered with :mod:`ingest.redact` when it is made, so an error body that echoes one is
+registered with :mod:`ingest.base.redact` when it is made, so an error body that echoes one is
 shown with ``***`` in its place.
 """
 
@@ -32,9 +32,11 @@ from typing import Any
 
 import httpx
 
-from ingest.clock import Clock
-from ingest.errors import AuthFailed, BadResponse, ConfigError, RateLimited, SourceError
-from ingest.logs import emit
+from ingest.base.clock import Clock
+from ingest.base.errors import AuthFailed, BadResponse, ConfigError, RateLimited, SourceError
+from ingest.base.logs import emit
+from ingest.base.redact import register
+from ingest.base.secrets import Secret
 from ingest.okta.client import USER_AGENT
 from ingest.okta.dpop import DPoPProver, challenge_error
 from ingest.okta.keys import (
@@ -45,8 +47,6 @@ from ingest.okta.keys import (
 )
 from ingest.okta.oauth_config import LOGS_SCOPE, OAuthConfig
 from ingest.okta.urls import OrgURL
-from ingest.redact import register
-from ingest.secrets import Secret
 
 TOKEN_PATH = "/oauth2/v1/token"  # noqa: S105 (a path, not a secret)
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from ingest.errors import ConfigError
+from ingest.base.errors import ConfigError
 
 LOGS_SCOPE = "okta.logs.read"
 MAX_ASSERTION_LIFETIME = timedelta(hours=1)  # Okta refuses an assertion expiring later

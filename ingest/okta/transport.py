@@ -42,7 +42,7 @@ import httpcore
 import httpx
 from httpcore._backends.sync import SyncStream  # the stream httpcore's own backend returns
 
-from ingest.errors import BadResponse
+from ingest.base.errors import BadResponse
 
 SLICE = 0.25  # longest single wait of a read, so that a stop is seen this quickly
 

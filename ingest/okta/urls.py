@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from ingest.errors import ConfigError, UnsafeURL
-from ingest.redact import redact
+from ingest.base.errors import ConfigError, UnsafeURL
+from ingest.base.redact import redact
 
 LOGS_PATH = "/api/v1/logs"
 

@@ -68,15 +68,17 @@ from urllib.parse import parse_qsl, urlsplit
 import duckdb
 import orjson
 
-from ingest.clock import Clock
+from ingest.base.clock import Clock
+from ingest.base.errors import ConfigError, OktaduckError, QueryRefused
+from ingest.base.logs import emit
+from ingest.base.secrets import Secret
+from ingest.base.tablewriter import FORMATS, write_rows
+from ingest.base.timeparse import parse_duration, parse_time
 from ingest.config import ApiConfig
-from ingest.errors import ConfigError, OktaduckError, QueryRefused
 from ingest.export.oneoff import Selection, select_lines
 from ingest.feeds.feedfile import load_feeds
 from ingest.feeds.run import run_feed
-from ingest.logs import emit
 from ingest.mapping import CompiledMapping
-from ingest.secrets import Secret
 from ingest.store.limits import QueryLimits
 from ingest.store.query import (
     Cancel,
@@ -86,8 +88,6 @@ from ingest.store.query import (
     sink_status,
     status,
 )
-from ingest.tablewriter import FORMATS, write_rows
-from ingest.timeparse import parse_duration, parse_time
 
 MAX_BODY = 1 << 20
 MAX_HEAD = 64 << 10  # request line and headers

@@ -18,8 +18,8 @@ from typing import IO
 import httpx
 import orjson
 
-from ingest.errors import DatabaseLocked, OktaduckError, QueryRefused
-from ingest.secrets import Secret
+from ingest.base.errors import DatabaseLocked, OktaduckError, QueryRefused
+from ingest.base.secrets import Secret
 from ingest.service.api import announce_path
 
 TOKEN_ENV = "OKTADUCK_API_TOKEN"  # noqa: S105 - a variable name

@@ -28,18 +28,18 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from ingest.backoff import Backoff
-from ingest.clock import Clock, SystemClock
+from ingest.base.backoff import Backoff
+from ingest.base.clock import Clock, SystemClock
+from ingest.base.errors import AuthFailed, BadRequest, OktaduckError
+from ingest.base.logs import emit
 from ingest.collect.completeness import check_window
 from ingest.collect.connect import open_client
 from ingest.collect.poll import poll_cycle
 from ingest.collect.settings import SourceConfig
 from ingest.config import Config
-from ingest.errors import AuthFailed, BadRequest, OktaduckError
 from ingest.export.deliver import export_cycle
 from ingest.export.settings import SinkSpec
 from ingest.export.sinks.base import Sink
-from ingest.logs import emit
 from ingest.mapping import load_mapping
 from ingest.okta.client import OktaClient
 from ingest.service.api import ApiServer, announce_path, api_token

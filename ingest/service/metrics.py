@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from ingest.clock import Clock
+from ingest.base.clock import Clock
 from ingest.okta.client import ClientStats
 from ingest.store.db import Store
 from ingest.store.query import SINK_STATUS_SQL

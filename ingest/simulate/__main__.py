@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ingest.errors import OktaduckError
+from ingest.base.errors import OktaduckError
 from ingest.simulate.options import add_arguments
 from ingest.simulate.server import run
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ingest.clock import rfc3339_ms, utc
+from ingest.base.clock import rfc3339_ms, utc
 from ingest.simulate import event_types
 from ingest.simulate.builders import Builders
 from ingest.simulate.parts import (

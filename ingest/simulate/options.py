@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from ingest.errors import ConfigError
+from ingest.base.errors import ConfigError
 
 DEFAULT_PORT = 8089
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
-from ingest.errors import FilterSyntaxError
+from ingest.base.errors import FilterSyntaxError
 from ingest.filters.okta_filter import matches_filter
 from ingest.filters.scim import Node, parse_filter
 

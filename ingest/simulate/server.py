@@ -31,8 +31,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from ingest.clock import rfc3339_ms
-from ingest.errors import ConfigError
+from ingest.base.clock import rfc3339_ms
+from ingest.base.errors import ConfigError
 from ingest.simulate import responses as r
 from ingest.simulate.generator import LOCK
 from ingest.simulate.oauth import TOKEN_PATH

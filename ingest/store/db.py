@@ -19,9 +19,9 @@ import duckdb
 import orjson
 from nanoarrow.c_array import CArray
 
-from ingest.crashpoints import crash_point
-from ingest.errors import ConfigError, DatabaseLocked, StoreError
-from ingest.logs import emit
+from ingest.base.crashpoints import crash_point
+from ingest.base.errors import ConfigError, DatabaseLocked, StoreError
+from ingest.base.logs import emit
 from ingest.mapping import CompiledMapping, MappedBatch
 from ingest.mapping.arrow import Table, column, repeated, strings
 from ingest.okta.elements import BadEvent

@@ -27,7 +27,7 @@ from typing import Any
 import duckdb
 import orjson
 
-from ingest.errors import QueryRefused
+from ingest.base.errors import QueryRefused
 
 # Functions a SELECT may call that act instead of read: they checkpoint or truncate, switch
 # logging or profiling, register resources or grammar, or run SQL handed over as text.

@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from ingest.errors import OktaduckError, QueryCancelled, QueryRefused, QueryTimeout, StoreError
+from ingest.base.errors import OktaduckError, QueryCancelled, QueryRefused, QueryTimeout, StoreError
 from ingest.store.db import connect
 from ingest.store.guard import check_read_only
 from ingest.store.limits import DEFAULT_LIMITS, QueryLimits, shown_seconds

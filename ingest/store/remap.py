@@ -17,8 +17,8 @@ from datetime import datetime
 import duckdb
 import orjson
 
-from ingest.clock import Clock
-from ingest.crashpoints import crash_point
+from ingest.base.clock import Clock
+from ingest.base.crashpoints import crash_point
 from ingest.mapping.arrow import Table, column, repeated
 from ingest.store.db import Store
 

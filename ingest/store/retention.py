@@ -12,8 +12,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ingest.clock import Clock
-from ingest.logs import emit
+from ingest.base.clock import Clock
+from ingest.base.logs import emit
 from ingest.store.db import Store
 
 SLICE = timedelta(days=1)

@@ -22,7 +22,7 @@ import duckdb
 import orjson
 import pytest
 
-from ingest.clock import FakeClock
+from ingest.base.clock import FakeClock
 from ingest.collect.settings import SourceConfig
 from ingest.okta.client import ClientPolicy
 from ingest.okta.urls import OrgURL

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ingest.clock import FakeClock
+from ingest.base.clock import FakeClock
 from ingest.export.sinks import RelpSink, SyslogSinkConfig
 from tests.helpers import TOKEN, Sim, acme_config, run_cli, stored_uuids
 

@@ -14,7 +14,7 @@ import os
 from datetime import datetime
 from typing import Any
 
-from ingest.errors import EventRejected
+from ingest.base.errors import EventRejected
 from ingest.mapping import CompiledMapping
 from ingest.mapping.types import rfc3339_exact
 from tests.helpers import REPO, SAMPLES

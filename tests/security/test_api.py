@@ -25,11 +25,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.clock import SystemClock
+from ingest.base.clock import SystemClock
+from ingest.base.errors import ConfigError, OktaduckError
+from ingest.base.secrets import Secret
 from ingest.config import ApiConfig, parse_config
-from ingest.errors import ConfigError, OktaduckError
 from ingest.mapping import CompiledMapping
-from ingest.secrets import Secret
 from ingest.service.api import ApiServer, announce_path, api_token, token_path
 from ingest.service.apiclient import Api, fetch
 from ingest.store.db import Store

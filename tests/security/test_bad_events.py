@@ -17,11 +17,11 @@ import duckdb
 import orjson
 import pytest
 
-from ingest.clock import FakeClock
+from ingest.base.clock import FakeClock
+from ingest.base.errors import ConfigError
 from ingest.collect.pagemap import InlineMapper, Mapper, ProcessMapper
 from ingest.collect.poll import poll_cycle
 from ingest.config import load_config
-from ingest.errors import ConfigError
 from ingest.mapping import CompiledMapping
 from ingest.okta.client import OktaClient
 from ingest.simulate.generator import EventGenerator
@@ -169,7 +169,7 @@ def test_a_body_that_is_not_an_array_is_still_retried_as_a_bad_response(
     token_env: str,
     client_for: Client,
 ) -> None:
-    from ingest.errors import BadResponse
+    from ingest.base.errors import BadResponse
     from ingest.okta.client import ClientPolicy
 
     cut = array(orjson.dumps(events(1)[0]), CUT_SHORT)[:-1]  # the array never ends

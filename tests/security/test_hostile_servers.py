@@ -24,13 +24,13 @@ import httpx
 import orjson
 import pytest
 
-from ingest.clock import FakeClock
+from ingest.base.clock import FakeClock
+from ingest.base.errors import BadRequest, BadResponse, ConfigError
 from ingest.collect.backfill import fetch_range
 from ingest.collect.connect import open_client
 from ingest.collect.poll import poll_cycle
 from ingest.collect.settings import SourceConfig
 from ingest.config import load_config
-from ingest.errors import BadRequest, BadResponse, ConfigError
 from ingest.mapping import CompiledMapping
 from ingest.okta.client import ClientPolicy, LinkTrail, OktaClient, Stopped
 from ingest.okta.transport import deadline_transport

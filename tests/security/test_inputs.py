@@ -21,16 +21,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ingest.base.errors import ConfigError, InvalidMapping, OktaduckError
+from ingest.base.timeparse import MAX_DURATION, parse_duration, parse_time
+from ingest.base.tomlfile import MAX_TOML_BYTES
 from ingest.cli import INTERNAL_ERROR, _internal_error, build_parser
 from ingest.config import load_config, parse_config
-from ingest.errors import ConfigError, InvalidMapping, OktaduckError
 from ingest.feeds.feedfile import MAX_INT_PARAM, Feed, bind, load_feeds
 from ingest.feeds.run import run_feed
 from ingest.mapping import load_mapping
 from ingest.okta.oauth import _json_object
 from ingest.store.query import open_read_only
-from ingest.timeparse import MAX_DURATION, parse_duration, parse_time
-from ingest.tomlfile import MAX_TOML_BYTES
 from tests.helpers import REPO, run_cli
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -667,7 +667,7 @@ def test_a_malformed_crash_point_in_the_environment_is_ignored(tmp_path: Path) -
 NET = """
 import sys
 from ingest import cli
-from ingest.secrets import Secret
+from ingest.base.secrets import Secret
 
 canary = Secret("canary-0123456789abcdef", "test")
 

@@ -19,14 +19,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingest.clock import FakeClock
+from ingest.base.clock import FakeClock
+from ingest.base.errors import ConfigError, OktaduckError, UnsafeURL
+from ingest.base.secrets import Secret
 from ingest.collect.connect import open_client
 from ingest.collect.settings import SourceConfig
 from ingest.config import load_config
-from ingest.errors import ConfigError, OktaduckError, UnsafeURL
 from ingest.export.sinks.http import HttpSink, HttpSinkConfig
 from ingest.okta.urls import OrgURL
-from ingest.secrets import Secret
 from tests.helpers import START, TOKEN, TOKEN_ENV, Sim, run_cli, source_for
 from tests.receivers import HttpReceiver
 

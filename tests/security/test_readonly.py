@@ -27,9 +27,15 @@ import httpx
 import orjson
 import pytest
 
+from ingest.base.errors import (
+    ConfigError,
+    OktaduckError,
+    QueryCancelled,
+    QueryRefused,
+    QueryTimeout,
+)
 from ingest.cli import _limits
 from ingest.config import load_config
-from ingest.errors import ConfigError, OktaduckError, QueryCancelled, QueryRefused, QueryTimeout
 from ingest.mapping import CompiledMapping
 from ingest.simulate.generator import EventGenerator
 from ingest.store.db import PageRows, Store

@@ -33,17 +33,17 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ingest import redact as redaction
-from ingest.clock import FakeClock
+from ingest.base import redact as redaction
+from ingest.base.clock import FakeClock
+from ingest.base.errors import AuthFailed, OktaduckError, RateLimited, SourceError
+from ingest.base.logs import JsonFormatter
+from ingest.base.secrets import Secret
 from ingest.collect.connect import open_client
 from ingest.collect.settings import SourceConfig
-from ingest.errors import AuthFailed, OktaduckError, RateLimited, SourceError
 from ingest.export.sinks.http import HttpSink, HttpSinkConfig
-from ingest.logs import JsonFormatter
 from ingest.okta.client import ClientPolicy, OktaClient
 from ingest.okta.oauth import OAuthAuth, OAuthConfig
 from ingest.okta.urls import OrgURL
-from ingest.secrets import Secret
 from tests.helpers import REPO, START, TOKEN, TOKEN_ENV, Daemon, Sim, make_sim, run_cli
 from tests.receivers import HttpReceiver, Reply
 
@@ -473,8 +473,8 @@ def test_unexpected_exceptions_and_library_warnings_are_reported_redacted(tmp_pa
     script = tmp_path / "boom.py"
     script.write_text(
         "import os, threading\n"
-        "from ingest import logs\n"
-        "from ingest.secrets import Secret\n"
+        "from ingest.base import logs\n"
+        "from ingest.base.secrets import Secret\n"
         "logs.setup('info')\n"
         "s = Secret(os.environ['V'])\n"
         "import logging, warnings\n"

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ingest.clock import FakeClock
+from ingest.base.clock import FakeClock
 from ingest.export.sinks import SinkRejected, SinkUnavailable
 from ingest.export.sinks.relp import frame
 from tests.helpers.export import relp_sink

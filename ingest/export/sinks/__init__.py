@@ -4,7 +4,7 @@ The contract every sink keeps is written in :mod:`ingest.export.sinks.base`; eac
 says what "accepted" means for it.
 """
 
-from ingest.errors import SinkRejected, SinkUnavailable
+from ingest.base.errors import SinkRejected, SinkUnavailable
 from ingest.export.sinks.base import Sink
 from ingest.export.sinks.file import FileSink, FileSinkConfig
 from ingest.export.sinks.http import HttpSink, HttpSinkConfig, retry_after_seconds

@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Protocol
 
-from ingest.errors import SinkRejected
+from ingest.base.errors import SinkRejected
 
 
 class Sink(Protocol):

@@ -44,9 +44,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
-from ingest import logs
-from ingest.clock import Clock, SystemClock
-from ingest.errors import ConfigError, ExportError, SinkRejected, SinkUnavailable
+from ingest.base import logs
+from ingest.base.clock import Clock, SystemClock
+from ingest.base.errors import ConfigError, ExportError, SinkRejected, SinkUnavailable
 from ingest.export.sinks.base import gzip_member, ndjson
 
 MiB = 1024 * 1024

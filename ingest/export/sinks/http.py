@@ -57,13 +57,13 @@ from urllib.parse import unquote
 import httpx
 import orjson
 
-from ingest.clock import Clock, SystemClock
-from ingest.errors import ConfigError, SinkRejected, SinkUnavailable
+from ingest.base.clock import Clock, SystemClock
+from ingest.base.errors import ConfigError, SinkRejected, SinkUnavailable
+from ingest.base.redact import redact, register
+from ingest.base.secrets import Secret
 from ingest.export.sinks.base import gzip_member, newline_in_line
 from ingest.export.sinks.fields import event_time
 from ingest.okta.urls import is_loopback
-from ingest.redact import redact, register
-from ingest.secrets import Secret
 
 Preset = Literal["ndjson", "splunk-hec-raw", "splunk-hec-event"]
 PRESETS: tuple[str, ...] = get_args(Preset)

@@ -38,9 +38,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from ingest import logs
-from ingest.clock import Clock
-from ingest.errors import SinkRejected, SinkUnavailable
+from ingest.base import logs
+from ingest.base.clock import Clock
+from ingest.base.errors import SinkRejected, SinkUnavailable
 from ingest.export.sinks.syslog import SyslogSink, SyslogSinkConfig
 
 TXNR_MAX = 999_999_999

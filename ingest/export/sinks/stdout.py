@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import BinaryIO
 
-from ingest.errors import SinkRejected, SinkUnavailable
+from ingest.base.errors import SinkRejected, SinkUnavailable
 from ingest.export.sinks.base import ndjson
 
 

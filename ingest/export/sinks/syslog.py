@@ -68,9 +68,9 @@ from typing import Any, Literal, get_args
 
 import orjson
 
-from ingest import logs
-from ingest.clock import Clock, SystemClock, rfc3339_ms
-from ingest.errors import ConfigError, SinkRejected, SinkUnavailable
+from ingest.base import logs
+from ingest.base.clock import Clock, SystemClock, rfc3339_ms
+from ingest.base.errors import ConfigError, SinkRejected, SinkUnavailable
 from ingest.export.sinks.base import newline_in_line
 from ingest.export.sinks.fields import event_type, syslog_severity
 

@@ -3,7 +3,7 @@
 Library exceptions (httpx, DuckDB, tomllib, OSError) are translated into these where they
 enter the program; everything above that boundary only knows this tree. Every message is one
 line meant for a person and never contains a secret: every registered secret value (see
-``ingest.redact``) is replaced by ``***`` in the message, whatever text went into it.
+``ingest.base.redact``) is replaced by ``***`` in the message, whatever text went into it.
 
 The shape (exit code 2 where marked, 1 otherwise)::
 
@@ -44,7 +44,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ingest.redact import redact
+from ingest.base.redact import redact
 
 
 class OktaduckError(Exception):

@@ -1,6 +1,6 @@
 """Secrets: read from the environment or a file, never shown.
 
-Creating a :class:`Secret` registers its value with :mod:`ingest.redact`, so the value is
+Creating a :class:`Secret` registers its value with :mod:`ingest.base.redact`, so the value is
 replaced by ``***`` in every error message and log line from then on, wherever the text came
 from (an Okta error body, a proxy's answer, a library's message).
 """
@@ -13,8 +13,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.errors import ConfigError
-from ingest.redact import register
+from ingest.base.errors import ConfigError
+from ingest.base.redact import register
 
 
 @dataclass(frozen=True)

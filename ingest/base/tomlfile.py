@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from ingest.errors import ConfigError
+from ingest.base.errors import ConfigError
 
 MAX_TOML_BYTES = 16 * 1024 * 1024  # a config or mapping file is kilobytes; more is a mistake
 

@@ -3,7 +3,7 @@
 ``parse_duration`` reads a config value or a query parameter (``90``, ``"15m"``, ``"7d"``);
 ``parse_time`` reads a start or end of a range (RFC 3339, ``now``, or relative like ``24h``).
 Both answer a one-line ``ConfigError`` naming the key at fault. This module sits at the
-bottom of the package: it imports nothing of it but ``ingest.errors``, so configuration,
+bottom of the package: it imports nothing of it but ``ingest.base.errors``, so configuration,
 feeds, export and the API all read time the same way without importing each other.
 """
 
@@ -13,7 +13,7 @@ import math
 import re
 from datetime import UTC, datetime, timedelta
 
-from ingest.errors import ConfigError
+from ingest.base.errors import ConfigError
 
 _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d|w)?\s*$")
 MAX_DURATION = timedelta(days=36500)  # about 100 years: more is a typo, and overflows datetime

@@ -1,6 +1,6 @@
 """Secret values never leave the process in text: a registry of them and ``redact``.
 
-Every :class:`~ingest.secrets.Secret` registers its value when it is created; values minted at
+Every :class:`~ingest.base.secrets.Secret` registers its value when it is created; values minted at
 run time (OAuth access tokens, client assertions, DPoP proofs) are registered as *transient*:
 only the most recent :data:`TRANSIENT_KEPT` of them are remembered, so a daemon that mints a
 proof per request does not grow without bound (an answer that echoes a proof arrives right
@@ -13,8 +13,8 @@ echo cut short (an excerpt, a truncated error summary) does not leave most of th
 Values shorter than :data:`MIN_LENGTH` characters are not registered: they would blank out
 ordinary words and are not secrets worth the name.
 
-It is applied once at each exit: :class:`~ingest.errors.OktaduckError` messages, every log line
-(:mod:`ingest.logs`) and the text of an unexpected exception; :func:`redact_bytes` cleans the
+It is applied once at each exit: :class:`~ingest.base.errors.OktaduckError` messages, every log line
+(:mod:`ingest.base.logs`) and the text of an unexpected exception; :func:`redact_bytes` cleans the
 body of an Okta page before it is decoded and stored, so a server that echoes the token inside
 events does not get it into the database or an export. With nothing registered it costs one
 check.

@@ -1,6 +1,6 @@
 """Structured logs: one JSON object per line on stderr, with a stable dotted event name.
 
-Every line passes through :func:`ingest.redact.redact` once it is serialized, so no field, no
+Every line passes through :func:`ingest.base.redact.redact` once it is serialized, so no field, no
 library message and no error text in it can carry a registered secret. ``setup`` also makes
 Python's last-resort report of an unexpected exception (main thread or any other) redacted.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from ingest.redact import redact
+from ingest.base.redact import redact
 
 _LOGGER = logging.getLogger("oktaduck")
 
