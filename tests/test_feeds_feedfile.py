@@ -13,7 +13,15 @@ import pytest
 
 from ingest.base.errors import ConfigError
 from ingest.config import normalized_mapping_path
-from ingest.feeds.feedfile import STANDARD, Feed, bind, load_feeds, load_fragments, parse_feed
+from ingest.feeds.feedfile import (
+    STANDARD,
+    Feed,
+    _nested,
+    bind,
+    load_feeds,
+    load_fragments,
+    parse_feed,
+)
 from ingest.feeds.run import run_feed
 from ingest.mapping import load_mapping
 from ingest.simulate import event_types as catalog
@@ -198,14 +206,42 @@ def test_fragments_are_composed_into_the_feeds_and_are_not_feeds() -> None:
     assert all("{{" not in feed.body for feed in FEEDS.values())
     users: dict[str, list[str]] = {}
     for name, text in fragments.items():
-        if name == "sliding_window":
+        if "{{" in text:
             continue  # composed with arguments: checked below
         users[name] = [f for f, feed in FEEDS.items() if text in feed.body]
         assert users[name], f"fragment {name} is used by no feed"
+    assert fragments["client_columns"] in fragments["event_columns"], "written out in it"
+    assert len(users["event_columns"]) >= 12
+    for name, fragment, arg in (
+        ("mfa-factor-reset", "mfa_factor_changes", "'user.mfa.factor.reset_all'"),
+        ("mfa-factor-suspended", "mfa_factor_changes", "'user.mfa.factor.suspend'"),
+        ("api-token-created", "api_token_changes", "= 'system.api_token.create'"),
+        ("api-token-revoked", "api_token_changes", "= 'system.api_token.revoke'"),
+    ):
+        head, tail = fragments[fragment].split("{{", 1)
+        assert FEEDS[name].body.startswith(head) and arg in FEEDS[name].body, name
+        assert FEEDS[name].body.endswith(tail.split("}}", 1)[1]), name
     for name in ("brute-force", "mfa-fatigue", "password-spray"):
         body = FEEDS[name].body
         assert "RANGE BETWEEN" in body and "spans AS (" in body, name
         assert body.count("RANGE BETWEEN") == 1, f"{name}: one window count, from the fragment"
+
+
+def test_a_fragment_builds_on_fragments_that_take_no_arguments() -> None:
+    fragments = _nested(
+        {
+            "cols": "a, {{ more }}",
+            "more": "b, {{ tail }}",
+            "tail": "c",
+            "query": "SELECT {{ cols }}, {{ last }} FROM events WHERE kind = {{ kind }}",
+        }
+    )
+    assert fragments["cols"] == "a, b, c"
+    assert fragments["query"] == "SELECT a, b, c, {{ last }} FROM events WHERE kind = {{ kind }}"
+    text = "-- title: T\n-- description: d\n{{ more }} {{ query kind=1 last=z }}\n"
+    assert (
+        parse_feed("t", text, fragments).body == "b, c SELECT a, b, c, z FROM events WHERE kind = 1"
+    )
 
 
 def test_a_fragment_is_filled_with_its_arguments() -> None:

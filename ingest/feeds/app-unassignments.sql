@@ -11,10 +11,7 @@
 SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        target_app_id, target_app_name, target_user_id, target_user_login, target_user_name,
        target_app_user_login,
-       actor_id, actor_type, actor_login, actor_name,
-       {{ client_columns }},
-       display_message, severity, targets,
-       rowid AS _rowid
+       {{ event_columns }}
 FROM events
 WHERE {{ in_window }}
   AND event_type = 'application.user_membership.remove'

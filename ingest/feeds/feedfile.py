@@ -29,9 +29,13 @@ body, with arguments where the fragment has ``{{ arg }}`` holes::
 (a value with spaces is quoted: ``count="count(DISTINCT login)"``).
 
 ``_in_window.sql`` is the since/until/source condition, ``_client_columns.sql`` the client,
-place and network columns, ``_sliding_window.sql`` the windowed counting and merging of the
-detections. The text is put together here, when the feed is loaded, and not kept as DuckDB
-macros or views in the database file: feeds run on read-only connections, inside read-only
+place and network columns, ``_event_columns.sql`` the actor, client and message columns that
+end the SELECT of most event feeds (a fragment may use another that takes no arguments, as
+this one uses ``{{ client_columns }}``), ``_sliding_window.sql`` the windowed counting and
+merging of the detections, and ``_mfa_factor_changes.sql`` and ``_api_token_changes.sql`` the
+whole of two pairs of feeds that differ only in the event types they read. The text is put
+together here, when the feed is loaded, and not kept as DuckDB macros or views in the database
+file: feeds run on read-only connections, inside read-only
 transactions, on files written by any earlier version, where a macro the schema did not yet
 create could not be added; composed SQL runs on every one of them and plans exactly as if it
 were written out (``Feed.body`` holds it written out).
@@ -188,6 +192,25 @@ def load_fragments() -> dict[str, str]:
             while lines and (not lines[0].strip() or lines[0].lstrip().startswith("--")):
                 lines.pop(0)
             fragments[entry.name[1 : -len(".sql")]] = "\n".join(lines).strip()
+    return _nested(fragments)
+
+
+def _nested(fragments: dict[str, str]) -> dict[str, str]:
+    """Fragments with their uses of argument-less fragments (``{{ client_columns }}``) written out.
+
+    A fragment may build on others: a hole named like a fragment that, once written out, has
+    no holes of its own is that fragment; every other hole stays an argument.
+    """
+
+    def written_out(text: str, plain: dict[str, str]) -> str:
+        return _HOLE.sub(lambda hole: plain.get(hole.group(1), hole.group(0)), text)
+
+    for _ in fragments:
+        plain = {name: text for name, text in fragments.items() if not _HOLE.search(text)}
+        nested = {name: written_out(text, plain) for name, text in fragments.items()}
+        if nested == fragments:
+            break
+        fragments = nested
     return fragments
 
 

@@ -10,10 +10,7 @@
 -- late: json_extract(e.raw, '$.request.ipChain') AS ip_chain_detail
 SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        target_user_id, target_user_login, target_user_name, target_group_id, target_group_name,
-       actor_id, actor_type, actor_login, actor_name,
-       {{ client_columns }},
-       display_message, severity, targets,
-       rowid AS _rowid
+       {{ event_columns }}
 FROM events
 WHERE {{ in_window }}
   AND event_type = 'group.user_membership.remove'

@@ -12,10 +12,7 @@
 -- order: published, uuid
 -- late: json_extract(e.raw, '$.debugContext.debugData') AS debug_data
 SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
-       actor_id, actor_type, actor_login, actor_name,
-       {{ client_columns }},
-       display_message, severity, targets,
-       rowid AS _rowid
+       {{ event_columns }}
 FROM events
 WHERE {{ in_window }}
   AND event_type IN ('system.idp.lifecycle.create', 'system.idp.lifecycle.activate',

@@ -16,10 +16,7 @@ SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        [t.display_name FOR t IN targets IF t.type = 'PolicyEntity'][1] AS policy_name,
        [t.id FOR t IN targets IF t.type = 'PolicyRule'][1] AS rule_id,
        [t.display_name FOR t IN targets IF t.type = 'PolicyRule'][1] AS rule_name,
-       actor_id, actor_type, actor_login, actor_name,
-       {{ client_columns }},
-       display_message, severity, targets,
-       rowid AS _rowid
+       {{ event_columns }}
 FROM events
 WHERE {{ in_window }}
   AND event_type IN ('policy.lifecycle.create', 'policy.lifecycle.update',

@@ -9,10 +9,7 @@
 SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        [t.id FOR t IN targets IF t.type = 'NetworkZone'][1] AS zone_id,
        [t.display_name FOR t IN targets IF t.type = 'NetworkZone'][1] AS zone_name,
-       actor_id, actor_type, actor_login, actor_name,
-       {{ client_columns }},
-       display_message, severity, targets,
-       rowid AS _rowid
+       {{ event_columns }}
 FROM events
 WHERE {{ in_window }}
   AND event_type IN ('zone.deactivate', 'zone.delete')
