@@ -32,7 +32,15 @@ from ingest.base.logs import emit
 from ingest.base.redact import redact_bytes
 from ingest.okta.body import BadBody, json_array
 from ingest.okta.ratelimit import RateLimit
-from ingest.okta.transport import CorruptBody, RequestAbandoned, deadline
+from ingest.okta.transport import (
+    WBITS,
+    CorruptBody,
+    Oversize,
+    RequestAbandoned,
+    deadline,
+    inflate_capped,
+    too_large_message,
+)
 from ingest.okta.urls import OrgURL
 
 USER_AGENT = "oktaduck/0.1 (+System Log collector)"
@@ -348,13 +356,8 @@ def _read_body(response: httpx.Response, limit: int, page: bool, request_id: str
     if not page:
         limit = MAX_ERROR_BODY
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    if encoding in ("gzip", "x-gzip"):
-        inflate: zlib._Decompress | None = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    elif encoding == "deflate":
-        inflate = zlib.decompressobj(32 + zlib.MAX_WBITS)  # zlib-wrapped (or gzip)
-    elif encoding in ("identity", ""):
-        inflate = None
-    else:
+    wbits = WBITS.get(encoding)
+    if wbits is None:
         raise BadResponse(
             f"Okta answered in the content encoding {encoding[:40]!r}, which was not asked for",
             status=response.status_code,
@@ -363,10 +366,7 @@ def _read_body(response: httpx.Response, limit: int, page: bool, request_id: str
 
     def too_large(what: str) -> BadResponse:
         return BadResponse(
-            f"Okta's answer is larger than max_response_bytes ({limit} bytes {what}); "
-            "the page was not used",
-            status=response.status_code,
-            request_id=request_id,
+            too_large_message(limit, what), status=response.status_code, request_id=request_id
         )
 
     if response.is_stream_consumed:  # an error the OAuth flow has read already
@@ -381,40 +381,16 @@ def _read_body(response: httpx.Response, limit: int, page: bool, request_id: str
     if page and declared.isdigit() and int(declared) > limit:
         raise too_large("as sent")
     chunks: list[bytes] = []
-    received = size = 0
     try:
-        for raw in response.iter_raw():
-            received += len(raw)
-            if received > limit:
-                if not page:
-                    break
-                raise too_large("as sent")
-            data = raw
-            while data:
-                if inflate is None:
-                    out, data = data, b""
-                else:
-                    out = inflate.decompress(data, limit - size + 1)
-                    data = inflate.unconsumed_tail
-                size += len(out)
-                chunks.append(out)
-                if size > limit:
-                    break
-            if size > limit:
-                if not page:
-                    break
-                raise too_large("decompressed")
-        if inflate is not None and size <= limit:
-            tail = inflate.flush(limit - size + 1)
-            size += len(tail)
-            chunks.append(tail)
-            if size > limit and page:
-                raise too_large("decompressed")
+        for out in inflate_capped(response.iter_raw(), wbits, limit):
+            chunks.append(out)
+    except Oversize as over:
+        if page:
+            raise too_large(over.what) from None
     except zlib.error:
         if page:
             raise _Transient(f"HTTP 200 with a body that is not valid {encoding}") from None
-    body = b"".join(chunks)
-    return body if page else body[:limit]
+    return b"".join(chunks)
 
 
 def _fatal(

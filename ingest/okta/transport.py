@@ -297,14 +297,14 @@ class BoundedTransport(httpx.BaseTransport):
             response.close()
             return BadResponse(message, status=response.status_code, request_id=request_id)
 
-        wbits = _WBITS.get(encoding, -1)
+        wbits = WBITS.get(encoding, -1)
         if wbits == -1 and ok:
             raise refuse(
                 f"Okta answered in the content encoding {encoding[:40]!r}, which was not asked for"
             )
         declared = response.headers.get("content-length", "")
         if ok and declared.isdigit() and int(declared) > limit:
-            raise refuse(_too_large(limit, "as sent"))
+            raise refuse(too_large_message(limit, "as sent"))
         headers = [
             (name, value)
             for name, value in response.headers.multi_items()
@@ -323,14 +323,57 @@ class BoundedTransport(httpx.BaseTransport):
         self._inner.close()
 
 
-_WBITS = {"identity": 0, "": 0, "gzip": 16 + 15, "x-gzip": 16 + 15, "deflate": 32 + 15}
+# zlib's window bits for each content encoding Okta may use; 0 is none, deflate is
+# zlib-wrapped (or gzip: 32 reads either header).
+WBITS = {"identity": 0, "": 0, "gzip": 16 + 15, "x-gzip": 16 + 15, "deflate": 32 + 15}
 
 
-def _too_large(limit: int, what: str) -> str:
+def too_large_message(limit: int, what: str) -> str:
     return (
         f"Okta's answer is larger than max_response_bytes ({limit} bytes {what}); "
         "the page was not used"
     )
+
+
+class Oversize(Exception):
+    """A body past its limit: ``what`` is "as sent" or "decompressed"."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+def inflate_capped(raw: Iterable[bytes], wbits: int, limit: int) -> Iterator[bytes]:
+    """The body read from ``raw``, decompressed with ``wbits`` (0: as it is), in bounded steps.
+
+    Yields at most ``limit`` bytes in all, then raises ``Oversize`` if there was more, as
+    received or decompressed; no step inflates more than ``limit`` + 1 bytes, so a gzip bomb
+    is stopped after its first chunk. Corrupt compressed data raises ``zlib.error``. Shared by
+    ``BoundedTransport`` and the client's own guard for any other ``httpx.Client``.
+    """
+    inflate = zlib.decompressobj(wbits) if wbits else None
+    received = size = 0
+    for chunk in raw:
+        received += len(chunk)
+        if received > limit:
+            raise Oversize("as sent")
+        data = chunk
+        while data:
+            if inflate is None:
+                out, data = data, b""
+            else:
+                out = inflate.decompress(data, limit - size + 1)
+                data = inflate.unconsumed_tail
+            size += len(out)
+            if size > limit:
+                yield out[: len(out) - (size - limit)]
+                raise Oversize("decompressed")
+            yield out
+    if inflate is not None:
+        tail = inflate.flush(limit - size + 1)
+        yield tail[: limit - size]
+        if size + len(tail) > limit:
+            raise Oversize("decompressed")
 
 
 class _Capped(httpx.SyncByteStream):
@@ -352,41 +395,17 @@ class _Capped(httpx.SyncByteStream):
 
     def _fail(self, what: str) -> BadResponse:
         return BadResponse(
-            _too_large(self._limit, what), status=self._status, request_id=self._request_id
+            too_large_message(self._limit, what), status=self._status, request_id=self._request_id
         )
 
     def __iter__(self) -> Iterator[bytes]:
         if self._wbits == -1:
             return  # an error answer in an unknown encoding: its envelope is of no use
-        limit = self._limit
-        inflate = zlib.decompressobj(self._wbits) if self._wbits else None
-        received = size = 0
         try:
-            for raw in self._inner:
-                received += len(raw)
-                if received > limit:
-                    if self._strict:
-                        raise self._fail("as sent")
-                    return
-                data = raw
-                while data:
-                    if inflate is None:
-                        out, data = data, b""
-                    else:
-                        out = inflate.decompress(data, limit - size + 1)
-                        data = inflate.unconsumed_tail
-                    size += len(out)
-                    if size > limit:
-                        if self._strict:
-                            raise self._fail("decompressed")
-                        yield out[: len(out) - (size - limit)]
-                        return
-                    yield out
-            if inflate is not None:
-                tail = inflate.flush(limit - size + 1)
-                if size + len(tail) > limit and self._strict:
-                    raise self._fail("decompressed")
-                yield tail[: limit - size]
+            yield from inflate_capped(self._inner, self._wbits, self._limit)
+        except Oversize as over:
+            if self._strict:
+                raise self._fail(over.what) from None
         except zlib.error:
             if self._strict:
                 raise CorruptBody(

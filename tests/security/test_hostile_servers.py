@@ -232,6 +232,49 @@ def test_an_encoding_not_asked_for_is_refused(
         connect(source(server)).fetch(f"{server.url}{LOGS}?limit=2")
 
 
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ("bomb", r"\(2097152 bytes decompressed\)"),
+        ("plain", r"\(2097152 bytes as sent\)"),
+        ("page", None),
+        ("corrupt", None),
+    ],
+)
+def test_a_client_on_any_httpx_client_reads_pages_with_the_same_caps(
+    hostile: Callable[[Answer], Hostile], bomb: bytes, body: str, says: str | None
+) -> None:
+    """OktaClient given an httpx.Client of its own (not the bounded transport) decompresses
+    and caps a page itself, with the same reader and the same messages."""
+    sent = events(2)
+    page = zlib.compress(orjson.dumps(sent), wbits=16 + zlib.MAX_WBITS)
+    answers = {
+        "bomb": head(Content_Encoding="gzip", Content_Length=len(bomb)) + bomb,
+        "plain": head(Content_Length=3 << 20) + b" " * (3 << 20),
+        "page": head(Content_Encoding="gzip", Content_Length=len(page)) + page,
+        "corrupt": head(Content_Encoding="gzip", Content_Length=50) + page[:10] + b"x" * 40,
+    }
+
+    def answer(server: Hostile, path: str, conn: socket.socket) -> None:
+        conn.sendall(answers[body])
+
+    server = hostile(answer)
+    policy = ClientPolicy(retry_for=0, backoff_initial=0.01, max_response_bytes=2 << 20)
+    with httpx.Client(timeout=5) as http:
+        client = OktaClient(OrgURL.parse(server.url), http, FakeClock(START), policy)
+        if body == "page":
+            assert client.fetch(f"{server.url}{LOGS}?limit=2").decoded == sent
+        elif says is not None:
+            with pytest.raises(BadResponse, match=says):
+                client.fetch(f"{server.url}{LOGS}?limit=2")
+            assert len(server.requests) == 1
+        else:
+            with pytest.raises(
+                BadResponse, match=r"giving up .*HTTP 200 with a body that is not valid gzip"
+            ):
+                client.fetch(f"{server.url}{LOGS}?limit=2")
+
+
 def test_a_huge_error_body_is_read_only_as_far_as_its_envelope(
     hostile: Callable[[Answer], Hostile], connect: Callable[[SourceConfig], OktaClient]
 ) -> None:
