@@ -262,7 +262,7 @@ def test_the_store_bounds_duckdb_memory_and_checkpoints_rarely_while_catching_up
 ) -> None:
     import duckdb
 
-    from ingest.cli import _ingest_memory
+    from ingest.cli.commands.collect import _ingest_memory
     from ingest.config import Config, StorageConfig
 
     reference = duckdb.connect()

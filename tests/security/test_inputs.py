@@ -668,6 +668,7 @@ NET = """
 import sys
 from ingest import cli
 from ingest.base.secrets import Secret
+from ingest.cli.commands import query
 
 canary = Secret("canary-0123456789abcdef", "test")
 
@@ -676,7 +677,7 @@ def broken(args):
     raise RuntimeError("a bug near " + canary.reveal())
 
 
-cli.cmd_status = broken  # a command with a bug that no error of the tree describes
+query.cmd_status = broken  # a command with a bug that no error of the tree describes
 sys.exit(cli.main(sys.argv[1:]))
 """
 

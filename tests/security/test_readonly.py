@@ -34,7 +34,7 @@ from ingest.base.errors import (
     QueryRefused,
     QueryTimeout,
 )
-from ingest.cli import _limits
+from ingest.cli.commands.query import _limits
 from ingest.config import load_config
 from ingest.mapping import CompiledMapping
 from ingest.simulate.generator import EventGenerator
