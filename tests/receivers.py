@@ -25,6 +25,7 @@ servers that fail on purpose.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import os
 import shutil
@@ -47,6 +48,8 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 import pytest
 
+from ingest.base.errors import SinkUnavailable
+from ingest.export.sinks.base import Sink
 from ingest.export.sinks.relp import Frame, FrameReader, frame
 
 INSTALL = "apt-get update && apt-get install -y rsyslog rsyslog-openssl rsyslog-relp openssl"
@@ -626,3 +629,66 @@ def event_lines(count: int, size: int = 400, start: int = 0) -> list[bytes]:
 
 def uuids(lines: list[bytes]) -> list[str]:
     return [orjson.loads(line)["uuid"] for line in lines]
+
+
+# --- senders that ride out a receiver going away ------------------------------------------------
+
+
+def down_then_back(sink: Sink, receiver: Rsyslog) -> None:
+    """With the receiver stopped the next batch raises SinkUnavailable; once it is back, the
+    caller's resend and one more batch deliver all 300 lines."""
+    sink.send(event_lines(100))
+    receiver.stop()
+    with pytest.raises(SinkUnavailable):
+        sink.send(event_lines(100, start=100))
+    receiver.start()
+    sink.send(event_lines(100, start=100))  # the caller's resend
+    sink.send(event_lines(100, start=200))
+    sink.close()
+    received = receiver.wait_for_lines(300)
+    assert set(uuids(received)) == set(uuids(event_lines(300)))
+
+
+def _enough(sent: list[bytes], goal: int) -> bool:
+    return len(sent) >= goal
+
+
+def send_while(
+    open_sink: Callable[[], Sink],
+    disrupt: Callable[[], None],
+    batch: int,
+    goals: tuple[int, ...],
+) -> tuple[list[bytes], list[str]]:
+    """Send ``batch``-line batches from a sink of ``open_sink``, resending on SinkUnavailable
+    as the export loop does, and call ``disrupt`` each time a goal of lines sent is reached
+    (but the last). Returns the lines sent and the failures' messages."""
+    sent: list[bytes] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def sender() -> None:
+        with contextlib.closing(open_sink()) as sink:
+            while not stop.is_set():
+                lines = event_lines(batch, size=1000, start=len(sent))
+                deadline = time.monotonic() + 20
+                while True:
+                    try:
+                        sink.send(lines)
+                        break
+                    except SinkUnavailable as err:
+                        failures.append(str(err))
+                        assert time.monotonic() < deadline, "the receiver did not come back"
+                        time.sleep(0.01)  # the caller's backoff, kept short for the test
+                sent.extend(lines)
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    try:
+        for goal in goals:
+            wait_until(functools.partial(_enough, sent, goal), 20, f"{goal} lines sent")
+            if goal != goals[-1]:
+                disrupt()
+    finally:
+        stop.set()
+        thread.join(30)
+    return sent, failures

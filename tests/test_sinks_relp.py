@@ -6,7 +6,6 @@ import contextlib
 import functools
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,12 +25,15 @@ from tests.receivers import (
     Rsyslog,
     Script,
     Session,
+    down_then_back,
     event_lines,
     free_port,
     relp_servers,
     self_signed,
     uuids,
-    wait_until,
+)
+from tests.receivers import (
+    send_while as send_lines_while,
 )
 
 
@@ -113,58 +115,13 @@ def test_a_thousand_lines_arrive_intact_in_rsyslog(rsyslog: Rsyslog) -> None:
 @pytest.mark.slow  # rsyslog
 def test_rsyslog_down_between_batches_then_back(rsyslog: Rsyslog) -> None:
     """With the receiver gone the next batch raises; after it is back, resending delivers."""
-    sink = relp_sink(rsyslog.port)
-    sink.send(event_lines(100))
-    rsyslog.stop()
-    with pytest.raises(SinkUnavailable):
-        sink.send(event_lines(100, start=100))
-    rsyslog.start()
-    sink.send(event_lines(100, start=100))  # the caller's resend
-    sink.send(event_lines(100, start=200))
-    sink.close()
-    received = rsyslog.wait_for_lines(300)
-    assert set(uuids(received)) == set(uuids(event_lines(300)))
+    down_then_back(relp_sink(rsyslog.port), rsyslog)
 
 
-def enough(sent: list[bytes], goal: int) -> bool:
-    return len(sent) >= goal
-
-
-def send_while(
-    port: int, disrupt: Callable[[], None], goals: tuple[int, ...] = (1000, 3000, 5000)
-) -> tuple[list[bytes], list[str]]:
-    """Send 200-line batches, resending on SinkUnavailable as the export loop does, and call
-    ``disrupt`` each time a goal of lines sent is reached (but the last)."""
-    sent: list[bytes] = []
-    failures: list[str] = []
-    stop = threading.Event()
-
-    def sender() -> None:
-        with contextlib.closing(relp_sink(port, window=32)) as sink:
-            while not stop.is_set():
-                batch = event_lines(200, size=1000, start=len(sent))
-                deadline = time.monotonic() + 20
-                while True:
-                    try:
-                        sink.send(batch)
-                        break
-                    except SinkUnavailable as err:
-                        failures.append(str(err))
-                        assert time.monotonic() < deadline, "rsyslog did not come back"
-                        time.sleep(0.01)  # the caller's backoff, kept short for the test
-                sent.extend(batch)
-
-    thread = threading.Thread(target=sender)
-    thread.start()
-    try:
-        for goal in goals:
-            wait_until(functools.partial(enough, sent, goal), 20, f"{goal} lines sent")
-            if goal != goals[-1]:
-                disrupt()
-    finally:
-        stop.set()
-        thread.join(30)
-    return sent, failures
+def send_while(port: int, disrupt: Callable[[], None]) -> tuple[list[bytes], list[str]]:
+    """200-line batches through a RELP sink with a window of 32 (see receivers.send_while)."""
+    sink = functools.partial(relp_sink, port, window=32)
+    return send_lines_while(sink, disrupt, batch=200, goals=(1000, 3000, 5000))
 
 
 @pytest.mark.slow  # rsyslog

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import select
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +19,14 @@ from ingest.base.errors import ConfigError
 from ingest.export.sinks import SinkRejected, SinkUnavailable, SyslogSink, SyslogSinkConfig
 from tests.receivers import (
     Rsyslog,
+    down_then_back,
     event_lines,
     free_port,
     self_signed,
     uuids,
-    wait_until,
+)
+from tests.receivers import (
+    send_while as send_lines_while,
 )
 
 
@@ -144,58 +145,13 @@ def test_a_thousand_lines_arrive_intact_in_rsyslog(rsyslog: Rsyslog, framing: st
 @pytest.mark.slow  # rsyslog
 def test_rsyslog_down_between_batches_then_back(rsyslog: Rsyslog) -> None:
     """With the receiver gone the next batch raises; after it is back, resending delivers all."""
-    sink = syslog_sink(rsyslog.port)
-    sink.send(event_lines(100))
-    rsyslog.stop()
-    with pytest.raises(SinkUnavailable):
-        sink.send(event_lines(100, start=100))
-    rsyslog.start()
-    sink.send(event_lines(100, start=100))  # the caller's resend
-    sink.send(event_lines(100, start=200))
-    sink.close()
-    received = rsyslog.wait_for_lines(300)
-    assert set(uuids(received)) == set(uuids(event_lines(300)))
+    down_then_back(syslog_sink(rsyslog.port), rsyslog)
 
 
-def enough(sent: list[bytes], goal: int) -> bool:
-    return len(sent) >= goal
-
-
-def send_while(
-    port: int, disrupt: Callable[[], None], goals: tuple[int, ...] = (500, 1500, 2500)
-) -> tuple[list[bytes], list[str]]:
-    """Send 50-line batches, resending on SinkUnavailable as the export loop does, and call
-    ``disrupt`` each time a goal of lines sent is reached (but the last)."""
-    sent: list[bytes] = []
-    failures: list[str] = []
-    stop = threading.Event()
-
-    def sender() -> None:
-        with contextlib.closing(syslog_sink(port)) as sink:
-            while not stop.is_set():
-                batch = event_lines(50, size=1000, start=len(sent))
-                deadline = time.monotonic() + 20
-                while True:
-                    try:
-                        sink.send(batch)
-                        break
-                    except SinkUnavailable as err:
-                        failures.append(str(err))
-                        assert time.monotonic() < deadline, "rsyslog did not come back"
-                        time.sleep(0.01)  # the caller's backoff, kept short for the test
-                sent.extend(batch)
-
-    thread = threading.Thread(target=sender)
-    thread.start()
-    try:
-        for goal in goals:
-            wait_until(functools.partial(enough, sent, goal), 20, f"{goal} lines sent")
-            if goal != goals[-1]:
-                disrupt()
-    finally:
-        stop.set()
-        thread.join(30)
-    return sent, failures
+def send_while(port: int, disrupt: Callable[[], None]) -> tuple[list[bytes], list[str]]:
+    """50-line batches through a syslog sink (see receivers.send_while)."""
+    sink = functools.partial(syslog_sink, port)
+    return send_lines_while(sink, disrupt, batch=50, goals=(500, 1500, 2500))
 
 
 @pytest.mark.slow  # rsyslog
