@@ -511,8 +511,7 @@ class Store:
                 "raw": strings([_text(part, i).decode() for _, _, (part, i) in candidates]),
             }
         )
-        con.register("page_uuids", page_uuids)
-        try:
+        with registered(con, "page_uuids", page_uuids):
             rows = con.execute(
                 "SELECT e.uuid, CASE WHEN e.raw::VARCHAR = p.raw THEN NULL "
                 "ELSE sha256(e.raw::VARCHAR) END "
@@ -520,8 +519,6 @@ class Store:
                 "WHERE e.published BETWEEN $lo AND $hi",
                 {"lo": lo, "hi": max(p for _, p, _ in candidates)},
             ).fetchall()
-        finally:
-            con.unregister("page_uuids")
         return {r[0]: r[1] for r in rows}
 
     def _insert_conflicts(
@@ -552,14 +549,11 @@ class Store:
                 "seen_at": repeated(now, count, "timestamp"),
             }
         )
-        con.register("page_conflicts", table)
-        try:
+        with registered(con, "page_conflicts", table):
             con.execute(
                 "INSERT INTO conflicts BY NAME SELECT * FROM page_conflicts p WHERE NOT EXISTS "
                 "(SELECT 1 FROM conflicts c WHERE c.uuid = p.uuid AND c.raw_hash = p.raw_hash)"
             )
-        finally:
-            con.unregister("page_conflicts")
 
     def _insert_rows(
         self,
@@ -592,13 +586,10 @@ class Store:
             columns = dict(zip(names, part.batch.arrow_columns(self.mapping), strict=True))
             batches.append({**columns, **extra})
         table = Table.of(*batches)
-        con.register("page_rows", table)
-        try:
+        with registered(con, "page_rows", table):
             con.execute(
                 "INSERT INTO events BY NAME SELECT * EXCLUDE (keep_) FROM page_rows WHERE keep_"
             )
-        finally:
-            con.unregister("page_rows")
         self._next_seq = next_seq
 
     def _insert_rejects(self, con: duckdb.DuckDBPyConnection, page: PageRows, now: datetime) -> int:
@@ -626,15 +617,12 @@ class Store:
                     "first_seen": repeated(now, count, "timestamp"),
                 }
             )
-            con.register("page_rejects", table)
-            try:
+            with registered(con, "page_rejects", table):
                 con.execute(
                     "INSERT INTO rejects BY NAME SELECT * FROM page_rejects p WHERE NOT EXISTS "
                     "(SELECT 1 FROM rejects r "
                     "WHERE r.source = p.source AND r.raw_hash = p.raw_hash)"
                 )
-            finally:
-                con.unregister("page_rejects")
         for bad in page.bad:
             digest = hashlib.sha256(bad.raw).hexdigest()
             text = orjson.dumps(bad.raw.decode("utf-8", "backslashreplace")).decode()
@@ -719,6 +707,17 @@ def _text(part: _Part, position: int) -> bytes:
 
 def _sha256(text: bytes) -> str:
     return hashlib.sha256(text).hexdigest()
+
+
+@contextlib.contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, table: Table) -> Iterator[None]:
+    """``table`` readable by SQL on ``con`` as ``name`` for the block, unregistered after it
+    whatever happens (a page's rows are inserted from such a view)."""
+    con.register(name, table)
+    try:
+        yield
+    finally:
+        con.unregister(name)
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> int:

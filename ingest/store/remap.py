@@ -20,7 +20,7 @@ import orjson
 from ingest.base.clock import Clock
 from ingest.base.crashpoints import crash_point
 from ingest.mapping.arrow import Table, column, repeated
-from ingest.store.db import Store
+from ingest.store.db import Store, registered
 
 DEFAULT_BATCH = 5000
 
@@ -113,14 +113,11 @@ def _remap_events(
         table = Table.of(columns)
         names += ["mapping_issues", "mapping_version"]
         assignments = ", ".join(f'"{n}" = r."{n}"' for n in names)
-        con.register("remap_rows", table)
-        try:
+        with registered(con, "remap_rows", table):
             con.execute(
                 f"UPDATE events SET {assignments} FROM remap_rows r "
                 "WHERE events.ingest_seq = r.ingest_seq"
             )
-        finally:
-            con.unregister("remap_rows")
         for index, reason in batch.rejected:
             seq, source, raw = rows[index]
             _insert_reject(con, source, events[index], raw, reason, mapping.version, now)
