@@ -21,6 +21,7 @@ from tests.helpers.feeds import (
     DENY_PUSH,
     MFA,
     NOW,
+    POLICY_TYPES,
     SESSION_START,
     T0,
     VERIFY,
@@ -171,21 +172,6 @@ RATE_LIMIT_TYPES = (
 
 def rate_limits(s: Stored, p: Params) -> bool:
     return s.type in RATE_LIMIT_TYPES and (p.get("ip") is None or s.ip == p["ip"])
-
-
-POLICY_TYPES = (
-    "policy.lifecycle.create",
-    "policy.lifecycle.update",
-    "policy.lifecycle.overwrite",
-    "policy.lifecycle.delete",
-    "policy.lifecycle.activate",
-    "policy.lifecycle.deactivate",
-    "policy.rule.add",
-    "policy.rule.update",
-    "policy.rule.delete",
-    "policy.rule.activate",
-    "policy.rule.deactivate",
-)
 
 
 def policy_changes(s: Stored, p: Params) -> bool:

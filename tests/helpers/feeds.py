@@ -35,6 +35,20 @@ Event = dict[str, Any]
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
 NOW = T0 + timedelta(days=3)  # the feeds' default since (7d) is T0 - 4d
+# what policy-changes reads: the lifecycle of policies and their rules
+POLICY_TYPES = (
+    "policy.lifecycle.create",
+    "policy.lifecycle.update",
+    "policy.lifecycle.overwrite",
+    "policy.lifecycle.delete",
+    "policy.lifecycle.activate",
+    "policy.lifecycle.deactivate",
+    "policy.rule.add",
+    "policy.rule.update",
+    "policy.rule.delete",
+    "policy.rule.activate",
+    "policy.rule.deactivate",
+)
 ORG = {"acme": "https://acme.okta.com", "globex": "https://globex.okta.com"}
 
 SESSION_START = "user.session.start"
@@ -366,21 +380,7 @@ def plant_acme(p: Planter) -> dict[str, Any]:
         ("user.account.lock", users[17], None),
         ("user.account.lock.limit", users[18], users[18]),
     ]
-    policy_types = [
-        "policy.lifecycle.create",
-        "policy.lifecycle.update",
-        "policy.lifecycle.overwrite",
-        "policy.lifecycle.delete",
-        "policy.lifecycle.activate",
-        "policy.lifecycle.deactivate",
-        "policy.rule.add",
-        "policy.rule.update",
-        "policy.rule.delete",
-        "policy.rule.activate",
-        "policy.rule.deactivate",
-        "policy.rule.invalidate",
-        "policy.evaluate_sign_on",
-    ]
+    policy_types = [*POLICY_TYPES, "policy.rule.invalidate", "policy.evaluate_sign_on"]  # +2 misses
     kinds += [(t, admins[i % 3], None) for i, t in enumerate(policy_types)]
     kinds += [
         ("system.idp.lifecycle.deactivate", admins[2], None),
