@@ -8,6 +8,7 @@ import hashlib
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,7 +21,8 @@ import pytest
 from ingest.base.clock import FakeClock
 from ingest.base.errors import ConfigError
 from ingest.collect.pagemap import InlineMapper, Mapper, ProcessMapper
-from ingest.collect.poll import poll_cycle
+from ingest.collect.poll import PollResult, poll_cycle
+from ingest.collect.settings import SourceConfig
 from ingest.config import load_config
 from ingest.mapping import CompiledMapping
 from ingest.okta.client import OktaClient
@@ -88,6 +90,31 @@ def serve() -> Iterator[Callable[[list[bytes]], Pages]]:
         server.stop()
 
 
+@dataclass(frozen=True)
+class Poller:
+    """What the page tests poll with: a store file in tmp_path, the mapping, the test's clock
+    and a fresh client for each poll."""
+
+    db: Path
+    mapping: CompiledMapping
+    clock: FakeClock
+    client_for: Client
+
+    def store(self) -> Store:
+        return Store(self.db, self.mapping)
+
+    def poll(self, source: SourceConfig, store: Store, **options: Any) -> PollResult:
+        client = self.client_for(source, self.clock)
+        return poll_cycle(source, store, client, self.clock, **options)
+
+
+@pytest.fixture
+def poller(
+    tmp_path: Path, mapping: CompiledMapping, clock: FakeClock, token_env: str, client_for: Client
+) -> Poller:
+    return Poller(tmp_path / "d.duckdb", mapping, clock, client_for)
+
+
 @pytest.fixture(params=["inline", "child"])
 def mapper(request: pytest.FixtureRequest, mapping: CompiledMapping) -> Iterator[Mapper]:
     if request.param == "inline":
@@ -114,11 +141,7 @@ def rejects(db: Store) -> list[tuple[Any, ...]]:
 def test_bad_elements_go_to_rejects_with_their_bytes_and_the_rest_of_the_page_is_stored(
     serve: Callable[[list[bytes]], Pages],
     mapper: Mapper,
-    tmp_path: Path,
-    mapping: CompiledMapping,
-    clock: FakeClock,
-    token_env: str,
-    client_for: Client,
+    poller: Poller,
 ) -> None:
     good = events(3)
     first = array(
@@ -131,8 +154,8 @@ def test_bad_elements_go_to_rejects_with_their_bytes_and_the_rest_of_the_page_is
     )
     okta = serve([first])
     source = source_for(okta, page_limit=7)  # type: ignore[arg-type]
-    with Store(tmp_path / "d.duckdb", mapping) as store:
-        result = poll_cycle(source, store, client_for(source, clock), clock, mapper=mapper)
+    with poller.store() as store:
+        result = poller.poll(source, store, mapper=mapper)
         assert result.caught_up
         assert (result.fetched, result.stored, result.rejected) == (7, 3, 4)
         stored = store.con.execute("SELECT uuid FROM events ORDER BY ingest_seq").fetchall()
@@ -155,7 +178,7 @@ def test_bad_elements_go_to_rejects_with_their_bytes_and_the_rest_of_the_page_is
         assert cursor is not None and cursor.next_url is not None
         assert cursor.next_url.endswith("after=1&limit=7")
         assert sum("after" not in path for path in okta.requests) == 1
-        again = poll_cycle(source, store, client_for(source, clock), clock, mapper=mapper)
+        again = poller.poll(source, store, mapper=mapper)
         assert (again.fetched, again.rejected) == (0, 0)
         assert sum("after" not in path for path in okta.requests) == 1
         assert len(rejects(store)) == 4
@@ -163,11 +186,7 @@ def test_bad_elements_go_to_rejects_with_their_bytes_and_the_rest_of_the_page_is
 
 def test_a_body_that_is_not_an_array_is_still_retried_as_a_bad_response(
     serve: Callable[[list[bytes]], Pages],
-    tmp_path: Path,
-    mapping: CompiledMapping,
-    clock: FakeClock,
-    token_env: str,
-    client_for: Client,
+    poller: Poller,
 ) -> None:
     from ingest.base.errors import BadResponse
     from ingest.okta.client import ClientPolicy
@@ -176,25 +195,21 @@ def test_a_body_that_is_not_an_array_is_still_retried_as_a_bad_response(
     okta = serve([cut])
     policy = ClientPolicy(backoff_initial=0.01, retry_for=0.05)
     source = source_for(okta, page_limit=7, client=policy)  # type: ignore[arg-type]
-    with Store(tmp_path / "d.duckdb", mapping) as store, pytest.raises(BadResponse) as err:
-        poll_cycle(source, store, client_for(source, clock), clock)
+    with poller.store() as store, pytest.raises(BadResponse) as err:
+        poller.poll(source, store)
     assert "not JSON" in str(err.value)
     assert len(okta.requests) >= 2  # retried
 
 
 def test_rejects_that_cannot_be_decoded_are_counted_and_never_remapped(
     serve: Callable[[list[bytes]], Pages],
-    tmp_path: Path,
-    mapping: CompiledMapping,
-    clock: FakeClock,
-    token_env: str,
-    client_for: Client,
+    poller: Poller,
 ) -> None:
     okta = serve([array(orjson.dumps(events(1)[0]), BAD_UTF8, NOT_AN_OBJECT)])
     source = source_for(okta, page_limit=7)  # type: ignore[arg-type]
-    db = tmp_path / "d.duckdb"
-    with Store(db, mapping) as store:
-        poll_cycle(source, store, client_for(source, clock), clock)
+    db = poller.db
+    with poller.store() as store:
+        poller.poll(source, store)
         store.con.execute("UPDATE rejects SET mapping_version = 'older'")
         assert pending(store) == (0, 1)  # only the JSON one can be retried
     out = run_cli("status", "--db", str(db), "--format", "json")
@@ -211,17 +226,13 @@ def test_rejects_that_cannot_be_decoded_are_counted_and_never_remapped(
     by_kind = {exact is not None: (version, reason) for exact, version, reason in kept}
     assert by_kind[True][0] == "older"  # left alone, its reason too
     assert by_kind[True][1].startswith("event could not be decoded: str is not valid UTF-8")
-    assert by_kind[False] == (mapping.version, "event is not a JSON object (got a number)")
+    assert by_kind[False] == (poller.mapping.version, "event is not a JSON object (got a number)")
 
 
 def test_a_second_content_under_a_stored_uuid_is_kept_across_pages_polls_and_in_one_page(
     serve: Callable[[list[bytes]], Pages],
     mapper: Mapper,
-    tmp_path: Path,
-    mapping: CompiledMapping,
-    clock: FakeClock,
-    token_env: str,
-    client_for: Client,
+    poller: Poller,
 ) -> None:
     good = events(6, seed=12)
     changed = [{**e, "displayMessage": "rewritten"} for e in good]
@@ -235,14 +246,14 @@ def test_a_second_content_under_a_stored_uuid_is_kept_across_pages_polls_and_in_
     okta = serve(pages)
     okta.limit = 5
     source = source_for(okta, page_limit=5)  # type: ignore[arg-type]
-    with Store(tmp_path / "d.duckdb", mapping) as store:
-        first = poll_cycle(source, store, client_for(source, clock), clock, mapper=mapper)
+    with poller.store() as store:
+        first = poller.poll(source, store, mapper=mapper)
         assert (first.stored, first.duplicates, first.conflicts) == (4, 1, 2)
         assert "2 uuid conflicts kept" in first.summary()
         # across polls: the same pages again, plus a third content of good[0]
         okta.pages = [array(*map(orjson.dumps, [good[0], changed[0], again[0], good[3]]))]
         store.con.execute("UPDATE cursors SET next_url = NULL")
-        second = poll_cycle(source, store, client_for(source, clock), clock, mapper=mapper)
+        second = poller.poll(source, store, mapper=mapper)
         assert (second.stored, second.duplicates, second.conflicts) == (0, 2, 2)
         raw = dict(store.con.execute("SELECT uuid, raw::VARCHAR FROM events").fetchall())
         assert {u: orjson.loads(r) for u, r in raw.items()} == {
@@ -291,11 +302,7 @@ def test_pages_of_1000_events_of_50kb_commit_in_a_one_shot_poll(
 
 def test_groups_are_bounded_by_bytes_as_well_as_by_events(
     serve: Callable[[list[bytes]], Pages],
-    tmp_path: Path,
-    mapping: CompiledMapping,
-    clock: FakeClock,
-    token_env: str,
-    client_for: Client,
+    poller: Poller,
 ) -> None:
     big = events(30, seed=14)
     for event in big:
@@ -304,11 +311,10 @@ def test_groups_are_bounded_by_bytes_as_well_as_by_events(
     okta.limit = 5
     source = source_for(okta, page_limit=5, group_bytes=1 << 20)  # type: ignore[arg-type]
     groups: list[int] = []
-    with Store(tmp_path / "d.duckdb", mapping) as store:
-        result = poll_cycle(
-            source, store, client_for(source, clock), clock,
-            on_page=lambda pages, _events, _result: groups.append(pages),
-        )  # fmt: skip
+    with poller.store() as store:
+        result = poller.poll(
+            source, store, on_page=lambda pages, _events, _result: groups.append(pages)
+        )
     assert result.stored == 30
     assert groups == [3, 3, 1]  # 1.5 MB reached after 3 pages; then the empty last page
 
