@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import select
 import socket
-import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,7 +39,7 @@ from typing import NoReturn
 from ingest.base import logs
 from ingest.base.clock import Clock
 from ingest.base.errors import SinkRejected, SinkUnavailable
-from ingest.export.sinks.syslog import SyslogSink, SyslogSinkConfig
+from ingest.export.sinks.syslog import SyslogSink, SyslogSinkConfig, read_waiting
 
 TXNR_MAX = 999_999_999
 MAX_ANSWER = 64 << 10  # a RELP answer is a status line and a few offers
@@ -323,23 +321,12 @@ class RelpSink(SyslogSink):
     def _idle_state(self, sock: socket.socket) -> str:
         """Between batches a RELP server sends nothing but ``serverclose``; look without
         blocking."""
-        pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
         try:
-            readable, _, _ = select.select([sock], [], [], 0)
-        except (OSError, ValueError):
-            return "reset"
-        if not readable and not pending:
-            return "open"
-        sock.setblocking(False)
-        try:
-            data = sock.recv(65536)
-        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            return "open"
+            data = read_waiting(sock, self.config.timeout)
         except OSError:
             return "reset"
-        finally:
-            with contextlib.suppress(OSError):
-                sock.settimeout(self.config.timeout)
+        if data is None:
+            return "open"
         if not data:
             return "closed"
         try:

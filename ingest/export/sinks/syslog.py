@@ -397,25 +397,40 @@ def _peer_state(sock: socket.socket, timeout: float) -> Literal["open", "closed"
     """Whether the peer closed (FIN), reset (RST) or kept the connection, without blocking.
 
     A syslog receiver sends nothing, so anything readable is the end of the connection or
-    bytes to drop (TLS session tickets are handled inside ``recv``).
+    bytes to drop (TLS session tickets are handled inside ``recv``), up to 1 MiB a look.
+    """
+    try:
+        for _ in range(16):
+            data = read_waiting(sock, timeout)
+            if data is None:
+                return "open"
+            if not data:
+                return "closed"
+    except OSError:
+        return "reset"
+    return "open"
+
+
+def read_waiting(sock: socket.socket, timeout: float) -> bytes | None:
+    """What the peer sent that can be read now, without blocking (64 KiB at most): None when
+    nothing is waiting, b"" when the peer closed the connection (FIN). A reset, or a socket
+    closed here, raises OSError. The socket waits ``timeout`` again afterwards.
+
+    Shared by the syslog and RELP sinks, which look between batches at a connection that
+    should be quiet.
     """
     pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
     try:
         readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
-        return "reset"
+    except ValueError:  # closed: its fileno() is -1
+        raise OSError("the socket is closed") from None
     if not readable and not pending:
-        return "open"
+        return None
     sock.setblocking(False)
     try:
-        for _ in range(16):
-            if not sock.recv(65536):
-                return "closed"
+        return sock.recv(65536)
     except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-        return "open"
-    except OSError:
-        return "reset"
+        return None
     finally:
         with contextlib.suppress(OSError):
             sock.settimeout(timeout)
-    return "open"
