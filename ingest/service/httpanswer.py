@@ -34,6 +34,8 @@ def target_path(target: str) -> str:
 
 
 class Request:
+    """A whole request as it arrived (line, headers, body) and its path, for choosing a lane."""
+
     def __init__(self, raw: bytes, path: str) -> None:
         self.raw = raw
         self.path = path
