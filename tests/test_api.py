@@ -13,7 +13,7 @@ import pytest
 
 from ingest.base.errors import OktaduckError
 from ingest.store.query import open_read_only, run_user_query
-from tests.helpers import TOKEN, Daemon, Sim, acme_config, daemon_api, run_cli
+from tests.helpers import TOKEN, Daemon, Sim, acme_daemon, daemon_api, run_cli
 
 pytestmark = pytest.mark.slow  # starts the daemon
 
@@ -41,14 +41,12 @@ HOSTILE = [
 def daemon(live_sim: Sim, tmp_path: Path) -> Iterator[tuple[Daemon, Path]]:
     now = datetime.now(UTC)
     gen = live_sim.org.generator
-    live_sim.org.add(gen.stream(500, now - timedelta(hours=3), now - timedelta(minutes=1)))
-    live_sim.org.add(gen.failed_login_burst(12, now - timedelta(minutes=30)))
-    config = acme_config(tmp_path, live_sim.url)
-    d = Daemon(config, {"ACME_TOKEN": TOKEN})
-    d.caught_up("acme")
-    yield d, tmp_path / "okta.duckdb"
-    if d.proc.poll() is None:
-        d.stop()
+    yield from acme_daemon(
+        live_sim,
+        tmp_path,
+        gen.stream(500, now - timedelta(hours=3), now - timedelta(minutes=1)),
+        gen.failed_login_burst(12, now - timedelta(minutes=30)),
+    )
 
 
 QUERIES = [

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -236,3 +236,21 @@ def acme_config(tmp_path: Path, org_url: str = "https://acme.okta.com", extra: s
         source_keys='poll_interval = "1h"',
         extra=extra,
     )
+
+
+def acme_daemon(
+    sim: Sim,
+    tmp_path: Path,
+    *batches: Iterable[dict[str, Any]],
+    wrap: tuple[str, ...] = (),
+) -> Iterator[tuple[Daemon, Path]]:
+    """For a fixture: a daemon on ``acme_config`` for ``sim``, once each batch of events was
+    added to the org and the daemon has caught up; yields it and its store file, then stops
+    it unless the test did."""
+    for batch in batches:
+        sim.org.add(batch)
+    d = Daemon(acme_config(tmp_path, sim.url), {"ACME_TOKEN": TOKEN}, wrap)
+    d.caught_up("acme")
+    yield d, tmp_path / "okta.duckdb"
+    if d.proc.poll() is None:
+        d.stop()

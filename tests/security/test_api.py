@@ -34,7 +34,7 @@ from ingest.service.api import ApiServer, announce_path, api_token, token_path
 from ingest.service.apiclient import Api, fetch
 from ingest.store.db import Store
 from ingest.store.limits import QueryLimits
-from tests.helpers import TOKEN, Daemon, Sim, acme_config, daemon_api, run_cli
+from tests.helpers import Daemon, Sim, acme_daemon, daemon_api, run_cli
 
 API_TOKEN = "api-token-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -438,15 +438,8 @@ def _daemon(
     live_sim: Sim, tmp_path: Path, wrap: tuple[str, ...] = ()
 ) -> Iterator[tuple[Daemon, Path]]:
     now = datetime.now(UTC)
-    live_sim.org.add(
-        live_sim.org.generator.stream(30, now - timedelta(hours=1), now - timedelta(minutes=1))
-    )
-    config = acme_config(tmp_path, live_sim.url)
-    d = Daemon(config, {"ACME_TOKEN": TOKEN}, wrap)
-    d.caught_up("acme")
-    yield d, tmp_path / "okta.duckdb"
-    if d.proc.poll() is None:
-        d.stop()
+    events = live_sim.org.generator.stream(30, now - timedelta(hours=1), now - timedelta(minutes=1))
+    yield from acme_daemon(live_sim, tmp_path, events, wrap=wrap)
 
 
 def _threads(pid: int) -> int:

@@ -47,7 +47,7 @@ from ingest.store.query import (
     run_query,
     run_user_query,
 )
-from tests.helpers import TOKEN, Daemon, Sim, acme_config, daemon_api, run_cli
+from tests.helpers import Daemon, Sim, acme_daemon, daemon_api, run_cli
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 EVENTS = 120
@@ -596,15 +596,8 @@ SELECT (SELECT count(*) FROM events) AS events,
 @pytest.fixture
 def daemon(live_sim: Sim, tmp_path: Path) -> Iterator[tuple[Daemon, Path]]:
     now = datetime.now(UTC)
-    live_sim.org.add(
-        live_sim.org.generator.stream(60, now - timedelta(hours=1), now - timedelta(minutes=1))
-    )
-    config = acme_config(tmp_path, live_sim.url)
-    d = Daemon(config, {"ACME_TOKEN": TOKEN})
-    d.caught_up("acme")
-    yield d, tmp_path / "okta.duckdb"
-    if d.proc.poll() is None:
-        d.stop()
+    events = live_sim.org.generator.stream(60, now - timedelta(hours=1), now - timedelta(minutes=1))
+    yield from acme_daemon(live_sim, tmp_path, events)
 
 
 @pytest.mark.slow  # starts the daemon
