@@ -28,6 +28,7 @@ import contextlib
 import functools
 import gzip
 import os
+import re
 import shutil
 import signal
 import socket
@@ -629,6 +630,13 @@ def event_lines(count: int, size: int = 400, start: int = 0) -> list[bytes]:
 
 def uuids(lines: list[bytes]) -> list[str]:
     return [orjson.loads(line)["uuid"] for line in lines]
+
+
+def uuids_written(lines: list[bytes]) -> set[str]:
+    """Every event uuid in a receiver's output file, torn lines included: a SIGKILL can cut
+    the line rsyslogd was writing, and the restarted one appends after it, so such a line
+    holds part of one event and all of the next."""
+    return {m.decode() for m in re.findall(rb'"uuid":"([0-9a-f-]{36})"', b"\n".join(lines))}
 
 
 # --- senders that ride out a receiver going away ------------------------------------------------
