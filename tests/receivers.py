@@ -635,8 +635,16 @@ def uuids(lines: list[bytes]) -> list[str]:
 def uuids_written(lines: list[bytes]) -> set[str]:
     """Every event uuid in a receiver's output file, torn lines included: a SIGKILL can cut
     the line rsyslogd was writing, and the restarted one appends after it, so such a line
-    holds part of one event and all of the next."""
-    return {m.decode() for m in re.findall(rb'"uuid":"([0-9a-f-]{36})"', b"\n".join(lines))}
+    holds part of one event and all of the next. Only whole events count."""
+    found = set()
+    for line in lines:
+        for start in [m.start() for m in re.finditer(rb'\{"uuid":', line)] or [0]:
+            end = line.find(b'{"uuid":', start + 1)
+            try:
+                found.add(orjson.loads(line[start : end if end > 0 else None])["uuid"])
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                continue  # the torn part
+    return found
 
 
 # --- senders that ride out a receiver going away ------------------------------------------------
