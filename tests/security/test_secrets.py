@@ -247,16 +247,23 @@ retry_for = "1s"
         assert_clean(path.read_bytes(), token)
 
 
-def test_events_that_echo_the_token_are_stored_without_it(echo: EchoOkta, tmp_path: Path) -> None:
+def poll_echo(echo: EchoOkta, db: Path, count: int) -> tuple[str, subprocess.CompletedProcess[str]]:
+    """``oktaduck poll`` into ``db`` of ``count`` recent events from an org that answers 200
+    and echoes the request's token; returns the canary token and the run."""
     token = canary("ssws")
     now = datetime.now(UTC)
     echo.status = 200
-    echo.events = make_sim(None).org.generator.stream(3, now - timedelta(minutes=5), now)
-    db = tmp_path / "db.duckdb"
+    echo.events = make_sim(None).org.generator.stream(count, now - timedelta(minutes=5), now)
     run = run_cli(
         "poll", "--org", echo.url, "--db", str(db), "--token-env", CANARY_ENV,
         env={CANARY_ENV: token},
     )  # fmt: skip
+    return token, run
+
+
+def test_events_that_echo_the_token_are_stored_without_it(echo: EchoOkta, tmp_path: Path) -> None:
+    db = tmp_path / "db.duckdb"
+    token, run = poll_echo(echo, db, 3)
     assert run.returncode == 0, run.stderr
     assert token in echo.seen[0]
     con = duckdb.connect(str(db), read_only=True)
@@ -275,15 +282,8 @@ def test_events_that_echo_the_token_are_stored_without_it(echo: EchoOkta, tmp_pa
 def test_a_next_link_that_echoes_the_token_is_refused_and_not_stored(
     echo: EchoOkta, tmp_path: Path
 ) -> None:
-    token = canary("ssws")
-    now = datetime.now(UTC)
-    echo.status, echo.echo_in_link = 200, True
-    echo.events = make_sim(None).org.generator.stream(2, now - timedelta(minutes=5), now)
-    db = tmp_path / "db.duckdb"
-    run = run_cli(
-        "poll", "--org", echo.url, "--db", str(db), "--token-env", CANARY_ENV,
-        env={CANARY_ENV: token},
-    )  # fmt: skip
+    echo.echo_in_link = True
+    token, run = poll_echo(echo, tmp_path / "db.duckdb", 2)
     assert run.returncode == 1
     assert "carries a secret" in run.stderr
     assert_clean(run.stdout + run.stderr, token)
