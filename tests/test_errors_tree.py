@@ -17,6 +17,7 @@ STAYING = {
     "Stopped",
     "RequestAbandoned",
     "CorruptBody",
+    "Oversize",
     "BadBody",
     "Invalid",
     "Partial",

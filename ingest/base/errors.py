@@ -25,18 +25,20 @@ The shape (exit code 2 where marked, 1 otherwise)::
     |-- QueryRefused (2)            not a single read-only SELECT
     |-- QueryTimeout                a query ran past its limit
     |-- QueryCancelled              a query's client went away, or the process stops
+    |-- ResultTooLarge              an API answer passed api.max_result_bytes
     `-- ExportError                 a sink failed to accept a batch
         |-- SinkUnavailable         try again later (``retry_after`` when the sink said)
         `-- SinkRejected            refused for good; a person has to act
 
-Exceptions that never leave their module stay there, private to it: control flow inside a
-retry loop or a parser (``ingest.okta.client``'s ``Stopped``, ``_Transient`` and
-``_RateLimitedWait``; ``ingest.okta.transport``'s ``RequestAbandoned`` and ``CorruptBody``;
-``ingest.okta.body.BadBody``; the mapping engine's ``Invalid``, ``Partial``, ``PathError`` and
-``BadLookupFile``, which become ``InvalidMapping`` problems or ``EventRejected`` reasons;
-the RELP sink's ``RelpProtocolError`` and ``SessionEnded``, which become ``SinkUnavailable``;
-the API's refusals, answered as HTTP statuses). The simulator's ``QueryError`` describes an
-HTTP 400 it answers, not a failure of oktaduck. ``tests/test_errors_tree.py`` keeps this true.
+Exceptions that never leave their module stay there, private to it: control flow inside a retry
+loop or a parser (``ingest.okta.client``'s ``Stopped``, ``_Transient`` and
+``_RateLimitedWait``; ``ingest.okta.transport``'s ``RequestAbandoned``, ``CorruptBody`` and
+``Oversize``; ``ingest.okta.body.BadBody``; the mapping engine's ``Invalid``, ``Partial``,
+``PathError`` and ``BadLookupFile``, which become ``InvalidMapping`` problems or
+``EventRejected`` reasons; the RELP sink's ``RelpProtocolError`` and ``SessionEnded``, which
+become ``SinkUnavailable``; the API's refusals, answered as HTTP statuses). The simulator's
+``QueryError`` describes an HTTP 400 it answers, not a failure of oktaduck.
+``tests/test_errors_tree.py`` keeps this true.
 """
 
 from __future__ import annotations
@@ -184,6 +186,11 @@ class QueryTimeout(OktaduckError):
 
 class QueryCancelled(OktaduckError):
     """A query was cancelled while it ran (its client went away, or the process stops)."""
+
+
+class ResultTooLarge(OktaduckError):
+    """An answer of the API passed its cap (``api.max_result_bytes``); the rows sent so far
+    are followed by this error's line."""
 
 
 class ExportError(OktaduckError):

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from ingest.base.errors import OktaduckError
+from ingest.base.errors import ResultTooLarge
 from ingest.base.logs import emit
 
 
@@ -97,12 +97,8 @@ class Watcher:
             self.wake_r.close()
 
 
-class BodyTooLarge(OktaduckError):
-    """An answer passed the cap its ``Chunked`` body was given."""
-
-
 class Chunked:
-    """The body as HTTP/1.1 chunks, text in, at most ``cap`` bytes (then ``BodyTooLarge``
+    """The body as HTTP/1.1 chunks, text in, at most ``cap`` bytes (then ``ResultTooLarge``
     with ``too_large`` as its message, after the whole lines that fit)."""
 
     def __init__(self, sock: socket.socket, cap: int | None, too_large: str = "") -> None:
@@ -135,7 +131,7 @@ class Chunked:
             if whole:
                 self.sent += whole
                 self.sock.sendall(b"%x\r\n%s\r\n" % (whole, data[:whole]))
-            raise BodyTooLarge(self.too_large)
+            raise ResultTooLarge(self.too_large)
         self.sent += len(data)
         self.sock.sendall(b"%x\r\n%s\r\n" % (len(data), data))
 

@@ -235,7 +235,7 @@ class HttpServer:
             return
         try:
             request = p.parse()
-        except Refused as refused:
+        except _Refused as refused:
             self._refuse(sock, refused.status, str(refused))
             return
         if request is not None:
@@ -333,7 +333,7 @@ def response_head(status: int, content_type: str, extra: bytes = b"") -> bytes:
     ) % (status, phrase, content_type.encode(), extra)
 
 
-class Refused(Exception):
+class _Refused(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
@@ -358,11 +358,11 @@ class _Pending:
             end = _HEAD_END.search(self.buffer, 0, MAX_HEAD + 4)
             if end is None:
                 if len(self.buffer) > MAX_HEAD:
-                    raise Refused(431, "request line and headers are larger than 64 KiB")
+                    raise _Refused(431, "request line and headers are larger than 64 KiB")
                 return None
             self.head_end = end.end()
             if not self.buffer[: end.start()].split(b"\n", 1)[0].strip():
-                raise Refused(400, "the request line is empty")
+                raise _Refused(400, "the request line is empty")
             self.length, expects = _body_length(self.buffer[: end.start()])
             self.continue_due = expects and len(self.buffer) < self.head_end + self.length
         if len(self.buffer) < self.head_end + self.length:
@@ -380,22 +380,22 @@ def _body_length(head: bytes) -> tuple[int, bool]:
     try:
         headers = parse_headers(io.BytesIO(lines[1] + b"\r\n\r\n" if len(lines) > 1 else b"\r\n"))
     except (HTTPException, ValueError):
-        raise Refused(431, "too many or malformed headers") from None
+        raise _Refused(431, "too many or malformed headers") from None
     if headers.get_all("Transfer-Encoding"):
-        raise Refused(411, "chunked request bodies are not accepted; send Content-Length")
+        raise _Refused(411, "chunked request bodies are not accepted; send Content-Length")
     values = headers.get_all("Content-Length") or []
     if not values:
         if method == b"POST":
-            raise Refused(411, "a POST needs a Content-Length header")
+            raise _Refused(411, "a POST needs a Content-Length header")
         return 0, False
     texts = {v.strip() for value in values for v in value.split(",")}
     if len(texts) != 1:
-        raise Refused(400, "conflicting Content-Length headers")
+        raise _Refused(400, "conflicting Content-Length headers")
     (text,) = texts
     if not re.fullmatch(r"[0-9]{1,19}", text):
-        raise Refused(400, f"Content-Length must be a number of bytes, got {text[:40]!r}")
+        raise _Refused(400, f"Content-Length must be a number of bytes, got {text[:40]!r}")
     length = int(text)
     if length > MAX_BODY:
-        raise Refused(413, "request body larger than 1 MiB")
+        raise _Refused(413, "request body larger than 1 MiB")
     expects = (headers.get("Expect") or "").strip().lower() == "100-continue"
     return length, expects and length > 0
