@@ -22,6 +22,9 @@ from ingest.base.errors import DatabaseLocked, OktaduckError, QueryRefused
 from ingest.base.secrets import Secret
 from ingest.service.api import announce_path
 
+# No read timeout: the daemon bounds every query ([query] timeout, an export's own limit) and
+# sends nothing until a long aggregate has finished; a hang-up would cancel it there.
+_TIMEOUT = httpx.Timeout(None, connect=5)
 TOKEN_ENV = "OKTADUCK_API_TOKEN"  # noqa: S105 - a variable name
 HELD = 1 << 20  # bytes of output held back at most while waiting for the next newline
 
@@ -76,7 +79,7 @@ def fetch(
     held = b""
     try:
         with (
-            httpx.Client(trust_env=False, timeout=httpx.Timeout(300, connect=5)) as client,
+            httpx.Client(trust_env=False, timeout=_TIMEOUT) as client,
             client.stream(
                 method, api.url + path, params=params, content=body, headers=headers
             ) as r,
@@ -107,7 +110,7 @@ def stream_lines(
     """NDJSON lines from the API, ``batch`` at a time."""
     try:
         with (
-            httpx.Client(trust_env=False, timeout=httpx.Timeout(300, connect=5)) as client,
+            httpx.Client(trust_env=False, timeout=_TIMEOUT) as client,
             client.stream("GET", api.url + path, params=params, headers=api.headers()) as r,
         ):
             if r.status_code != 200:

@@ -80,14 +80,16 @@ class Watcher:
                             self.wake_r.recv(4096)
                         continue
                     sock: socket.socket = key.fileobj  # type: ignore[assignment]
-                    self.unwatch(sock)
                     try:
-                        hung_up = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+                        # The request was read whole: bytes after it (a stray CRLF, a
+                        # pipelined request) are dropped and the watch goes on.
+                        hung_up = sock.recv(1 << 16, socket.MSG_DONTWAIT) == b""
                     except BlockingIOError:
                         hung_up = False
                     except OSError:
                         hung_up = True
                     if hung_up:
+                        self.unwatch(sock)
                         try:
                             key.data()
                         except Exception as err:  # the watcher goes on for the others

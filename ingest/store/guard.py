@@ -60,6 +60,7 @@ SIZED_FUNCTIONS = {"repeat": 1, "lpad": 1, "rpad": 1, "list_resize": 1, "array_r
 SERIES_FUNCTIONS = frozenset({"range", "generate_series"})
 FORMAT_FUNCTIONS = frozenset({"printf", "format"})
 MAX_BUILT = 10_000
+MAX_REPEATED = 1_000_000  # characters repeat() may build
 # In a format string: a width or precision of 5 digits or more, or one taken from an argument
 # (printf's '*', fmt's nested '{}').
 _WIDE_FORMAT = re.compile(r"%[^a-zA-Z%]*([0-9]{5,}|\*)|\{[^{}]*([0-9]{5,}|\{)")
@@ -145,6 +146,13 @@ def _check_size(name: str, args: list[Any]) -> None:
             raise QueryRefused(
                 f"{name}(): the size must be a number up to {MAX_BUILT} written in the query"
             )
+        if name == "repeat":  # the result is the input times the count: bound both
+            text = _string(args[0]) if args else None
+            if text is None or len(text) * size > MAX_REPEATED:
+                raise QueryRefused(
+                    "repeat(): the text must be written in the query, and the result at most "
+                    f"{MAX_REPEATED} characters"
+                )
     elif name in SERIES_FUNCTIONS:
         if _series_length([_integer(a) for a in args]) > MAX_BUILT:
             raise QueryRefused(

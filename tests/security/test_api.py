@@ -259,7 +259,9 @@ class _Seen(logging.Handler):
             self.seen.set()
 
 
-def test_a_query_stops_when_its_client_leaves(one_worker: Served) -> None:
+@pytest.mark.parametrize("stray", [b"", b"\r\n"], ids=["quiet", "stray-bytes-first"])
+def test_a_query_stops_when_its_client_leaves(one_worker: Served, stray: bytes) -> None:
+    """Also after the client sent a stray byte past its request while the query ran."""
     seen = _Seen("api.query_cancelled")
     logger = logging.getLogger("oktaduck")
     logger.addHandler(seen)
@@ -274,6 +276,9 @@ def test_a_query_stops_when_its_client_leaves(one_worker: Served) -> None:
         s = socket.create_connection(("127.0.0.1", one_worker.port))
         s.sendall(request)
         time.sleep(0.3)  # the query is under way (nothing to wait on: it answers nothing)
+        if stray:
+            s.sendall(stray)
+            time.sleep(0.2)  # the watcher has seen the stray bytes before the hang-up
         s.close()
         assert seen.seen.wait(5), "the hang-up was not noticed"
         started = time.monotonic()  # the only worker is free again

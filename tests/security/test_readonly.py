@@ -308,6 +308,10 @@ BUILDERS = [
     "SELECT count(*) FROM (SELECT unnest(range(ingest_seq * 1000000)) FROM events)",
     "SELECT list_transform([1], x -> repeat('x', x * 1000000000))",
     "EXPLAIN ANALYZE SELECT length(repeat('x', 1500000000))",
+    # the count is small but the text repeated is not: 1 GB built from small counts
+    "SELECT length(repeat(repeat(repeat('x', 10000), 10000), 30))",
+    "SELECT length(repeat(repeat('xxxxxxxxxx', 10000)::VARCHAR, 10000))",
+    "SELECT length(repeat(raw::VARCHAR, 10000)) FROM events",
 ]
 
 
@@ -330,6 +334,7 @@ GOOD = [
     ("SELECT repeat('-', 3) || lpad('7', 3, '0') || rpad('a', 2, '.')", [("---007a.",)]),
     ("SELECT printf('%5d|%s', 42, 'id 123456') AS s", [("   42|id 123456",)]),
     ("SELECT format('{:>4}', 'ab')", [("  ab",)]),
+    ("SELECT length(repeat('ab', 10000))", [(20000,)]),
     ("SELECT sum(x) FROM (SELECT unnest(range(1, 11)) AS x)", [(55,)]),
     ("SELECT count(*) FROM range(3000000)", [(3000000,)]),
     ("SELECT count(*) FROM generate_series(1, 3000000)", [(3000000,)]),
