@@ -111,6 +111,26 @@ class _Broken(Exception):
     pass
 
 
+class _Spent(Exception):
+    """The scan's budget is used up (see ``_Budget``)."""
+
+
+class _Budget:
+    """Tokens a page's scan may read in all: a few times its length. Scanning the elements
+    once reads at most one token a byte; looking for where good elements begin again after
+    a broken one re-reads some of them, and a hostile body (deep nesting broken at the
+    bottom, many broken elements) could make that quadratic: past the budget, the rest of
+    the page is one broken element."""
+
+    def __init__(self, body: bytes) -> None:
+        self.left = 4 * len(body) + 4096
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise _Spent
+
+
 def split_array(body: bytes) -> list[tuple[bytes, bool]]:
     """The bytes of each top-level element of a JSON array, and whether it is broken (does
     not follow JSON's grammar). Elements that scan may still fail to decode (bad UTF-8,
@@ -125,12 +145,18 @@ def split_array(body: bytes) -> list[tuple[bytes, bool]]:
     if first.group(_PUNCT) == b"]" and first.end() == end_of_array:
         return []
     elements: list[tuple[bytes, bool]] = []
+    budget = _Budget(body)
     while True:
         start = _SPACE.match(body, pos).end()  # type: ignore[union-attr]
         try:
-            stop, after = _element(body, start, end_of_array)
+            stop, after = _element(body, start, end_of_array, budget)
+        except _Spent:
+            return _rest_broken(body, start, end_of_array, elements)
         except _Broken:
-            found = _resync(body, start + 1, end_of_array)
+            try:
+                found = _resync(body, start + 1, end_of_array, budget)
+            except _Spent:
+                return _rest_broken(body, start, end_of_array, elements)
             if found is None:
                 if end_of_array < 0:
                     raise BadBody("HTTP 200 with a body that is not JSON (cut short)") from None
@@ -145,16 +171,26 @@ def split_array(body: bytes) -> list[tuple[bytes, bool]]:
         pos = after
 
 
+def _rest_broken(
+    body: bytes, start: int, end_of_array: int, elements: list[tuple[bytes, bool]]
+) -> list[tuple[bytes, bool]]:
+    """``elements`` and, as one broken element, everything from ``start`` to the array's end."""
+    if end_of_array < 0:
+        raise BadBody("HTTP 200 with a body that is not JSON (cut short)")
+    elements.append((body[start : end_of_array - 1].rstrip(), True))
+    return elements
+
+
 def _closing(body: bytes) -> int:
     """Where the body's text ends if its last byte but whitespace is ``]`` (-1 if not)."""
     tail = body.rstrip(b" \t\r\n")
     return len(tail) if tail.endswith(b"]") else -1
 
 
-def _element(body: bytes, start: int, end_of_array: int) -> tuple[int, int | None]:
+def _element(body: bytes, start: int, end_of_array: int, budget: _Budget) -> tuple[int, int | None]:
     """The end of the element at ``start``, and where the next begins (None: the array's
     last); ``_Broken`` if it does not scan or is not followed by ``,`` or the closing ``]``."""
-    stop = _value_end(body, start)
+    stop = _value_end(body, start, budget)
     m = _TOKEN.match(body, stop)
     assert m is not None
     token = m.group(_PUNCT)
@@ -165,7 +201,7 @@ def _element(body: bytes, start: int, end_of_array: int) -> tuple[int, int | Non
     raise _Broken
 
 
-def _resync(body: bytes, pos: int, end_of_array: int) -> tuple[int, int] | None:
+def _resync(body: bytes, pos: int, end_of_array: int, budget: _Budget) -> tuple[int, int] | None:
     """Where the elements after a broken one begin: (the comma's position, the object's).
 
     The first ``,`` after ``pos`` followed by an object from which every element scans to
@@ -174,25 +210,26 @@ def _resync(body: bytes, pos: int, end_of_array: int) -> tuple[int, int] | None:
     of the first ``_TRIES`` candidates, the first that scans as one element."""
     first: tuple[int, int] | None = None
     for tries, m in enumerate(_RESYNC.finditer(body, pos)):
+        if tries >= _TRIES:  # every candidate counts, those that fail to scan too
+            break
         start = m.end() - 1
         try:
-            _, after = _element(body, start, end_of_array)
+            _, after = _element(body, start, end_of_array, budget)
         except _Broken:
             continue
         if first is None:
             first = m.start(), start
-        if tries >= _TRIES:
-            break
-        if after is None or _scans_to_end(body, after, end_of_array):
+        if after is None or _scans_to_end(body, after, end_of_array, budget):
             return m.start(), start
     return first
 
 
-def _scans_to_end(body: bytes, pos: int, end_of_array: int) -> bool:
+def _scans_to_end(body: bytes, pos: int, end_of_array: int, budget: _Budget) -> bool:
     """Whether every element from ``pos`` on scans, up to the array's closing ``]``."""
     while True:
         try:
-            _, after = _element(body, _SPACE.match(body, pos).end(), end_of_array)  # type: ignore[union-attr]
+            start = _SPACE.match(body, pos).end()  # type: ignore[union-attr]
+            _, after = _element(body, start, end_of_array, budget)
         except _Broken:
             return False
         if after is None:
@@ -200,11 +237,12 @@ def _scans_to_end(body: bytes, pos: int, end_of_array: int) -> bool:
         pos = after
 
 
-def _value_end(body: bytes, pos: int) -> int:
+def _value_end(body: bytes, pos: int, budget: _Budget) -> int:
     """Where the JSON value at ``pos`` ends; ``_Broken`` if its tokens break the grammar."""
     closers: list[bytes] = []
     expect = "value"  # value | value_or_close | key | key_or_close | colon | after
     while True:
+        budget.spend()
         m = _TOKEN.match(body, pos)
         assert m is not None
         kind = m.lastindex

@@ -81,3 +81,14 @@ def test_depth_costs_no_recursion() -> None:
 def test_a_body_that_is_not_an_array_or_never_closes_is_not_a_page(body: bytes) -> None:
     with pytest.raises(BadBody, match="HTTP 200 with a"):
         parse_page(body)
+
+
+def test_deep_nesting_broken_at_the_bottom_is_scanned_in_bounded_work() -> None:
+    """Each `,{` of a deep, broken element is a place the good elements might start again;
+    checking them all rescans the nest each time. The scan's budget makes the rest of the
+    page one broken element instead (this body took minutes before)."""
+    n = 20_000
+    body = b'[{"bad"},' + b'{"a":[1,' * n + b'{"a":}' + b"]}" * n + b"]"
+    elements = split_array(body)
+    assert [broken for _, broken in elements] == [True]
+    assert elements[0][0] == body[1:-1]
