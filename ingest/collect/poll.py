@@ -157,8 +157,11 @@ def poll_cycle(
             pending.append(_PageToCommit(len(page.decoded), page.request_id, rows))
             del page
             crash_point("poll.mapped")
-            size = sum(len(p.rows.raw) for p in pending)
-            nbytes = sum(total_size(p.rows.raw) for p in pending)
+            # undecodable elements count too: a page of nothing else is still a page to hold
+            size = sum(p.events for p in pending)
+            nbytes = sum(
+                total_size(p.rows.raw) + sum(len(b.raw) for b in p.rows.bad) for p in pending
+            )
             if done or halt or size >= source.group_events or nbytes >= source.group_bytes:
                 writer.submit(pending)
                 pending = []

@@ -319,6 +319,25 @@ def test_groups_are_bounded_by_bytes_as_well_as_by_events(
     assert groups == [3, 3, 1]  # 1.5 MB reached after 3 pages; then the empty last page
 
 
+def test_pages_of_undecodable_elements_count_towards_the_group_bounds(
+    serve: Callable[[list[bytes]], Pages],
+    poller: Poller,
+) -> None:
+    """Bad elements are held until their group commits, so they count like events: a
+    hostile org serving nothing else must not make a cycle hold every page."""
+    bad = b'{"a":"\xff' + b"x" * 100_000 + b'"}'
+    okta = serve([b"[" + b",".join([bad] * 5) + b"]" for _ in range(6)])  # 500 KB each
+    okta.limit = 5
+    source = source_for(okta, page_limit=5, group_bytes=1 << 20)  # type: ignore[arg-type]
+    groups: list[int] = []
+    with poller.store() as store:
+        result = poller.poll(
+            source, store, on_page=lambda pages, _events, _result: groups.append(pages)
+        )
+    assert result.stored == 0 and result.rejected == 30
+    assert groups == [3, 3, 1]
+
+
 @pytest.mark.slow  # CLI polls of large pages
 def test_a_crash_between_the_parts_of_a_split_group_loses_and_duplicates_nothing(
     serve: Callable[[list[bytes]], Pages], tmp_path: Path
