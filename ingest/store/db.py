@@ -623,20 +623,27 @@ class Store:
                     "(SELECT 1 FROM rejects r "
                     "WHERE r.source = p.source AND r.raw_hash = p.raw_hash)"
                 )
+        undecoded: dict[str, tuple[str, bytes]] = {}
         for bad in page.bad:
-            digest = hashlib.sha256(bad.raw).hexdigest()
-            text = orjson.dumps(bad.raw.decode("utf-8", "backslashreplace")).decode()
+            undecoded.setdefault(hashlib.sha256(bad.raw).hexdigest(), (bad.reason, bad.raw))
+        if undecoded:  # one statement for all of them, however many a page holds
             con.execute(
                 "INSERT INTO rejects (source, reason, raw_hash, raw, raw_bytes, "
-                "mapping_version, first_seen) SELECT $source, $reason, $hash, $raw, $bytes, "
-                "$version, $now WHERE NOT EXISTS "
-                "(SELECT 1 FROM rejects WHERE source = $source AND raw_hash = $hash)",
+                "mapping_version, first_seen) "
+                "SELECT $source, b.reason, b.raw_hash, b.raw, b.raw_bytes, $version, $now "
+                "FROM (SELECT unnest($reasons) AS reason, unnest($hashes) AS raw_hash, "
+                "unnest($texts) AS raw, unnest($bytes) AS raw_bytes) b "
+                "WHERE NOT EXISTS (SELECT 1 FROM rejects r "
+                "WHERE r.source = $source AND r.raw_hash = b.raw_hash)",
                 {
                     "source": page.source,
-                    "reason": bad.reason,
-                    "hash": digest,
-                    "raw": text,
-                    "bytes": bad.raw,
+                    "reasons": [reason for reason, _ in undecoded.values()],
+                    "hashes": list(undecoded),
+                    "texts": [
+                        orjson.dumps(raw.decode("utf-8", "backslashreplace")).decode()
+                        for _, raw in undecoded.values()
+                    ],
+                    "bytes": [raw for _, raw in undecoded.values()],
                     "version": self.mapping.version,
                     "now": now,
                 },
