@@ -490,6 +490,12 @@ class Store:
         query, answered from the newest rows alone, says so and the lookup is skipped. The
         texts are compared by DuckDB, for the rows found only (a stored text is hashed only
         when it differs): stored texts never come to Python.
+
+        The one thing this trusts: Okta gives an event's uuid with the same ``published``
+        every time. A server that sends a stored uuid again under another ``published`` gets
+        a second row, not a conflict; finding those would need a lookup by uuid over the
+        whole table, which is what keeps this flat. ``SELECT uuid FROM events GROUP BY uuid
+        HAVING count(*) > 1`` lists them.
         """
         if not uuids:
             return {}
