@@ -337,12 +337,16 @@ def test_a_reset_that_shows_mid_write_repeats_the_tail_on_the_resend(
 
 
 def test_the_unconfirmed_tail_is_bounded(tcp: TcpReceiver, clock: FakeClock) -> None:
-    """resend_bytes bounds what is kept: the oldest batches leave the tail first."""
+    """resend_bytes bounds what is kept: the oldest batches leave the tail first, while the
+    rest still holds resend_bytes; a batch larger than the bound is kept whole."""
     config = SyslogSinkConfig("127.0.0.1", tcp.port, timeout=5.0, resend_bytes=5000)
     sink = SyslogSink(config, clock)
     for i in range(10):
         sink.send(event_lines(2, start=2 * i))  # about 1 KB each
-    assert 4000 < sink.unconfirmed <= 5000
+    assert 5000 <= sink.unconfirmed < 6200
+    large = event_lines(1, size=8000, start=100)
+    sink.send(large)
+    assert sink.unconfirmed >= 8000  # the newest batch, although past the bound
     sink.close()
 
 

@@ -40,4 +40,6 @@ def read_toml(path: Path, what: str = "config") -> tuple[bytes, dict[str, Any]]:
         raise ConfigError(f"{path}: invalid TOML: {err}") from None
     except RecursionError:  # tomllib recurses once per nested array or inline table
         raise ConfigError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
+    except ValueError as err:  # after TOMLDecodeError, its subclass: an integer too long
+        raise ConfigError(f"{path}: invalid TOML: {str(err).splitlines()[0][:120]}") from None
     return content, data

@@ -32,6 +32,7 @@ from ingest.base.backoff import Backoff
 from ingest.base.clock import Clock, SystemClock
 from ingest.base.errors import AuthFailed, BadRequest, OktaduckError
 from ingest.base.logs import emit
+from ingest.base.redact import redact
 from ingest.collect.completeness import check_window
 from ingest.collect.connect import open_client
 from ingest.collect.poll import poll_cycle
@@ -158,6 +159,10 @@ class SinkRunner:
         except OktaduckError as err:
             self.last_error = str(err)
             emit("export.failed", logging.ERROR, sink=self.spec.name, error=str(err))
+            return
+        except Exception as err:  # a sink's bug: shown like its other failures, not swallowed
+            self.last_error = redact(f"internal error: {type(err).__name__}: {err}")
+            emit("export.failed", logging.ERROR, sink=self.spec.name, error=self.last_error)
             return
         self.last_error = result.error
         if result.delivered or result.error:

@@ -457,6 +457,14 @@ def test_hostile_lookup_files_of_a_mapping_are_problems(tmp_path: Path) -> None:
     assert "huge.json is larger than 16 MiB" in problems
 
 
+def test_an_integer_too_long_for_python_is_a_one_line_config_error(tmp_path: Path) -> None:
+    """tomllib raises a plain ValueError past 4300 digits (not a TOMLDecodeError)."""
+    path = tmp_path / "c.toml"
+    path.write_text("x = " + "1" * 5000 + "\n")
+    with pytest.raises(ConfigError, match=r"c\.toml: invalid TOML"):
+        load_config(path)
+
+
 def test_tomllib_itself_still_recurses_on_deep_arrays() -> None:
     """The reason read_toml catches RecursionError: should tomllib stop recursing one day,
     this fails and the catch can go."""

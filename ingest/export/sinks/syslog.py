@@ -210,10 +210,13 @@ class SyslogSink:
         self._keep(payload)
 
     def _keep(self, payload: bytes) -> None:
-        """Add a written batch to the unconfirmed tail, dropping the oldest past the bound."""
+        """Add a written batch to the unconfirmed tail, dropping the oldest batches while
+        the rest still holds ``resend_bytes``: the newest batch always stays, however large."""
         self._tail.append(payload)
         self._tail_bytes += len(payload)
-        while self._tail and self._tail_bytes > self.config.resend_bytes:
+        while len(self._tail) > 1 and self._tail_bytes - len(self._tail[0]) >= (
+            self.config.resend_bytes
+        ):
             self._tail_bytes -= len(self._tail.popleft())
 
     @property
