@@ -17,7 +17,8 @@ from ingest.base.clock import FakeClock
 from ingest.base.errors import ConfigError
 from ingest.export.settings import parse_sink
 from ingest.export.sinks import RelpSink, SinkRejected, SinkUnavailable
-from ingest.export.sinks.relp import Frame, FrameReader, RelpProtocolError, frame
+from ingest.export.sinks.relp import Frame, FrameReader, RelpProtocolError, _status, frame
+from ingest.export.sinks.syslog import SyslogSinkConfig
 from tests.helpers import Sim, run_cli
 from tests.helpers.export import export_config, fill, relp_sink
 from tests.receivers import (
@@ -96,6 +97,19 @@ def test_relp_settings_are_checked_at_load(tmp_path: Path) -> None:
     for data, message in bad:
         with pytest.raises(ConfigError, match=message):
             parse_sink(data, "sinks[0]", tmp_path)
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), -1.0, 0.0, 3601.0])
+def test_a_timeout_that_is_not_a_finite_number_of_seconds_is_refused(timeout: float) -> None:
+    """nan passes "timeout <= 0" and inf is no socket timeout: both failed only mid-send."""
+    with pytest.raises(ConfigError, match="timeout: must be"):
+        RelpSink(SyslogSinkConfig("127.0.0.1", 2514, protocol="relp", timeout=timeout))
+
+
+def test_a_status_code_is_three_ascii_digits() -> None:
+    assert _status(b"200 OK\nrelp_version=0") == (200, "200 OK")
+    assert _status("²²² OK".encode()) == (None, "²²² OK")
+    assert _status("٢٠٠ OK".encode())[0] is None  # Arabic-Indic digits
 
 
 # --- delivery to rsyslogd (imrelp) --------------------------------------------------------------

@@ -16,7 +16,7 @@ from ingest.base.clock import FakeClock
 from ingest.export.sinks import SinkRejected, SinkUnavailable
 from ingest.export.sinks.relp import frame
 from tests.helpers.export import relp_sink
-from tests.receivers import MakeRelpServer, Session, event_lines, relp_servers
+from tests.receivers import MakeRelpServer, Script, Session, event_lines, relp_servers
 
 
 @pytest.fixture
@@ -129,3 +129,79 @@ def test_a_port_that_resets_every_connection_is_retryable(clock: FakeClock) -> N
             assert "\n" not in str(caught.value)
     finally:
         listener.close()
+
+
+def chatter_instead_of_closing(stop: threading.Event) -> Script:
+    """Acknowledge everything, but answer the ``close`` only with ``rsp`` frames for
+    transactions never sent, one every 0.3 s, until the client hangs up."""
+
+    def script(session: Session) -> None:
+        session.open()
+        while (got := session.next()).command != b"close":
+            session.answer(got)
+        txnr = 900_000
+        while not stop.wait(0.3):
+            txnr += 1
+            session.conn.sendall(frame(txnr, b"rsp", b"200 OK"))
+
+    return script
+
+
+def test_close_ends_within_two_seconds_however_the_receiver_chatters(
+    servers: MakeRelpServer, clock: FakeClock
+) -> None:
+    """The wait for the answer to ``close`` has one deadline; answers to other transactions
+    do not extend it (a SIGTERM would otherwise never complete)."""
+    stop = threading.Event()
+    server = servers(chatter_instead_of_closing(stop))
+    sink = relp_sink(server.port, clock, timeout=30.0)
+    sink.send(event_lines(2))
+    started = time.monotonic()
+    try:
+        sink.close()
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+    assert elapsed < 3.0
+    assert server.sessions[0].frames[-1].command == b"close"
+
+
+def silent_on_close(stop: threading.Event) -> Script:
+    def script(session: Session) -> None:
+        session.open()
+        while (got := session.next()).command != b"close":
+            session.answer(got)
+        stop.wait(30)
+
+    return script
+
+
+def test_close_waits_two_seconds_not_the_timeout_for_a_silent_receiver(
+    servers: MakeRelpServer, clock: FakeClock
+) -> None:
+    stop = threading.Event()
+    server = servers(silent_on_close(stop))
+    sink = relp_sink(server.port, clock, timeout=30.0)
+    sink.send(event_lines(1))
+    started = time.monotonic()
+    try:
+        sink.close()
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+    assert 1.5 < elapsed < 3.0
+
+
+def superscript_status(session: Session) -> None:
+    """Answer the message with a status of superscript digits, which str.isdigit() takes."""
+    session.open()
+    session.answer(session.next(), "²²² OK".encode())
+    session.drain()
+
+
+def test_a_status_of_non_ascii_digits_is_a_refusal_not_a_crash(
+    servers: MakeRelpServer, clock: FakeClock
+) -> None:
+    server = servers(superscript_status)
+    with pytest.raises(SinkRejected, match="refused message 0"):
+        relp_sink(server.port, clock).send(event_lines(1))

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -38,11 +39,12 @@ from typing import NoReturn
 
 from ingest.base import logs
 from ingest.base.clock import Clock
-from ingest.base.errors import SinkRejected, SinkUnavailable
+from ingest.base.errors import ConfigError, SinkRejected, SinkUnavailable
 from ingest.export.sinks.syslog import SyslogSink, SyslogSinkConfig, read_waiting
 
 TXNR_MAX = 999_999_999
 MAX_ANSWER = 64 << 10  # a RELP answer is a status line and a few offers
+MAX_TIMEOUT = 3600  # seconds; a socket timeout must be finite
 SOFTWARE = "oktaduck"
 OFFERS = f"relp_version=0\nrelp_software={SOFTWARE}\ncommands=syslog".encode()
 
@@ -132,13 +134,20 @@ def _status(data: bytes) -> tuple[int | None, str]:
     line = data.split(b"\n", 1)[0].decode("utf-8", "replace")
     code, _, _ = line.partition(" ")
     text = "".join(c if c.isprintable() else "?" for c in line)[:200]
-    return (int(code) if code.isdigit() and len(code) == 3 else None), text
+    # isascii: str.isdigit() also takes digits such as '²', which int() refuses
+    numeric = code.isascii() and code.isdigit() and len(code) == 3
+    return (int(code) if numeric else None), text
 
 
 class RelpSink(SyslogSink):
     """Sends RFC 5424 messages as RELP transactions and waits for every acknowledgement."""
 
     def __init__(self, config: SyslogSinkConfig, clock: Clock | None = None) -> None:
+        if not (math.isfinite(config.timeout) and 0 < config.timeout <= MAX_TIMEOUT):
+            # nan passes "<= 0" and inf too, then settimeout refuses both mid-send
+            raise ConfigError(
+                f"timeout: must be a number of seconds above 0 and at most {MAX_TIMEOUT}"
+            )
         super().__init__(config, clock)
         self._reader = FrameReader()
         self._txnr = 0
@@ -216,11 +225,17 @@ class RelpSink(SyslogSink):
         """End the session politely (``close``, then wait briefly for its answer)."""
         sock = self._sock
         if sock is not None:
+            # One deadline for the whole wait: frames answering something else do not extend it.
+            deadline = time.monotonic() + min(self.config.timeout, 2.0)
             with contextlib.suppress(OSError, TimeoutError, RelpProtocolError):
                 sock.settimeout(min(self.config.timeout, 2.0))
                 txnr = self._next_txnr()
                 sock.sendall(frame(txnr, b"close"))
-                self._wait_for(sock, lambda f: f.txnr == txnr or f.command == b"serverclose")
+                self._wait_for(
+                    sock,
+                    lambda f: f.txnr == txnr or f.command == b"serverclose",
+                    deadline,
+                )
         self._drop()
 
     # --- the session --------------------------------------------------------------------------
@@ -240,7 +255,7 @@ class RelpSink(SyslogSink):
             if chunk:
                 sock.settimeout(self.config.timeout)
                 sock.sendall(b"".join(chunk))
-            for answer in self._receive(sock):
+            for answer in self._receive(sock, time.monotonic() + self.config.timeout):
                 if answer.command == b"serverclose":
                     raise SessionEnded("serverclose")
                 if answer.command != b"rsp" or answer.txnr not in outstanding:
@@ -270,7 +285,7 @@ class RelpSink(SyslogSink):
         try:
             txnr = self._next_txnr()
             sock.sendall(frame(txnr, b"open", OFFERS))
-            answer = self._wait_for(sock, lambda f: True)
+            answer = self._wait_for(sock, lambda f: True, time.monotonic() + self.config.timeout)
         except (OSError, TimeoutError, RelpProtocolError) as err:
             self._drop()
             raise SinkUnavailable(
@@ -294,9 +309,9 @@ class RelpSink(SyslogSink):
         self._txnr = self._txnr % TXNR_MAX + 1
         return self._txnr
 
-    def _receive(self, sock: socket.socket) -> list[Frame]:
-        """Read until at least one whole frame is in (``timeout`` without one: TimeoutError)."""
-        deadline = time.monotonic() + self.config.timeout
+    def _receive(self, sock: socket.socket, deadline: float) -> list[Frame]:
+        """Read until at least one whole frame is in (none by ``deadline``, a
+        ``time.monotonic()`` value: TimeoutError)."""
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -312,9 +327,12 @@ class RelpSink(SyslogSink):
             if frames:
                 return frames
 
-    def _wait_for(self, sock: socket.socket, wanted: Callable[[Frame], bool]) -> Frame:
+    def _wait_for(
+        self, sock: socket.socket, wanted: Callable[[Frame], bool], deadline: float
+    ) -> Frame:
+        """The first frame ``wanted`` takes; frames it ignores do not extend ``deadline``."""
         while True:
-            for answer in self._receive(sock):
+            for answer in self._receive(sock, deadline):
                 if wanted(answer):
                     return answer
 
