@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -357,3 +364,180 @@ def test_retry_after_in_seconds_or_as_an_http_date(
 ) -> None:
     """Retry-After is delay seconds or an HTTP date (RFC 9110 10.2.3)."""
     assert retry_after_seconds(header, datetime(2026, 11, 1, tzinfo=UTC)) == expected
+
+
+# --- hostile answers ----------------------------------------------------------------------------
+
+
+class RawServer:
+    """Answers one POST on 127.0.0.1 with whatever ``answer`` writes to the socket; counts the
+    bytes it managed to write and stops writing once the client hangs up."""
+
+    def __init__(self, answer: Callable[[RawServer, socket.socket], None]) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.written = 0
+        self.stop = threading.Event()
+        self._answer = answer
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(10)
+        conn, _ = self.listener.accept()
+        with conn:
+            conn.settimeout(10)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            while len(body) < length:
+                body += conn.recv(65536)
+            with contextlib.suppress(OSError):  # the client hung up: what the tests want
+                self._answer(self, conn)
+
+    def write(self, conn: socket.socket, data: bytes) -> None:
+        conn.sendall(data)
+        self.written += len(data)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+        self._thread.join(10)
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[..., RawServer]]:
+    made: list[RawServer] = []
+
+    def make(answer: Callable[[RawServer, socket.socket], None]) -> RawServer:
+        made.append(RawServer(answer))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.close()
+
+
+def gzip_of_zeros(mib: int) -> bytes:
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 16 + 15)
+    zeros = bytes(1 << 20)
+    return b"".join(deflate.compress(zeros) for _ in range(mib)) + deflate.flush()
+
+
+BOMB = gzip_of_zeros(256)  # about 250 KiB that inflate to 256 MiB
+
+
+def bomb(server: RawServer, conn: socket.socket) -> None:
+    head = (
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Encoding: gzip\r\n"
+        b"Content-Length: %d\r\n\r\n" % (len(BOMB) * 40)
+    )
+    server.write(conn, head)
+    for _ in range(40):  # 10 MB as sent, 10 GiB inflated
+        server.write(conn, BOMB)
+
+
+def test_a_gzip_bomb_answer_is_read_no_further_than_64_kib(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    """The answer's body only feeds the error message: the sink reads 64 KiB of it as sent
+    and inflates no more than 64 KiB, in a process whose peak memory is measured."""
+    server = raw_server(bomb)
+    script = (
+        "import resource, sys\n"
+        "from ingest.export.sinks import HttpSink, HttpSinkConfig, SinkUnavailable\n"
+        "sink = HttpSink(HttpSinkConfig(url=sys.argv[1], timeout=5.0))\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n"
+        "    sink.send([b'{}'])\n"
+        "except SinkUnavailable as err:\n"
+        "    print(err)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", script, server.url],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    message, growth_kib = done.stdout.splitlines()
+    assert time.monotonic() - started < 10
+    assert "answered HTTP 503" in message
+    assert int(growth_kib) < 32 * 1024  # unbounded, it grew by 256 MiB a chunk
+    server.close()
+    print("bomb bytes the server wrote:", server.written)
+    assert server.written < len(BOMB) * 40  # it could not send all of it
+
+
+def drip_body(server: RawServer, conn: socket.socket) -> None:
+    server.write(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+    while not server.stop.wait(0.1):
+        server.write(conn, b"x")
+
+
+def drip_headers(server: RawServer, conn: socket.socket) -> None:
+    for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 1000:
+        if server.stop.wait(0.1):
+            return
+        server.write(conn, bytes([byte]))
+
+
+@pytest.mark.parametrize("answer", [drip_body, drip_headers])
+def test_a_dripping_answer_ends_at_the_timeout_for_the_whole_request(
+    raw_server: Callable[..., RawServer], answer: Callable[[RawServer, socket.socket], None]
+) -> None:
+    """httpx's timeout is per read; the sink's covers the whole request, answer included."""
+    server = raw_server(answer)
+    sink = HttpSink(HttpSinkConfig(url=server.url, timeout=1.0))
+    started = time.monotonic()
+    with pytest.raises(SinkUnavailable, match=r"did not answer within 1 s"):
+        sink.send(event_lines(1))
+    assert time.monotonic() - started < 1.6
+    sink.close()
+
+
+def test_a_dripping_body_ends_at_the_timeout_with_a_client_passed_in(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    """A client passed in has no deadline backend; the body is still cut between chunks."""
+    server = raw_server(drip_body)
+    with httpx.Client() as client:
+        sink = HttpSink(HttpSinkConfig(url=server.url, timeout=1.0), http=client)
+        started = time.monotonic()
+        with pytest.raises(SinkUnavailable, match=r"did not answer within 1 s"):
+            sink.send(event_lines(1))
+        assert time.monotonic() - started < 1.6
+
+
+def test_a_gzip_answer_that_is_not_gzip_is_unavailable_in_one_line(
+    receiver: HttpReceiver, make_sink: MakeSink
+) -> None:
+    receiver.script(Reply(200, b"this is not gzip\n" * 4, (("Content-Encoding", "gzip"),)))
+    with pytest.raises(SinkUnavailable, match="cannot be read: a gzip body") as caught:
+        make_sink().send(event_lines(1))
+    assert "\n" not in str(caught.value)
+    assert receiver.requests[0].headers["accept-encoding"] == "identity"
+
+
+def test_a_gzip_answer_is_still_read_for_its_error_message(
+    receiver: HttpReceiver, make_sink: MakeSink
+) -> None:
+    body = zlib.compress(b'{"text":"Invalid token","code":4}', wbits=16 + 15)
+    receiver.script(Reply(403, body, (("Content-Encoding", "gzip"),)))
+    with pytest.raises(SinkRejected, match="Invalid token"):
+        make_sink(preset="splunk-hec-raw").send(event_lines(1))
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), -1.0, 0.0, 3601.0])
+def test_a_timeout_that_is_not_a_finite_number_of_seconds_is_refused(timeout: float) -> None:
+    """nan passes "timeout <= 0" and inf is no socket timeout: both failed only mid-send."""
+    with pytest.raises(ConfigError, match="timeout: must be"):
+        HttpSinkConfig(url="http://127.0.0.1:9", timeout=timeout)

@@ -44,8 +44,11 @@ closed before reusing them, so an idle-closed connection costs no failed batch.
 
 from __future__ import annotations
 
+import math
 import socket
 import ssl
+import time
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,6 +57,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import unquote
 
+import httpcore
 import httpx
 import orjson
 
@@ -63,12 +67,15 @@ from ingest.base.redact import redact, register
 from ingest.base.secrets import Secret
 from ingest.export.sinks.base import gzip_member, newline_in_line
 from ingest.export.sinks.fields import event_time
+from ingest.okta.transport import DeadlineBackend, deadline
 from ingest.okta.urls import is_loopback
 
 Preset = Literal["ndjson", "splunk-hec-raw", "splunk-hec-event"]
 PRESETS: tuple[str, ...] = get_args(Preset)
 MiB = 1024 * 1024
 _EXCERPT = 200
+MAX_ANSWER = 64 << 10  # an answer's body only feeds error messages: read no more
+MAX_TIMEOUT = 3600
 
 
 @dataclass(frozen=True)
@@ -137,9 +144,12 @@ class HttpSinkConfig:
                 )
         if self.ca_file is not None and (isinstance(self.verify, Path) or not self.verify):
             raise ConfigError("ca_file: needs verify = true (not verify = <path>)")
-        if self.timeout <= 0 or self.max_batch_bytes <= 0:
-            key = "timeout" if self.timeout <= 0 else "max_batch_bytes"
-            raise ConfigError(f"{key}: must be positive")
+        if not (math.isfinite(self.timeout) and 0 < self.timeout <= MAX_TIMEOUT):
+            raise ConfigError(
+                f"timeout: must be a number of seconds above 0 and at most {MAX_TIMEOUT}"
+            )
+        if self.max_batch_bytes <= 0:
+            raise ConfigError("max_batch_bytes: must be positive")
         if self.token is not None and any(
             name.lower() == self.token_header.lower() for name in self.headers
         ):
@@ -223,16 +233,25 @@ class HttpSink:
             except (OSError, ssl.SSLError) as err:
                 reason = getattr(err, "strerror", None) or err
                 raise ConfigError(f"http sink CA file {ca_file}: {reason}") from None
+        transport = httpx.HTTPTransport(verify=verify, proxy=self.config.proxy, trust_env=False)
+        pool = transport._pool  # httpx builds the pool without a backend option
+        backend = getattr(pool, "_network_backend", None)
+        if isinstance(backend, httpcore.NetworkBackend):
+            # every socket operation of a request ends by its deadline (see _post)
+            pool._network_backend = DeadlineBackend(backend)
         return httpx.Client(
-            verify=verify,
+            transport=transport,
             timeout=self.config.timeout,
             follow_redirects=False,
-            proxy=self.config.proxy,
             trust_env=False,  # no proxy, CA or .netrc taken from the environment
         )
 
     def _build_headers(self) -> dict[str, str]:
-        headers = {"Content-Type": self._preset.content_type, "User-Agent": "oktaduck"}
+        headers = {
+            "Content-Type": self._preset.content_type,
+            "User-Agent": "oktaduck",
+            "Accept-Encoding": "identity",  # the answer is read raw and capped (see _read)
+        }
         headers.update(self.config.headers)
         for name, value in self.config.headers.items():
             if credential_header(name):
@@ -302,19 +321,33 @@ class HttpSink:
         return b'{"event":' + line + time + self._event_meta + b"}"
 
     def _post(self, body: bytes) -> None:
+        """POST one body; the whole request, answer included, ends by ``timeout``.
+
+        httpx's timeouts are per socket operation (a server dripping a byte a second would
+        keep one going for ever): the client the sink builds runs on a deadline backend, and
+        between chunks of the answer the deadline is checked here too (for a client passed
+        in, that check is all). Only the first ``MAX_ANSWER`` bytes of the answer are read.
+        """
         content = gzip_member(body) if self.config.gzip else body
+        timeout = self.config.timeout
+        ends = time.monotonic() + timeout
         try:
-            response = self._http.post(
-                self._url,
-                content=content,
-                headers=self._headers,
-                params=self._params or None,
-                timeout=self.config.timeout,
-            )
-        except httpx.TimeoutException as err:
+            with (
+                deadline(timeout),
+                self._http.stream(
+                    "POST",
+                    self._url,
+                    content=content,
+                    headers=self._headers,
+                    params=self._params or None,
+                    timeout=timeout,
+                ) as response,
+            ):
+                answer = self._read(response, ends)
+        except (httpx.TimeoutException, _Late) as err:
             raise SinkUnavailable(
-                f"{self.name}: {self._shown} did not answer within {self.config.timeout:g} s "
-                f"({type(err).__name__})"
+                f"{self.name}: {self._shown} did not answer within {timeout:g} s "
+                f"({type(err).__name__.lstrip('_')})"
             ) from None
         except httpx.TransportError as err:
             if _untrusted_certificate(err):
@@ -326,21 +359,49 @@ class HttpSink:
             raise SinkUnavailable(
                 f"{self.name}: cannot deliver to {self._shown}: {reason}"
             ) from None
-        self._check(response)
+        except httpx.HTTPError as err:  # DecodingError and the like: not TransportErrors
+            reason = " ".join(self._redact(str(err)).split())[:_EXCERPT] or type(err).__name__
+            raise SinkUnavailable(
+                f"{self.name}: {self._shown} sent an answer that cannot be read: {reason}"
+            ) from None
+        self._check(response, answer)
 
-    def _check(self, response: httpx.Response) -> None:
+    def _read(self, response: httpx.Response, ends: float) -> bytes:
+        """The answer's body: at most ``MAX_ANSWER`` bytes of it as received (the rest is
+        left unread), decoded within the same bound when it came compressed anyway."""
+        raw = bytearray()
+        for chunk in response.iter_raw():
+            raw += chunk
+            if len(raw) >= MAX_ANSWER:
+                del raw[MAX_ANSWER:]
+                break
+            if time.monotonic() >= ends:
+                raise _Late
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding in ("", "identity"):
+            return bytes(raw)
+        wbits = {"gzip": 16 + 15, "x-gzip": 16 + 15, "deflate": 32 + 15}.get(encoding)
+        if wbits is None:
+            return b""  # not asked for, and only of use in an error message: left out
+        try:
+            return zlib.decompressobj(wbits).decompress(bytes(raw), MAX_ANSWER)
+        except zlib.error as err:
+            message = f"a {encoding} body that does not decompress ({err})"
+            raise httpx.DecodingError(message) from None
+
+    def _check(self, response: httpx.Response, answer: bytes) -> None:
         status = response.status_code
         if 200 <= status < 300:
-            code, text = self._hec_code(response)
+            code, text = self._hec_code(answer)
             if code not in (None, 0):
                 raise SinkRejected(
                     f"{self.name}: {self._shown} answered HTTP {status} with HEC code {code}: "
                     f"{text}",
                     status=status,
-                    excerpt=self._excerpt(response),
+                    excerpt=self._excerpt(answer),
                 )
             return
-        excerpt = self._excerpt(response)
+        excerpt = self._excerpt(answer)
         where = f"{self.name}: {self._shown} answered HTTP {status}"
         if status in (408, 429) or status >= 500:
             retry_after = retry_after_seconds(
@@ -358,19 +419,19 @@ class HttpSink:
         hint = "; lower max_batch_bytes" if status == 413 else ""
         raise SinkRejected(f"{where}{hint}: {excerpt}", status=status, excerpt=excerpt)
 
-    def _hec_code(self, response: httpx.Response) -> tuple[int | None, str]:
+    def _hec_code(self, body: bytes) -> tuple[int | None, str]:
         if not self._preset.splunk:
             return None, ""
         try:
-            answer = orjson.loads(response.content)
+            answer = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None, ""
         if not isinstance(answer, dict) or not isinstance(answer.get("code"), int):
             return None, ""
         return answer["code"], self._redact(str(answer.get("text", "")))[:_EXCERPT]
 
-    def _excerpt(self, response: httpx.Response) -> str:
-        text = " ".join(response.content[: _EXCERPT * 4].decode("utf-8", "replace").split())
+    def _excerpt(self, body: bytes) -> str:
+        text = " ".join(body[: _EXCERPT * 4].decode("utf-8", "replace").split())
         return self._redact(text)[:_EXCERPT]
 
     def _redact(self, text: str) -> str:
@@ -378,6 +439,10 @@ class HttpSink:
         if token is not None and token.reveal():
             text = text.replace(token.reveal(), "***")  # also a token too short to register
         return redact(text)
+
+
+class _Late(Exception):
+    """The answer's body was still coming in at the request's deadline."""
 
 
 _CREDENTIAL_WORDS = ("authorization", "cookie", "token", "secret", "key", "password", "auth")
