@@ -393,3 +393,10 @@ def test_tls_refuses_an_untrusted_certificate(tls_rsyslog: Rsyslog, tmp_path: Pa
     sink = syslog_sink(tls_rsyslog.port, tls=True, ca_file=other.cert)
     with pytest.raises(SinkRejected, match="not trusted"):
         sink.send(event_lines(1))
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 0.0, -1.0, 3601.0])
+def test_a_timeout_that_socket_calls_cannot_take_is_a_config_error(timeout: float) -> None:
+    """nan and inf passed the old `timeout <= 0` check and failed at the first send."""
+    with pytest.raises(ConfigError, match="timeout: must be more than 0"):
+        SyslogSinkConfig("127.0.0.1", 514, timeout=timeout)

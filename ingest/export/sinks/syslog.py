@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import re
 import select
@@ -156,8 +157,8 @@ class SyslogSinkConfig:
             raise ConfigError("app_name: 1-48 printable ASCII characters, no spaces")
         if self.hostname is not None and not _printable(self.hostname, 255):
             raise ConfigError("hostname: 1-255 printable ASCII characters, no spaces")
-        if self.timeout <= 0:
-            raise ConfigError("timeout: must be positive")
+        if not (math.isfinite(self.timeout) and 0 < self.timeout <= 3600):
+            raise ConfigError("timeout: must be more than 0 and at most 3600 seconds")
         if (self.key_file or self.cert_file) and not self.tls:
             raise ConfigError("tls: cert_file and key_file need tls = true")
 
