@@ -16,6 +16,11 @@ ATTACH, INSTALL or LOAD). The guard only has to be right for what it lets throug
 - no single value larger than the memory limit can govern: the size given to ``repeat``,
   ``lpad``, ``rpad``, ``list_resize``, to ``range``/``generate_series`` used as a value, and
   the widths of a ``printf``/``format`` string must be numbers up to 10000 written in the query.
+
+It reads DuckDB 1.5.5's parse tree (``json_serialize_sql``: a call's arguments are its
+``children``, a literal is a ``CONSTANT`` with a typed ``value``) and its tokens
+(``duckdb.tokenize``, which leaves comments out). That is the version oktaduck pins; another
+one may shape either differently, and whatever the guard cannot read it refuses.
 """
 
 from __future__ import annotations
@@ -66,6 +71,13 @@ MAX_REPEATED = 1_000_000  # characters repeat() may build
 _WIDE_FORMAT = re.compile(r"%[^a-zA-Z%]*([0-9]{5,}|\*)|\{[^{}]*([0-9]{5,}|\{)")
 # What may stand between EXPLAIN and the statement it explains.
 _EXPLAIN_WORDS = {"ANALYZE", "ANALYSE", "VERBOSE"}
+# A token's text: a word, or else one character (tokenize gives where tokens start, not where
+# they end, and the gap to the next one may hold a comment).
+_LEXEME = re.compile(r"\w+|\S")
+# The types of a literal that is a whole number.
+_INTEGER_TYPES = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
+)
 
 
 def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
@@ -78,10 +90,12 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         if inner is None or inner.type != duckdb.StatementType.SELECT:
             what = inner.type.name if inner is not None else "nothing"
             raise QueryRefused(f"EXPLAIN is allowed for SELECT queries only (got {what})")
-        statement = inner
+        sql = inner_sql
     elif kind != duckdb.StatementType.SELECT:
         raise QueryRefused(f"only SELECT queries are allowed here (got {kind.name})")
-    _check_functions(con, statement.query)
+    # The text as written, not the statement's query: DuckDB rewrites a PRAGMA that reads
+    # (``PRAGMA database_list``) into a SELECT of its own, which the tree check then refuses.
+    _check_functions(con, sql)
 
 
 def _one_statement(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
@@ -96,13 +110,10 @@ def _one_statement(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
 
 def _explained(sql: str) -> str:
     """The statement an ``EXPLAIN [ANALYZE] [(options)]`` explains, comments skipped."""
-    every = duckdb.tokenize(sql)
-    ends = [pos for pos, _ in every[1:]] + [len(sql)]
-    tokens = [
-        (pos, sql[pos:end].strip())
-        for (pos, kind), end in zip(every, ends, strict=True)
-        if kind != duckdb.token_type.comment
-    ]
+    tokens = []
+    for pos, _ in duckdb.tokenize(sql):  # comments are not tokens
+        lexeme = _LEXEME.match(sql, pos)
+        tokens.append((pos, lexeme.group() if lexeme else ""))
     words = [word for _, word in tokens]
     if not words or words[0].upper() != "EXPLAIN":
         return ""
@@ -128,13 +139,20 @@ def _check_functions(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     except (duckdb.Error, orjson.JSONDecodeError, IndexError) as err:
         raise QueryRefused(f"query could not be checked: {_first_line(err)}") from None
     if tree.get("error"):
-        raise QueryRefused(f"query could not be checked: {tree.get('error_message', '')}")
+        message = str(tree.get("error_message", ""))
+        if message.startswith("Only SELECT"):  # a statement DuckDB rewrote into a SELECT
+            word = _LEXEME.search(sql)
+            what = word.group().upper() if word else "nothing"
+            raise QueryRefused(f"only SELECT queries are allowed here (got {what})")
+        raise QueryRefused(f"query could not be checked: {message}")
+    if len(tree.get("statements") or []) != 1:
+        raise QueryRefused("query could not be checked: expected one statement")
     for call, is_table in _calls(tree):
         name = str(call["function_name"]).lower()
         if name in REFUSED_FUNCTIONS:
             raise QueryRefused(f"{name}() is not allowed here: queries only read the store")
         if not is_table:
-            _check_size(name, [a.get("expression") for a in call.get("arguments") or []])
+            _check_size(name, list(call.get("children") or []))
 
 
 def _check_size(name: str, args: list[Any]) -> None:
@@ -168,19 +186,28 @@ def _check_size(name: str, args: list[Any]) -> None:
 
 
 def _integer(expression: Any) -> int | None:
-    literal = expression.get("literal") if isinstance(expression, dict) else None
-    text = literal.get("text") if isinstance(literal, dict) else None
-    if isinstance(text, str) and re.fullmatch(r"-?[0-9]{1,19}", text):
-        return int(text)
-    return None
+    """The whole number an expression is, if it is one written in the query."""
+    value = _literal(expression, _INTEGER_TYPES)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _string(expression: Any) -> str | None:
-    literal = expression.get("literal") if isinstance(expression, dict) else None
-    if isinstance(literal, dict) and literal.get("kind") == "STRING":
-        text = literal.get("text")
-        return text if isinstance(text, str) else None
-    return None
+    """The text an expression is, if it is a string written in the query."""
+    value = _literal(expression, frozenset({"VARCHAR"}))
+    return value if isinstance(value, str) else None
+
+
+def _literal(expression: Any, types: frozenset[str]) -> Any:
+    """A constant's value when its type is one of ``types``, else None."""
+    if not isinstance(expression, dict) or expression.get("class") != "CONSTANT":
+        return None
+    constant = expression.get("value")
+    if not isinstance(constant, dict) or constant.get("is_null") is not False:
+        return None
+    kind = constant.get("type")
+    if not isinstance(kind, dict) or kind.get("id") not in types:
+        return None
+    return constant.get("value")
 
 
 def _series_length(bounds: list[int | None]) -> int:
