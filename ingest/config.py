@@ -23,6 +23,7 @@ from ingest.mapping import default_mapping_dir
 from ingest.okta.client import MAX_RESPONSE_BYTES, ClientPolicy
 from ingest.okta.oauth_config import OAuthConfig
 from ingest.okta.urls import OrgURL, is_loopback
+from ingest.store.lake import LakeConfig, S3Config, check_catalog, check_metadata_schema
 from ingest.store.limits import DEFAULT_QUERY_TIMEOUT, QueryLimits
 
 MAX_LOOKBACK = timedelta(days=90)
@@ -83,6 +84,80 @@ def _api(table: _Table, base: Path) -> ApiConfig:
     return config
 
 
+def _lake(table: _Table, base: Path) -> LakeConfig:
+    """``[storage] lake = {...}``; the secrets are named (env, file), never written here."""
+    catalog = table.get("catalog", None, str)
+    if not catalog:
+        raise ConfigError(
+            f"{table.key('catalog')}: required: postgres:KEY=VALUE ..., sqlite:PATH or duckdb:PATH"
+        )
+    try:
+        catalog = check_catalog(catalog, base)
+    except ConfigError as err:
+        raise ConfigError(f"{table.key('catalog')}: {err}") from None
+    data = table.get("data", None, str)
+    if not data:
+        raise ConfigError(f"{table.key('data')}: required: a folder, or s3://bucket/prefix")
+    if not data.startswith("s3://"):
+        if "://" in data or "'" in data:
+            raise ConfigError(f"{table.key('data')}: a folder, or s3://bucket/prefix")
+        data = str(base / data)
+    elif "'" in data:
+        raise ConfigError(f"{table.key('data')}: cannot hold a quote")
+    schema = table.get("metadata_schema", "oktaduck", str)
+    try:
+        check_metadata_schema(schema)
+    except ConfigError as err:
+        raise ConfigError(f"{table.key('metadata_schema')}: {err}") from None
+    password_file = table.get("password_file", None, str)
+    s3 = table.get("s3", None, dict)
+    owner = table.get("owner", None, str)
+    if owner is not None and not _NAME.match(owner):
+        raise ConfigError(f"{table.key('owner')}: letters, digits, '_', '.', ':', '-'")
+    lake = LakeConfig(
+        catalog=catalog,
+        data=data,
+        metadata_schema=schema,
+        password_env=table.get("password_env", None, str),
+        password_file=(base / password_file) if password_file else None,
+        s3=_s3(_Table(s3, table.key("s3")), base) if s3 is not None else None,
+        lease_ttl=timedelta(seconds=_seconds(table, "lease_ttl", 60.0)),
+        inline_rows=_bounded_int(table, "inline_rows", 200, 0, 1_000_000),
+        compact_every=timedelta(seconds=_seconds(table, "compact_every", 3600.0)),
+        keep_snapshots=timedelta(seconds=_seconds(table, "keep_snapshots", 86400.0)),
+        owner=owner,
+    )
+    table.done()
+    if lake.lease_ttl < timedelta(seconds=5) or lake.lease_ttl > timedelta(hours=1):
+        raise ConfigError(f"{table.key('lease_ttl')}: from 5s to 1h")
+    if (lake.data or "").startswith("s3://") and lake.s3 is None:
+        raise ConfigError(f"{table.key('s3')}: an s3:// data path needs [storage.lake.s3]")
+    return lake
+
+
+def _s3(table: _Table, base: Path) -> S3Config:
+    secret_file = table.get("secret_file", None, str)
+    url_style = table.get("url_style", "vhost", str)
+    if url_style not in ("vhost", "path"):
+        raise ConfigError(f"{table.key('url_style')}: vhost or path")
+    endpoint = table.get("endpoint", None, str)
+    if endpoint is not None and not re.fullmatch(r"[A-Za-z0-9.\[\]:-]{1,255}", endpoint):
+        raise ConfigError(f"{table.key('endpoint')}: HOST or HOST:PORT, no scheme")
+    config = S3Config(
+        region=table.get("region", "us-east-1", str),
+        endpoint=endpoint,
+        url_style=url_style,
+        use_ssl=table.get("use_ssl", True, bool),
+        key_id_env=table.get("key_id_env", None, str),
+        secret_env=table.get("secret_env", None, str),
+        secret_file=(base / secret_file) if secret_file else None,
+    )
+    table.done()
+    if "'" in config.region:
+        raise ConfigError(f"{table.key('region')}: cannot hold a quote")
+    return config
+
+
 def _bounded_int(table: _Table, name: str, default: int, low: int, high: int) -> int:
     value: int = table.get(name, default, int)
     if not low <= value <= high:
@@ -99,7 +174,8 @@ def _seconds(table: _Table, name: str, default: float) -> float:
 
 @dataclass(frozen=True)
 class StorageConfig:
-    path: Path = Path("state/oktaduck.duckdb")
+    path: Path = Path("state/oktaduck.duckdb")  # the file store, or the state folder's anchor
+    lake: LakeConfig | None = None  # [storage] lake = {...}: a DuckLake store instead
     retention: timedelta | None = None  # keep everything unless configured
     retention_every: timedelta = timedelta(hours=6)
     memory_limit: str | None = None  # DuckDB's memory_limit, e.g. "1GB"
@@ -296,8 +372,10 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
         r"[0-9]{1,12}(\.[0-9]{1,6})?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", memory
     ):
         raise ConfigError("storage.memory_limit: e.g. '512MB' or '2GB'")
+    lake = storage_t.get("lake", None, dict)
     storage = StorageConfig(
         path=base / storage_t.get("path", "state/oktaduck.duckdb", str),
+        lake=_lake(_Table(lake, "storage.lake"), base) if lake is not None else None,
         retention=parse_duration(retention, "storage.retention") if retention else None,
         retention_every=parse_duration(
             storage_t.get("retention_every", "6h"), "storage.retention_every"

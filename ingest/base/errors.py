@@ -20,7 +20,9 @@ The shape (exit code 2 where marked, 1 otherwise)::
     |-- MapperFailed                the mapping child process could not start or died
     |-- EventRejected               one event could not be mapped; stored apart
     |-- StoreError                  the DuckDB store could not be opened or written
-    |   `-- DatabaseLocked          another process holds the write lock
+    |   |-- DatabaseLocked          another process holds the write lock
+    |   |-- LakeUnavailable         the lake's catalog or data path cannot be reached
+    |   `-- LeaseLost               another daemon owns this source or sink now
     |-- FilterSyntaxError (2)       a filter or q Okta would refuse, with its position
     |-- QueryRefused (2)            not a single read-only SELECT
     |-- QueryTimeout                a query ran past its limit
@@ -152,6 +154,16 @@ class StoreError(OktaduckError):
 
 class DatabaseLocked(StoreError):
     """Another process (normally the daemon) holds the database's write lock."""
+
+
+class LakeUnavailable(StoreError):
+    """The lake's catalog or data path cannot be reached (or its extensions are missing);
+    nothing was committed, and the work is tried again later."""
+
+
+class LeaseLost(StoreError):
+    """A source or sink of a lake is owned by another process now: its commit was refused
+    and nothing of it was stored."""
 
 
 class FilterSyntaxError(OktaduckError):

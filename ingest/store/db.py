@@ -1,30 +1,42 @@
-"""The DuckDB store: open, commit pages with their cursor in one transaction, read cursors."""
+"""The store: open, commit pages with their cursor in one transaction, read cursors.
+
+One class for both stores: a DuckDB file (the default) or a DuckLake lake (``lake``,
+``lakeschema``). They differ in a few statements only, each marked where it is: the lake
+has no ``ingest_seq`` column to fill (its ``events`` view derives it), keeps cursors as an
+append-only log, fences every commit with its source's lease, needs no CHECKPOINT, and
+tries a commit again when it lost a race with another writer.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import logging
+import random
 import re
 import threading
+import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import orjson
 from nanoarrow.c_array import CArray
 
 from ingest.base.crashpoints import crash_point
-from ingest.base.errors import ConfigError, DatabaseLocked, StoreError
+from ingest.base.errors import ConfigError, DatabaseLocked, LeaseLost, StoreError
 from ingest.base.logs import emit
 from ingest.mapping import CompiledMapping, MappedBatch
 from ingest.mapping.arrow import Table, column, repeated, strings
 from ingest.okta.elements import BadEvent
+from ingest.store.lake import LakeConfig, connect_lake, is_conflict, translate_lake
+from ingest.store.lakeschema import fence, migrate_lake, read_lease, release_lease, take_lease
 from ingest.store.rawtexts import RawTexts, raw_array, text_bytes, text_size, total_size
 from ingest.store.schema import ensure_mapping_columns, migrate
 
@@ -59,6 +71,10 @@ OVERFLOW_STRING = 4096
 # 48MB get ~250MB; ordinary Okta events (~2.6 KB, under OVERFLOW_STRING) change nothing.
 CHECKPOINT_VECTOR = 2048
 MAX_MEMORY_LIMIT = 4 * 2**30
+# A lake commit that lost an optimistic-concurrency race is tried again from the start (the
+# uuid lookup included, so nothing is stored twice), this many times at most.
+LAKE_COMMIT_ATTEMPTS = 20
+_T = TypeVar("_T")
 _SIZE = re.compile(r"\s*([0-9.]+)\s*([KMGT]?i?B)?\s*$", re.IGNORECASE)
 
 
@@ -175,53 +191,139 @@ def configuration_locked(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(rows and rows[0][0])
 
 
+class _Conflict(Exception):
+    """A lake commit lost a race with another writer; ``commit_pages`` tries it again."""
+
+
+StoreTarget = Path | LakeConfig
+
+
+def describe(target: StoreTarget) -> str:
+    """The store for messages: a file's path, or the lake's catalog and data path."""
+    return target.describe() if isinstance(target, LakeConfig) else f"database {target}"
+
+
 class Store:
-    """The writer's handle on the database. Commits are serialized by a lock."""
+    """The writer's handle on the store. Commits are serialized by a lock."""
 
     def __init__(
         self,
-        path: Path,
+        target: StoreTarget,
         mapping: CompiledMapping,
         memory_limit: str | None = None,
         threads: int | None = None,
         serves_queries: bool = True,
     ) -> None:
-        """``serves_queries``: lock the configuration once set up (the daemon, whose API runs
-        people's queries on this database). A one-shot ingest runs none and keeps the
-        freedom to raise its memory limit for large events (``CHECKPOINT_VECTOR``)."""
+        """``target``: the DuckDB file, or a lake. ``serves_queries``: lock the configuration
+        once set up (the daemon, whose API runs people's queries on this database). A one-shot
+        ingest runs none and keeps the freedom to raise its memory limit for large events
+        (``CHECKPOINT_VECTOR``)."""
         if mapping.output != "columns":  # ECS, OCSF: documents for export, not the table
             raise ConfigError(
                 f"mapping {mapping.name} makes {mapping.output}s; the events table needs a "
                 'mapping with output = "columns" (mappings/okta/normalized.toml)'
             )
-        self.path = path
+        self.lake = target if isinstance(target, LakeConfig) else None
+        self.target: StoreTarget = target
+        self.path = Path(target.catalog) if isinstance(target, LakeConfig) else target
         self.mapping = mapping
-        self.con = connect(path)
+        self.owner = self.lake.owner_name() if self.lake else ""
+        self._held: set[tuple[str, str]] = set()  # leases this store took (lake)
+        # the table events are written to: the lake's ``events`` is a view of ``event_rows``
+        self.events_table = "event_rows" if self.lake else "events"
+        self.con = connect_lake(self.lake, read_only=False) if self.lake else connect(self.path)
         self._lock = threading.Lock()
         try:
             locked = configuration_locked(self.con)  # by another Store of this process
             if not locked:
                 self.con.execute(f"SET memory_limit = '{memory_limit or DEFAULT_MEMORY_LIMIT}'")
-                self.con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+                if not self.lake:
+                    self.con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
             if threads is not None and not locked:
                 self.con.execute(f"SET threads = {int(threads)}")
-            migrate(self.con)
-            ensure_mapping_columns(self.con, mapping.columns)
-            row = self.con.execute("SELECT coalesce(max(ingest_seq), 0) FROM events").fetchall()
+            if self.lake:
+                self._migrate_lake()
+                row = [(0,)]
+            else:
+                migrate(self.con)
+                ensure_mapping_columns(self.con, mapping.columns)
+                row = self.con.execute("SELECT coalesce(max(ingest_seq), 0) FROM events").fetchall()
             self._room = overflow_room(self.con)
             self._base_limit = memory_bytes(self.con)
             if not locked and serves_queries:
                 lock_configuration(self.con)
-            self._adaptive = not locked and not serves_queries
+            self._adaptive = not locked and not serves_queries and not self.lake
         except duckdb.Error as err:
             self.con.close()
-            raise translate(err, path) from None
+            raise self._translate(err) from None
+        except BaseException:
+            self.con.close()
+            raise
         self._next_seq = int(row[0][0]) + 1 if row else 1
         self._large = 0  # bytes of large texts committed since the last checkpoint
         self._recent: deque[int] = deque(maxlen=CHECKPOINT_VECTOR)  # sizes of the last large
         self._recent_bytes = 0
 
+    def _translate(self, err: duckdb.Error) -> StoreError:
+        return translate_lake(err, self.lake) if self.lake else translate(err, self.path)
+
+    def _migrate_lake(self) -> None:
+        """Create the lake's tables and the mapping's columns; a writer starting at the same
+        moment may win the race to create them, and then this finds them there."""
+        assert self.lake is not None
+        for attempt in range(LAKE_COMMIT_ATTEMPTS):
+            try:
+                migrate_lake(self.con, self.lake.inline_rows)
+                ensure_mapping_columns(self.con, self.mapping.columns, "event_rows")
+                return
+            except duckdb.Error as err:
+                if not is_conflict(err) or attempt == LAKE_COMMIT_ATTEMPTS - 1:
+                    raise
+
+    def hold(self, kind: str, key: str, now: datetime) -> None:
+        """Take (or renew) the lease of a source or sink of the lake for ``lease_ttl``;
+        LeaseLost when another process holds it. Nothing to hold in a file store, which one
+        process opens at a time."""
+        if self.lake is None:
+            return
+        with self._lock:
+            try:
+                take_lease(self.con, kind, key, self.owner, self.lake.lease_ttl, now)
+            except duckdb.Error as err:
+                if is_conflict(err):  # another process took it in the same moment
+                    holder = read_lease(self.con, kind, key)
+                    who = holder.owner if holder else "another process"
+                    raise LeaseLost(f"{kind} {key} was just taken by {who}") from None
+                raise self._translate(err) from None
+        self._held.add((kind, key))
+
+    def release(self, kind: str, key: str) -> None:
+        """Give up a lease this store holds, so that another process may take it at once."""
+        if self.lake is None or (kind, key) not in self._held:
+            return
+        self._held.discard((kind, key))
+        with self._lock:
+            try:
+                release_lease(self.con, kind, key, self.owner)
+            except duckdb.Error as err:
+                emit("lake.release_failed", logging.WARNING, kind=kind, key=key, error=str(err))
+
+    def fence(self, con: duckdb.DuckDBPyConnection, kind: str, key: str, now: datetime) -> None:
+        """Inside a transaction on the lake: renew this store's lease of a source or sink, or
+        LeaseLost when another process took it over (see ``lakeschema``)."""
+        if self.lake is None:
+            return
+        if (kind, key) not in self._held:
+            raise LeaseLost(f"{kind} {key}: this process ({self.owner}) does not hold its lease")
+        try:
+            fence(con, kind, key, self.owner, self.lake.lease_ttl, now)
+        except LeaseLost:
+            self._held.discard((kind, key))
+            raise
+
     def close(self) -> None:
+        for kind, key in list(self._held):
+            self.release(kind, key)
         with self._lock:
             self.con.close()
 
@@ -238,10 +340,12 @@ class Store:
             try:
                 yield
             except duckdb.Error as err:
-                raise translate(err, self.path) from None
+                raise self._translate(err) from None
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction on the writer's connection. On the lake, a COMMIT that lost a race
+        with another writer raises ``_Conflict`` (see ``retrying``)."""
         with self._lock:
             con = self.con
             try:
@@ -251,7 +355,9 @@ class Store:
             except duckdb.Error as err:
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
-                raise translate(err, self.path) from None
+                if self.lake and is_conflict(err):
+                    raise _Conflict() from None
+                raise self._translate(err) from None
             except BaseException:
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
@@ -283,55 +389,97 @@ class Store:
         if not pages:
             return CommitResult(0, 0, 0, None)
         source = pages[0].source
+        if self.lake and ("source", source) not in self._held:
+            self.hold("source", source, now)  # a one-shot ingest: the daemon holds it already
         self._fit_large_texts(pages)
         chunks = self._chunks(pages)
-        stored = duplicates = conflicts = rejected = 0
-        newest: datetime | None = None
+        total = CommitResult(0, 0, 0, None)
         for number, (positions, large) in enumerate(chunks, start=1):
             last = number == len(chunks)
             if number > 1:
                 crash_point("store.part_committed")  # not in faults.POINTS: split groups only
             self._make_room(large)
-            with self.transaction() as con:
-                if last:
-                    crash_point("store.begun")
-                parts = [
-                    _Part(page.batch, rows, page.raw)
-                    for page, rows in zip(pages, positions, strict=True)
-                ]
-                kept, clashes = self._insert_parts(con, source, parts, now)
-                part_stored = sum(map(len, kept))
-                part_duplicates = sum(map(len, positions)) - part_stored - clashes
-                for page, keep in zip(pages, kept, strict=True):
-                    published: list[datetime] = page.batch.columns["published"]
-                    page_newest = max((published[i] for i in keep), default=None)
-                    if page_newest is not None:
-                        newest = max(newest or page_newest, page_newest)
-                stored += part_stored
-                duplicates += part_duplicates
-                conflicts += clashes
-                if not last:  # events only: the cursor's URL stays before these pages
-                    self._update_cursor(
-                        con,
-                        dataclasses.replace(pages[-1], next_url=None),
-                        0,
-                        part_stored,
-                        part_duplicates,
-                        0,
-                        newest,
-                        now,
-                    )
-                    continue
-                crash_point("store.events_inserted")
-                for page in pages:
-                    rejected += self._insert_rejects(con, page, now)
-                crash_point("store.rejects_inserted")
-                self._update_cursor(
-                    con, pages[-1], len(pages), part_stored, part_duplicates, rejected, newest, now
+            part = self.retrying(
+                functools.partial(
+                    self._commit_part,
+                    pages=pages,
+                    positions=positions,
+                    last=last,
+                    newest=total.newest_published,
+                    now=now,
                 )
-                crash_point("store.cursor_updated")
+            )
+            total = CommitResult(
+                total.stored + part.stored,
+                total.duplicates + part.duplicates,
+                total.rejected + part.rejected,
+                part.newest_published,
+                total.conflicts + part.conflicts,
+            )
         crash_point("store.committed")
-        return CommitResult(stored, duplicates, rejected, newest, conflicts)
+        return total
+
+    def retrying(self, work: Callable[[duckdb.DuckDBPyConnection], _T]) -> _T:
+        """``work(con)`` in one transaction; on the lake, run again from the start when its
+        commit lost a race with another writer (each run reads what the winner stored, so a
+        page is never stored twice). A file store has one writer and runs it once."""
+        for attempt in range(1, LAKE_COMMIT_ATTEMPTS + 1):
+            try:
+                with self.transaction() as con:
+                    return work(con)
+            except _Conflict:
+                emit("lake.commit_conflict", logging.DEBUG, attempt=attempt)
+                time.sleep(random.uniform(0, 0.02 * attempt))  # let the winner finish
+        raise StoreError(
+            f"{describe(self.target)}: a commit lost {LAKE_COMMIT_ATTEMPTS} races with other "
+            "writers in a row; it is tried again at the next poll"
+        )
+
+    def _commit_part(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        pages: Sequence[PageRows],
+        positions: list[Sequence[int]],
+        last: bool,
+        newest: datetime | None,
+        now: datetime,
+    ) -> CommitResult:
+        """One transaction of ``commit_pages``: the rows at ``positions`` of each page, and
+        when ``last``, the pages' rejects and the cursor after them. ``newest`` is the newest
+        ``published`` stored by the parts before; the result carries the newest after."""
+        source = pages[0].source
+        self.fence(con, "source", source, now)
+        if last:
+            crash_point("store.begun")
+        parts = [
+            _Part(page.batch, rows, page.raw) for page, rows in zip(pages, positions, strict=True)
+        ]
+        kept, clashes = self._insert_parts(con, source, parts, now)
+        stored = sum(map(len, kept))
+        duplicates = sum(map(len, positions)) - stored - clashes
+        for page, keep in zip(pages, kept, strict=True):
+            published: list[datetime] = page.batch.columns["published"]
+            page_newest = max((published[i] for i in keep), default=None)
+            if page_newest is not None:
+                newest = max(newest or page_newest, page_newest)
+        if not last:  # events only: the cursor's URL stays before these pages
+            self._update_cursor(
+                con,
+                dataclasses.replace(pages[-1], next_url=None),
+                0,
+                stored,
+                duplicates,
+                0,
+                newest,
+                now,
+            )
+            return CommitResult(stored, duplicates, 0, newest, clashes)
+        crash_point("store.events_inserted")
+        rejected = sum(self._insert_rejects(con, page, now) for page in pages)
+        crash_point("store.rejects_inserted")
+        self._update_cursor(con, pages[-1], len(pages), stored, duplicates, rejected, newest, now)
+        crash_point("store.cursor_updated")
+        return CommitResult(stored, duplicates, rejected, newest, clashes)
 
     def _chunks(self, pages: Sequence[PageRows]) -> list[tuple[list[Sequence[int]], int]]:
         """The group's accepted rows split so that each part holds at most ``self._room``
@@ -391,8 +539,9 @@ class Store:
 
     def _make_room(self, large: int) -> None:
         """Checkpoint before a commit of ``large`` bytes of large texts if, with those
-        committed since the last checkpoint, they would pass ``self._room``."""
-        if not large:
+        committed since the last checkpoint, they would pass ``self._room``. A lake writes
+        each commit's rows out to Parquet: nothing to do there."""
+        if not large or self.lake:
             return
         if self._large and self._large + large > self._room:
             with self._lock:
@@ -501,7 +650,7 @@ class Store:
             return {}
         lo = min(published)
         rows = con.execute(
-            "SELECT max(published) FROM events WHERE published >= $lo", {"lo": lo}
+            f"SELECT max(published) FROM {self.events_table} WHERE published >= $lo", {"lo": lo}
         ).fetchall()
         newest: datetime | None = rows[0][0] if rows else None
         if newest is None:
@@ -521,7 +670,7 @@ class Store:
             rows = con.execute(
                 "SELECT e.uuid, CASE WHEN e.raw::VARCHAR = p.raw THEN NULL "
                 "ELSE sha256(e.raw::VARCHAR) END "
-                "FROM events e JOIN page_uuids p ON e.uuid = p.uuid "
+                f"FROM {self.events_table} e JOIN page_uuids p ON e.uuid = p.uuid "
                 "WHERE e.published BETWEEN $lo AND $hi",
                 {"lo": lo, "hi": max(p for _, p, _ in candidates)},
             ).fetchall()
@@ -582,19 +731,21 @@ class Store:
             next_seq += len(keep)
             extra = {
                 "keep_": column([i in wanted for i in range(size)], "bool"),
-                "ingest_seq": column([seqs.get(i) for i in range(size)], "int"),
                 "source": repeated(source, size, "string"),
                 "mapping_version": repeated(self.mapping.version, size, "string"),
                 "mapping_issues": column([i or None for i in part.batch.issues], "list[string]"),
                 "ingested_at": repeated(now, size, "timestamp"),
                 "raw": raw_array(part.raw, part.batch.accepted),
             }
+            if not self.lake:  # the lake's ingest_seq is its row id (``lakeschema``)
+                extra["ingest_seq"] = column([seqs.get(i) for i in range(size)], "int")
             columns = dict(zip(names, part.batch.arrow_columns(self.mapping), strict=True))
             batches.append({**columns, **extra})
         table = Table.of(*batches)
         with registered(con, "page_rows", table):
             con.execute(
-                "INSERT INTO events BY NAME SELECT * EXCLUDE (keep_) FROM page_rows WHERE keep_"
+                f"INSERT INTO {self.events_table} BY NAME "
+                "SELECT * EXCLUDE (keep_) FROM page_rows WHERE keep_"
             )
         self._next_seq = next_seq
 
@@ -668,6 +819,31 @@ class Store:
         newest: datetime | None,
         now: datetime,
     ) -> None:
+        if self.lake:  # an append-only log: the ``cursors`` view shows each source's newest
+            con.execute(
+                """
+                INSERT INTO cursor_log
+                SELECT $source, $org, coalesce($next, c.next_url),
+                       coalesce(c.pages, 0) + $pages, coalesce(c.events, 0) + $stored,
+                       coalesce(c.duplicates, 0) + $dups, coalesce(c.rejects, 0) + $rejected,
+                       greatest(c.newest_published, $newest), $now,
+                       coalesce(c.created_at, $now), $owner
+                FROM (SELECT 1) LEFT JOIN cursors c ON c.source = $source
+                """,
+                {
+                    "source": page.source,
+                    "org": page.org_url,
+                    "next": page.next_url,
+                    "pages": pages,
+                    "stored": stored,
+                    "dups": duplicates,
+                    "rejected": rejected,
+                    "newest": newest,
+                    "now": now,
+                    "owner": self.owner,
+                },
+            )
+            return
         con.execute(
             """
             INSERT INTO cursors (source, org_url, next_url, pages, events, duplicates, rejects,

@@ -130,18 +130,23 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     return current
 
 
-def ensure_mapping_columns(con: duckdb.DuckDBPyConnection, columns: Iterable[Column]) -> list[str]:
-    """Add a column to ``events`` for every mapping field it lacks; return the added names."""
+def ensure_mapping_columns(
+    con: duckdb.DuckDBPyConnection, columns: Iterable[Column], table: str = "events"
+) -> list[str]:
+    """Add a column to ``table`` (the lake's is ``event_rows``) for every mapping field it
+    lacks; return the added names."""
     existing = {
         name
         for (name,) in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'events'"
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = $table AND table_catalog = current_database()",
+            {"table": table},
         ).fetchall()
     }
     added = []
     for column in columns:
         if column.name in existing:
             continue
-        con.execute(f'ALTER TABLE events ADD COLUMN "{column.name}" {column.duckdb_type}')
+        con.execute(f'ALTER TABLE {table} ADD COLUMN "{column.name}" {column.duckdb_type}')
         added.append(column.name)
     return added

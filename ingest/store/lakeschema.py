@@ -1,0 +1,247 @@
+"""The lake's schema, and the leases that give each source and sink one owner at a time.
+
+The same tables and columns as the file store (``schema``), shaped for many writers under
+DuckLake's optimistic concurrency, where two transactions conflict when they change the same
+rows (an UPDATE is a delete and an insert; DELETEs of rows in one table conflict even when the
+rows differ) and never when they only insert:
+
+- ``event_rows`` holds the events, partitioned by day of ``published`` (a day's feed reads
+  that day's files; retention drops whole files). ``events`` is a view of it that adds
+  ``ingest_seq``: DuckLake's row id plus one. Row ids are handed out at commit, in commit
+  order, and stay with a row through updates and compaction, so ``ingest_seq`` grows in
+  commit order across every daemon, as an export cursor needs.
+- ``cursor_log`` and ``export_cursor_log`` are append-only: a commit adds its source's (or
+  sink's) new cursor as a row, with running totals. The views ``cursors`` and
+  ``export_cursors`` show the newest row of each, so queries read them as in the file store.
+- ``rejects``, ``conflicts``: as in the file store, only ever inserted into by a writer.
+- ``lease_<kind>_<hash>``: one small table per source or sink, holding its owner and when the
+  lease ends. Every commit of a page updates its source's lease row, so two processes that
+  both believe they own a source cannot both commit: the later one conflicts, and after a
+  takeover the old owner's update finds no row of its own (``LeaseLost``). The lease is the
+  fence; one table each keeps the sources from conflicting with one another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import duckdb
+
+from ingest.base.errors import LeaseLost
+from ingest.store.lake import LAKE
+
+SCHEMA_VERSION = 3  # the file store's version this lake schema matches
+
+LAKE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS event_rows (
+    source VARCHAR NOT NULL,
+    uuid VARCHAR NOT NULL,
+    published TIMESTAMPTZ NOT NULL,
+    event_type VARCHAR,
+    mapping_version VARCHAR NOT NULL,
+    mapping_issues VARCHAR[],
+    ingested_at TIMESTAMPTZ NOT NULL,
+    raw JSON NOT NULL
+);
+ALTER TABLE event_rows SET PARTITIONED BY (year(published), month(published), day(published));
+CREATE OR REPLACE VIEW events AS SELECT rowid + 1 AS ingest_seq, * FROM event_rows;
+CREATE TABLE IF NOT EXISTS cursor_log (
+    source VARCHAR NOT NULL,
+    org_url VARCHAR NOT NULL,
+    next_url VARCHAR,
+    pages BIGINT NOT NULL,
+    events BIGINT NOT NULL,
+    duplicates BIGINT NOT NULL,
+    rejects BIGINT NOT NULL,
+    newest_published TIMESTAMPTZ,
+    last_commit TIMESTAMPTZ,
+    created_at TIMESTAMPTZ NOT NULL,
+    owner VARCHAR
+);
+CREATE OR REPLACE VIEW cursors AS
+SELECT source, org_url, next_url, pages, events, duplicates, rejects, newest_published,
+       last_commit, created_at
+FROM (SELECT *, row_number() OVER (PARTITION BY source ORDER BY rowid DESC) AS newest_
+      FROM cursor_log)
+WHERE newest_ = 1;
+CREATE TABLE IF NOT EXISTS rejects (
+    source VARCHAR NOT NULL,
+    uuid VARCHAR,
+    reason VARCHAR NOT NULL,
+    raw_hash VARCHAR NOT NULL,
+    raw JSON NOT NULL,
+    mapping_version VARCHAR NOT NULL,
+    first_seen TIMESTAMPTZ NOT NULL,
+    resolved_at TIMESTAMPTZ,
+    raw_bytes BLOB
+);
+CREATE TABLE IF NOT EXISTS conflicts (
+    source VARCHAR NOT NULL,
+    uuid VARCHAR NOT NULL,
+    published TIMESTAMPTZ NOT NULL,
+    raw_hash VARCHAR NOT NULL,
+    raw JSON NOT NULL,
+    stored_hash VARCHAR NOT NULL,
+    seen_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS export_cursor_log (
+    sink VARCHAR NOT NULL,
+    last_seq BIGINT NOT NULL,
+    delivered BIGINT NOT NULL,
+    batches BIGINT NOT NULL,
+    last_success TIMESTAMPTZ,
+    last_error VARCHAR,
+    last_error_at TIMESTAMPTZ,
+    created_at TIMESTAMPTZ NOT NULL,
+    owner VARCHAR
+);
+CREATE OR REPLACE VIEW export_cursors AS
+SELECT sink, last_seq, delivered, batches, last_success, last_error, last_error_at, created_at
+FROM (SELECT *, row_number() OVER (PARTITION BY sink ORDER BY rowid DESC) AS newest_
+      FROM export_cursor_log)
+WHERE newest_ = 1;
+"""
+
+
+def migrate_lake(con: duckdb.DuckDBPyConnection, inline_rows: int) -> int:
+    """Create the lake's tables where they are missing (one transaction); its schema version.
+
+    Two writers creating a new lake at once conflict: the loser's error reaches the caller,
+    which tries again and then finds the tables there."""
+    rows = con.execute(
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND table_name = 'schema_migrations'"
+    ).fetchall()
+    if rows and rows[0][0]:
+        found = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()
+        if found and found[0][0] >= SCHEMA_VERSION:
+            return int(found[0][0])
+    # before the views: DuckLake 1.5.5 crashes in ducklake_set_option once a view exists
+    con.execute(
+        f"CALL ducklake_set_option('{LAKE}', 'data_inlining_row_limit', {int(inline_rows)})"
+    )
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(LAKE_SCHEMA)
+        con.execute(
+            "INSERT INTO schema_migrations VALUES ($version, now())", {"version": SCHEMA_VERSION}
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+    return SCHEMA_VERSION
+
+
+def lease_table(kind: str, key: str) -> str:
+    """The lease table of a source (``kind`` "source") or a sink ("sink")."""
+    return f"lease_{kind}_{hashlib.sha256(key.encode()).hexdigest()[:20]}"
+
+
+@dataclass(frozen=True)
+class Lease:
+    kind: str
+    key: str
+    owner: str
+    expires_at: datetime
+
+
+def read_lease(con: duckdb.DuckDBPyConnection, kind: str, key: str) -> Lease | None:
+    """The current lease of a source or sink, if any was ever taken."""
+    table = lease_table(kind, key)
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND table_name = $t",
+        {"t": table},
+    ).fetchall()
+    if not exists or not exists[0][0]:
+        return None
+    rows = con.execute(f"SELECT owner, expires_at FROM {table} WHERE key = $k", {"k": key})
+    found = rows.fetchall()
+    return Lease(kind, key, found[0][0], found[0][1]) if found else None
+
+
+def take_lease(
+    con: duckdb.DuckDBPyConnection,
+    kind: str,
+    key: str,
+    owner: str,
+    ttl: timedelta,
+    now: datetime,
+) -> Lease:
+    """Take (or renew) the lease of a source or sink for ``ttl`` in one transaction of its
+    own; LeaseLost when another owner holds it and it has not ended. A commit that conflicts
+    with another taker's raises the DuckDB error: the caller tries again later."""
+    table = lease_table(kind, key)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} (key VARCHAR NOT NULL, owner VARCHAR NOT NULL, "
+            "expires_at TIMESTAMPTZ NOT NULL, taken_at TIMESTAMPTZ NOT NULL, "
+            "commits BIGINT NOT NULL)"
+        )
+        found = con.execute(
+            f"SELECT owner, expires_at, taken_at FROM {table} WHERE key = $k", {"k": key}
+        ).fetchall()
+        if found and found[0][0] != owner and found[0][1] > now:
+            raise LeaseLost(
+                f"{kind} {key} is owned by {found[0][0]} until {found[0][1].isoformat()}"
+            )
+        taken = found[0][2] if found and found[0][0] == owner else now
+        con.execute(f"DELETE FROM {table}")
+        con.execute(
+            f"INSERT INTO {table} VALUES ($k, $owner, $expires, $taken, 0)",
+            {"k": key, "owner": owner, "expires": now + ttl, "taken": taken},
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return Lease(kind, key, owner, now + ttl)
+
+
+def fence(
+    con: duckdb.DuckDBPyConnection,
+    kind: str,
+    key: str,
+    owner: str,
+    ttl: timedelta,
+    now: datetime,
+) -> None:
+    """Inside a commit's transaction: renew the lease it holds, or LeaseLost when another
+    process has taken it over. Two processes that both pass this for one source conflict at
+    COMMIT, so only one of their commits lands."""
+    table = lease_table(kind, key)
+    try:
+        rows = con.execute(
+            f"UPDATE {table} SET expires_at = $expires, commits = commits + 1 "
+            "WHERE key = $k AND owner = $owner",
+            {"k": key, "owner": owner, "expires": now + ttl},
+        ).fetchall()
+    except duckdb.CatalogException:
+        rows = [(0,)]
+    if not rows or not rows[0][0]:
+        raise LeaseLost(f"{kind} {key}: this process ({owner}) does not hold its lease")
+
+
+def release_lease(con: duckdb.DuckDBPyConnection, kind: str, key: str, owner: str) -> None:
+    """End this owner's lease now, so another process may take the source or sink at once."""
+    table = lease_table(kind, key)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            f"UPDATE {table} SET expires_at = TIMESTAMPTZ '1970-01-01 00:00:00+00' "
+            "WHERE key = $k AND owner = $owner",
+            {"k": key, "owner": owner},
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
