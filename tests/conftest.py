@@ -5,6 +5,7 @@ The building blocks (simulator, CLI and daemon runners, store readers) are in te
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -22,8 +23,10 @@ from ingest.mapping import CompiledMapping, load_mapping
 from ingest.okta.client import OktaClient
 from ingest.simulate.oauth import OAuthApp, OAuthSettings
 from ingest.store.db import Store
+from ingest.store.lake import LakeConfig
 from tests.helpers import START, TOKEN, TOKEN_ENV, Sim, make_sim, mark_slow_by_fixture, reap_daemons
 from tests.helpers.feeds import Dataset, connect, shared_dataset
+from tests.helpers.lake import PostgresCluster, make_lake, postgres_cluster
 
 
 @pytest.fixture
@@ -57,6 +60,26 @@ def store(tmp_path: Path, mapping: CompiledMapping) -> Iterator[Store]:
     """An open store in a fresh DuckDB file (``tmp_path / "okta.duckdb"``), closed after."""
     with Store(tmp_path / "okta.duckdb", mapping) as opened:
         yield opened
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1, one per test worker."""
+    with postgres_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def new_lake(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..., LakeConfig]:
+    """``new_lake(kind, **options)``: a new, empty lake with its data under ``tmp_path``;
+    kind is "postgres" (starts the session's cluster on first use), "sqlite" or "duckdb"."""
+    made = itertools.count(1)
+
+    def make(kind: str = "postgres", **options: Any) -> LakeConfig:
+        cluster = request.getfixturevalue("pg_cluster") if kind == "postgres" else None
+        return make_lake(kind, tmp_path / f"lake{next(made)}", cluster, **options)
+
+    return make
 
 
 @pytest.fixture
