@@ -106,6 +106,11 @@ class ReadOnlyCursor:
                 return
             self._closed = True
         self._wake.set()
+        # Whatever still runs stops first: when Ctrl-C reaches DuckDB 1.5.5's client during a
+        # query, it raises "Query interrupted" but may leave the query running, and ROLLBACK
+        # would wait for it to finish (a huge join: for ever). Nothing running: a no-op.
+        with contextlib.suppress(duckdb.Error):
+            self.cursor.interrupt()
         with contextlib.suppress(duckdb.Error):
             self.cursor.execute("ROLLBACK")  # a read-only transaction has nothing to keep
         with contextlib.suppress(duckdb.Error):
