@@ -12,9 +12,10 @@ STAMP := $(VENV)/.installed
 # (the packaging tests build the wheel once).
 WORKERS ?= 2
 
-# The syslog export tests run against a real rsyslog (TCP, TLS and RELP); as root (CI) it is
-# installed here.
-SYSTEM_PACKAGES := rsyslog rsyslog-openssl rsyslog-relp openssl
+# The syslog export tests run against a real rsyslog (TCP, TLS and RELP), the lake tests against
+# a throwaway PostgreSQL cluster (initdb and pg_ctl, as a user that is not root); as root (CI)
+# they are installed here.
+SYSTEM_PACKAGES := rsyslog rsyslog-openssl rsyslog-relp openssl postgresql
 
 $(STAMP): pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "oktaduck needs Python 3.11 or newer (set PYTHON=...)")'
@@ -36,14 +37,15 @@ typecheck: $(STAMP)
 system-deps:
 	@if [ -x /usr/sbin/rsyslogd ] && command -v openssl >/dev/null \
 	    && { ! command -v dpkg >/dev/null \
-	         || dpkg -s rsyslog-openssl rsyslog-relp >/dev/null 2>&1; }; then \
+	         || dpkg -s rsyslog-openssl rsyslog-relp >/dev/null 2>&1; } \
+	    && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 	  :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing $(SYSTEM_PACKAGES) for the syslog tests"; \
+	  echo "installing $(SYSTEM_PACKAGES) for the syslog and lake tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; \
 	else \
-	  echo "note: rsyslog is missing; the syslog tests will be skipped (apt-get install $(SYSTEM_PACKAGES))"; \
+	  echo "note: rsyslog or PostgreSQL is missing; the tests that need them will be skipped (apt-get install $(SYSTEM_PACKAGES))"; \
 	fi
 
 unit: $(STAMP) system-deps
