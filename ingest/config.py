@@ -180,6 +180,10 @@ class StorageConfig:
     retention_every: timedelta = timedelta(hours=6)
     memory_limit: str | None = None  # DuckDB's memory_limit, e.g. "1GB"
 
+    def target(self) -> Path | LakeConfig:
+        """Where the events go: the lake when one is configured, else the file."""
+        return self.lake or self.path
+
 
 @dataclass(frozen=True)
 class Config:

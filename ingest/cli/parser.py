@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--db",
         type=Path,
-        help=f"DuckDB file (default: the config's storage.path, else {DEFAULT_DB})",
+        help="DuckDB file, even when the config names a lake (default: the config's "
+        f"storage.lake or storage.path, else {DEFAULT_DB})",
     )
     p.add_argument(
         "--token-env",
@@ -186,7 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="how far back: a duration such as 14d, or an RFC 3339 time; at most 90d, "
         "all that Okta keeps",
     )
-    p.add_argument("--db", type=Path, help="DuckDB file (default: the config's storage.path)")
+    p.add_argument(
+        "--db",
+        type=Path,
+        help="DuckDB file, even when the config names a lake (default: the config's "
+        "storage.lake or storage.path)",
+    )
     p.set_defaults(func=collect.cmd_backfill)
 
     p = command(

@@ -61,9 +61,9 @@ def cmd_poll(args: argparse.Namespace) -> int:
     if bool(args.org) == bool(args.config):
         raise ConfigError("give either --org URL or --config FILE")
     config = _config_from_flags(args) if args.org else load_config(args.config)
-    if args.db is not None:
+    if args.db is not None:  # a file, even when the config names a lake
         config = dataclasses.replace(
-            config, storage=dataclasses.replace(config.storage, path=args.db)
+            config, storage=dataclasses.replace(config.storage, path=args.db, lake=None)
         )
     sources = config.sources
     if args.config and args.source:
@@ -77,7 +77,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
     mapping = load_mapping(config.mapping_path())
     with (
         Store(
-            config.storage.path,
+            config.storage.target(),
             mapping,
             _ingest_memory(config),
             INGEST_THREADS,
@@ -193,9 +193,11 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         )
 
     mapping = load_mapping(config.mapping_path())
-    db = args.db or config.storage.path
+    target = args.db or config.storage.target()  # --db: a file, even when a lake is set
     with (
-        Store(db, mapping, _ingest_memory(config), INGEST_THREADS, serves_queries=False) as store,
+        Store(
+            target, mapping, _ingest_memory(config), INGEST_THREADS, serves_queries=False
+        ) as store,
         ProcessMapper(mapping) as mapper,
     ):
         client = open_client(source, clock, stop)
