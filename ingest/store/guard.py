@@ -2,11 +2,11 @@
 
 It explains a refusal in a sentence before DuckDB is asked to run anything. It is not what
 keeps the store safe: ``ingest.store.query`` runs every query on a cursor of its own inside
-``BEGIN TRANSACTION READ ONLY`` (DuckDB refuses any write there, EXPLAIN ANALYZE and
-data-modifying CTEs included), the configuration is locked once the store is open (no
-``SET``/``RESET``/``PRAGMA`` can raise the memory limit or reopen file access), and every
-connection has ``enable_external_access = false`` (no ``read_csv('/etc/passwd')``, COPY,
-ATTACH, INSTALL or LOAD). The guard only has to be right for what it lets through:
+``BEGIN TRANSACTION READ ONLY`` (DuckDB refuses any write there, EXPLAIN ANALYZE included;
+a data-modifying CTE does not even parse), the configuration is locked once the store is
+open (no ``SET``/``RESET``/``PRAGMA`` can raise the memory limit or reopen file access), and
+every connection has ``enable_external_access = false`` (no ``read_csv('/etc/passwd')``,
+COPY, ATTACH, INSTALL or LOAD). The guard only has to be right for what it lets through:
 
 - exactly one statement, a SELECT (``FROM t``, ``VALUES``, ``DESCRIBE``, ``SHOW`` and
   ``SUMMARIZE`` parse as one), or ``EXPLAIN [ANALYZE] <a SELECT>``;
@@ -19,8 +19,8 @@ ATTACH, INSTALL or LOAD). The guard only has to be right for what it lets throug
 
 It reads DuckDB 1.5.5's parse tree (``json_serialize_sql``: a call's arguments are its
 ``children``, a literal is a ``CONSTANT`` with a typed ``value``) and its tokens
-(``duckdb.tokenize``, which leaves comments out). That is the version oktaduck pins; another
-one may shape either differently, and whatever the guard cannot read it refuses.
+(``duckdb.tokenize``, which leaves comments out): the version oktaduck pins, as another
+version may shape either differently. A statement it cannot parse or serialize is refused.
 """
 
 from __future__ import annotations
