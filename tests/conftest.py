@@ -56,9 +56,17 @@ def mapping() -> CompiledMapping:
 
 
 @pytest.fixture
-def store(tmp_path: Path, mapping: CompiledMapping) -> Iterator[Store]:
-    """An open store in a fresh DuckDB file (``tmp_path / "okta.duckdb"``), closed after."""
-    with Store(tmp_path / "okta.duckdb", mapping) as opened:
+def store(
+    tmp_path: Path, mapping: CompiledMapping, request: pytest.FixtureRequest
+) -> Iterator[Store]:
+    """An open store in a fresh DuckDB file (``tmp_path / "okta.duckdb"``), closed after.
+    Parametrized indirectly (``ON_EVERY_STORE`` in tests/helpers/lake.py) it is a new lake
+    of that catalog kind instead, for the tests that must hold on both stores."""
+    kind = getattr(request, "param", "file")
+    target: Path | LakeConfig = tmp_path / "okta.duckdb"
+    if kind != "file":
+        target = request.getfixturevalue("new_lake")(kind)
+    with Store(target, mapping) as opened:
         yield opened
 
 
@@ -118,10 +126,13 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
     return shared_dataset(tmp_path_factory)
 
 
-@pytest.fixture(scope="module")
-def con(data: Dataset) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection to the feeds' data set."""
-    connection = connect(data)
+@pytest.fixture(scope="module", params=["file", "lake"])
+def con(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A reader's connection to the feeds' data set, once in a DuckDB file and once in a lake
+    (a DuckDB-file catalog): every feed test runs on both stores."""
+    connection = connect(shared_dataset(tmp_path_factory, request.param))
     yield connection
     connection.close()
 

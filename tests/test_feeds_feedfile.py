@@ -248,7 +248,7 @@ def test_a_fragment_is_filled_with_its_arguments() -> None:
     fragments = {"window": "x BETWEEN {{ low }} AND {{high}}", "flag": "y IS TRUE"}
     text = (
         "-- title: T\n-- description: a feed that uses two fragments\n"
-        "SELECT rowid AS _rowid FROM events\n"
+        "SELECT ingest_seq AS _seq FROM events\n"
         'WHERE {{ window low=$since high="$until + INTERVAL 1 DAY" }} AND {{flag}}\n'
     )
     feed = parse_feed("t", text, fragments)

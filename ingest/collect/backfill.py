@@ -22,6 +22,7 @@ from ingest.collect.poll import page_rows, poll_cycle
 from ingest.collect.settings import SourceConfig
 from ingest.okta.client import LinkTrail, OktaClient, Stopped
 from ingest.store.db import CommitResult, Store
+from ingest.store.lake import open_cursor
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def backfill(
             "cold-start", result.pages, result.fetched, result.stored, result.caught_up
         )
     first = (
-        store.con.cursor()
+        open_cursor(store.con)
         .execute("SELECT min(published) FROM events WHERE source = ?", [source.name])
         .fetchall()[0][0]
     )

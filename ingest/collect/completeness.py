@@ -21,6 +21,7 @@ from ingest.collect.backfill import fetch_range
 from ingest.collect.settings import SourceConfig
 from ingest.okta.client import OktaClient
 from ingest.store.db import CommitResult, Store
+from ingest.store.lake import open_cursor
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def check_window(
 
     # counted before the repair: events that polling itself collected late
     late = (
-        store.con.cursor()
+        open_cursor(store.con)
         .execute(
             "SELECT count(*) FROM events WHERE source = $s AND published >= $a "
             "AND published < $b AND ingested_at - published > $late",

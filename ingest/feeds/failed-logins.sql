@@ -11,7 +11,7 @@ SELECT uuid, published, source, event_type, actor_login, actor_name, actor_id,
        outcome_result, outcome_reason, client_ip, geo_city, geo_state, geo_country,
        user_agent, ua_browser, ua_os, client_device, as_org, isp, is_proxy, display_message,
        severity, client_id, as_number, ip_domain, ip_chain, targets,
-       rowid AS _rowid
+       ingest_seq AS _seq
 FROM events
 WHERE {{ in_window }}
   AND (

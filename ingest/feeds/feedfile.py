@@ -15,7 +15,7 @@ uses ``$since``/``$until``/``$source`` in its WHERE clause); the runner orders t
 ``order`` column and applies the limit, so a feed never repeats that part.
 
 ``late`` columns are computed only for the rows that survive the order and limit: the body
-selects ``rowid AS _rowid`` from ``events`` and each ``late`` expression reads that row as
+selects ``ingest_seq AS _seq`` from ``events`` and each ``late`` expression reads that row as
 ``e``. Parsing JSON out of ``raw`` costs a few microseconds an event; done late it is paid
 for 100 rows instead of every row in a 30-day window.
 
@@ -143,9 +143,9 @@ def parse_feed(name: str, text: str, fragments: dict[str, str] | None = None) ->
             raise ConfigError(f"feed {name}: the header has no '-- {key}:' line")
     body = "\n".join(body_lines).strip().rstrip(";")
     searchable = any(p.name in SEARCH_PARAMS for p in params)
-    if (late or searchable) and "_rowid" not in body:
+    if (late or searchable) and "_seq" not in body:
         raise ConfigError(
-            f"feed {name}: late columns and filter/q need the body to select rowid AS _rowid"
+            f"feed {name}: late columns and filter/q need the body to select ingest_seq AS _seq"
         )
     return Feed(
         name,
@@ -320,21 +320,21 @@ def bind(feed: Feed, given: dict[str, Any], now: datetime) -> BoundFeed:
         sql += f" LIMIT {int(limit)}"
     if feed.late:
         sql = (
-            f"SELECT feed.* EXCLUDE (_rowid), {', '.join(feed.late)} "
-            f"FROM (\n{sql}\n) AS feed JOIN events e ON e.rowid = feed._rowid ORDER BY {order}"
+            f"SELECT feed.* EXCLUDE (_seq), {', '.join(feed.late)} "
+            f"FROM (\n{sql}\n) AS feed JOIN events e ON e.ingest_seq = feed._seq ORDER BY {order}"
         )
-    elif "_rowid" in feed.body:
-        sql = f"SELECT * EXCLUDE (_rowid) FROM (\n{sql}\n) AS feed"
+    elif "_seq" in feed.body:
+        sql = f"SELECT * EXCLUDE (_seq) FROM (\n{sql}\n) AS feed"
     return BoundFeed(feed, sql, params)
 
 
 def _search(values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Okta ``filter`` and ``q`` as a condition on the feed's rows (by rowid)."""
+    """Okta ``filter`` and ``q`` as a condition on the feed's rows (by ingest_seq)."""
     condition = search_to_sql(values.get("filter"), values.get("q"))
     if condition is None:
         return "", {}
     return (
-        " WHERE feed._rowid IN (SELECT rowid FROM events WHERE published >= $since "
+        " WHERE feed._seq IN (SELECT ingest_seq FROM events WHERE published >= $since "
         f"AND published < $until AND {condition.sql})",
         condition.params,
     )

@@ -14,7 +14,7 @@ SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        target_user_id, target_user_login, target_user_name,
        {{ client_columns }},
        display_message, severity, targets,
-       rowid AS _rowid
+       ingest_seq AS _seq
 FROM events
 WHERE {{ in_window }}
   AND event_type IN ('user.session.impersonation.grant', 'user.session.impersonation.initiate',

@@ -10,6 +10,6 @@
 -- late: e.raw AS raw
 SELECT uuid, published,
        * EXCLUDE (uuid, published, raw, ingest_seq, ingested_at, mapping_version, mapping_issues),
-       rowid AS _rowid
+       ingest_seq AS _seq
 FROM events
 WHERE {{ in_window }}

@@ -14,7 +14,7 @@ SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        as_number, as_org, isp, ip_domain, geo_city, geo_state, geo_country,
        client_id, user_agent, ua_browser, ua_os, client_device, risk_level, threat_suspected,
        ip_chain, display_message, severity, targets,
-       rowid AS _rowid
+       ingest_seq AS _seq
 FROM events
 WHERE {{ in_window }}
   AND event_type = 'user.session.start'

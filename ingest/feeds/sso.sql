@@ -15,7 +15,7 @@ SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        target_app_id, target_app_name, target_app_user_login, session_id,
        {{ client_columns }},
        display_message, severity, targets,
-       rowid AS _rowid
+       ingest_seq AS _seq
 FROM events
 WHERE {{ in_window }}
   AND event_type = 'user.authentication.sso'

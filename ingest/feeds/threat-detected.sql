@@ -13,7 +13,7 @@ SELECT uuid, published, source, event_type, outcome_result, outcome_reason,
        actor_id, actor_type, actor_login, actor_name,
        {{ client_columns }},
        request_uri, display_message, severity, targets,
-       rowid AS _rowid
+       ingest_seq AS _seq
 FROM events
 WHERE {{ in_window }}
   AND event_type IN ('security.threat.detected', 'security.request.blocked')

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from ingest.base.clock import Clock
 from ingest.okta.client import ClientStats
 from ingest.store.db import Store
+from ingest.store.lake import open_cursor
 from ingest.store.query import SINK_STATUS_SQL
 
 
@@ -66,7 +67,7 @@ def render_metrics(
     clock: Clock,
 ) -> str:
     now = clock.now()
-    con = store.con.cursor()
+    con = open_cursor(store.con)
     cursors = {
         r[0]: r[1:]
         for r in con.execute(

@@ -155,9 +155,12 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def connect_lake(lake: LakeConfig, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+def connect_lake(
+    lake: LakeConfig, *, read_only: bool, files: tuple[Path, ...] = ()
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the lake attached as ``lake`` and in use, in UTC, with file
-    access limited to the lake's data path. A writer creates the catalog on first use."""
+    access limited to the lake's data path (and ``files``: a DuckDB file ``store copy``
+    attaches, with its WAL). A writer creates the catalog on first use."""
     if not read_only and lake.data and not lake.data.startswith("s3://"):
         try:
             Path(lake.data).mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -170,7 +173,7 @@ def connect_lake(lake: LakeConfig, *, read_only: bool) -> duckdb.DuckDBPyConnect
         config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
     )
     try:
-        _attach(con, lake, read_only)
+        _attach(con, lake, read_only, files)
     except duckdb.Error as err:
         con.close()
         raise translate_lake(err, lake) from None
@@ -180,7 +183,9 @@ def connect_lake(lake: LakeConfig, *, read_only: bool) -> duckdb.DuckDBPyConnect
     return con
 
 
-def _attach(con: duckdb.DuckDBPyConnection, lake: LakeConfig, read_only: bool) -> None:
+def _attach(
+    con: duckdb.DuckDBPyConnection, lake: LakeConfig, read_only: bool, files: tuple[Path, ...]
+) -> None:
     needed = ["ducklake", _KIND_EXTENSION[lake.kind]]
     if lake.s3 is not None or (lake.data or "").startswith("s3://") or read_only:
         needed.append("httpfs")  # a reader learns where the data is from the catalog
@@ -220,7 +225,25 @@ def _attach(con: duckdb.DuckDBPyConnection, lake: LakeConfig, read_only: bool) -
     data_path = str(rows[0][0]) if rows and rows[0][0] else lake.data
     allowed = [data_path.rstrip("/") + "/"] if data_path else []
     con.execute("SET allowed_directories = $dirs", {"dirs": allowed})
+    if files:
+        paths = [str(p) + suffix for p in files for suffix in ("", ".wal")]
+        con.execute("SET allowed_paths = $paths", {"paths": paths})
     con.execute("SET enable_external_access = false")
+
+
+def open_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A cursor of ``con`` that sees the store's tables. DuckDB starts every cursor in the
+    instance's first database, which for a lake is the empty in-memory one: ``USE lake``
+    puts it in the lake (it is allowed after the configuration is locked). Use this, never
+    ``con.cursor()``, wherever a store's connection may be a lake's."""
+    cursor = con.cursor()
+    attached = cursor.execute(
+        "SELECT count(*) FROM duckdb_databases() WHERE database_name = $name AND type = 'ducklake'",
+        {"name": LAKE},
+    ).fetchall()
+    if attached and attached[0][0]:
+        cursor.execute(f"USE {LAKE}")
+    return cursor
 
 
 def _s3_secret(con: duckdb.DuckDBPyConnection, s3: S3Config) -> None:

@@ -29,6 +29,7 @@ import duckdb
 from ingest.base.errors import OktaduckError, QueryCancelled, QueryRefused, QueryTimeout, StoreError
 from ingest.store.db import connect
 from ingest.store.guard import check_read_only
+from ingest.store.lake import open_cursor
 from ingest.store.limits import DEFAULT_LIMITS, QueryLimits, shown_seconds
 
 __all__ = [
@@ -82,7 +83,7 @@ class ReadOnlyCursor:
         self._closed = False
         self._wake = threading.Event()
         try:
-            self.cursor = con.cursor()
+            self.cursor = open_cursor(con)
         except duckdb.Error as err:
             raise _translate(err) from None
         try:

@@ -28,7 +28,8 @@ from ingest.mapping import CompiledMapping, load_mapping
 from ingest.simulate.generator import EventGenerator
 from ingest.simulate.parts import geo_context
 from ingest.simulate.population import HOME_NETWORKS, HOSTILE_NETWORKS, User
-from ingest.store.db import PageRows, Store
+from ingest.store.db import PageRows, Store, lock_configuration
+from ingest.store.lake import LakeConfig, connect_lake
 from ingest.store.query import open_read_only
 
 Event = dict[str, Any]
@@ -200,6 +201,7 @@ class Dataset:
     path: Path
     events: list[Stored]
     planted: dict[str, Any] = field(default_factory=dict)
+    lake: LakeConfig | None = None  # the same events in a lake instead of the file
 
     def by_uuid(self) -> dict[str, Stored]:
         return {s.uuid: s for s in self.events}
@@ -513,8 +515,9 @@ def _commit(store: Store, mapping: CompiledMapping, source: str, events: list[Ev
         store.commit_page(rows, NOW)
 
 
-def build_dataset(directory: Path) -> Dataset:
-    """The shared DuckDB file: background noise and planted scenarios in two sources."""
+def build_dataset(directory: Path, lake: LakeConfig | None = None) -> Dataset:
+    """The shared DuckDB file (or ``lake``): background noise and planted scenarios in two
+    sources."""
     mapping = load_mapping(normalized_mapping_path())
     acme = EventGenerator(seed=11, domain="acme.okta.com")
     globex = EventGenerator(seed=12, domain="globex.okta.com")
@@ -532,17 +535,22 @@ def build_dataset(directory: Path) -> Dataset:
     }
     path = directory / "feeds.duckdb"
     stored: list[Stored] = []
-    with Store(path, mapping) as store:
+    with Store(lake or path, mapping) as store:
         for source, events in streams.items():
             # serialized and parsed back: the evaluation reads what was committed
             events = [orjson.loads(orjson.dumps(e)) for e in events]
             _commit(store, mapping, source, events)
             stored.extend(Stored(source, e) for e in events)
-    return Dataset(path, stored, planted)
+    return Dataset(path, stored, planted, lake)
 
 
 def connect(data: Dataset) -> duckdb.DuckDBPyConnection:
-    return open_read_only(data.path)
+    """A reader's connection: the file read-only, or the lake attached read-only, locked."""
+    if data.lake is None:
+        return open_read_only(data.path)
+    con = connect_lake(data.lake, read_only=True)
+    lock_configuration(con)
+    return con
 
 
 def iso(when: datetime) -> str:
@@ -579,14 +587,21 @@ def ordered(rows: list[Any], key: Callable[[Any], Any], params: Params) -> list[
 # -- the data set itself ------------------------------------------------------------------------
 
 
-_BUILT: list[Dataset] = []
+_BUILT: dict[str, Dataset] = {}
 
 
-def shared_dataset(factory: pytest.TempPathFactory) -> Dataset:
-    """Build the data set once per test session (it is only ever opened read-only after)."""
-    if not _BUILT:
-        _BUILT.append(build_dataset(factory.mktemp("feeds")))
-    return _BUILT[0]
+def shared_dataset(factory: pytest.TempPathFactory, store: str = "file") -> Dataset:
+    """Build the data set once per test session (it is only ever opened read-only after):
+    in a DuckDB file, or (``store="lake"``) in a lake with a DuckDB-file catalog."""
+    if store not in _BUILT:
+        folder = factory.mktemp(f"feeds-{store}")
+        lake = None
+        if store == "lake":
+            lake = LakeConfig(
+                catalog=f"duckdb:{folder / 'catalog.duckdb'}", data=str(folder / "data")
+            )
+        _BUILT[store] = build_dataset(folder, lake)
+    return _BUILT[store]
 
 
 def run(con: duckdb.DuckDBPyConnection, name: str, params: Params) -> list[dict[str, Any]]:
