@@ -5,6 +5,10 @@ transaction, so an interrupted run loses nothing and a rerun continues where it 
 Rejected events are retried too: one that now maps is stored (unless its uuid is already
 there) and the reject is marked resolved; page elements that could not be decoded at all
 (``raw_bytes`` set) are not, as no mapping can make them an event. Cursors are never touched.
+
+On a lake the rows are updated in ``event_rows`` (``store.events_table``), found by the row id
+the ``events`` view shows as ``ingest_seq`` (an UPDATE keeps it); a batch that loses a race
+with another writer's update or delete (retention, another remap) is run again from its read.
 """
 
 from __future__ import annotations
@@ -93,36 +97,43 @@ def _remap_events(
     store: Store, now: datetime, batch_size: int, after_seq: int
 ) -> tuple[int, int, int]:
     """Re-map one batch; return (rows handled, last ingest_seq, rows moved to rejects)."""
+    return store.retrying(lambda con: _remap_batch(store, con, now, batch_size, after_seq))
+
+
+def _remap_batch(
+    store: Store, con: duckdb.DuckDBPyConnection, now: datetime, batch_size: int, after_seq: int
+) -> tuple[int, int, int]:
     mapping = store.mapping
-    with store.transaction() as con:
-        rows = con.execute(
-            "SELECT ingest_seq, source, raw FROM events WHERE mapping_version <> $v "
-            "AND ingest_seq > $after ORDER BY ingest_seq LIMIT $n",
-            {"v": mapping.version, "after": after_seq, "n": batch_size},
-        ).fetchall()
-        if not rows:
-            return 0, after_seq, 0
-        events = [orjson.loads(raw) for _, _, raw in rows]
-        batch = mapping.apply_batch(events)
-        seqs = [rows[i][0] for i in batch.accepted]
-        names = [c.name for c in mapping.columns]
-        columns = dict(zip(names, batch.arrow_columns(mapping), strict=True))
-        columns["ingest_seq"] = column(seqs, "int")
-        columns["mapping_issues"] = column([i or None for i in batch.issues], "list[string]")
-        columns["mapping_version"] = repeated(mapping.version, len(seqs), "string")
-        table = Table.of(columns)
-        names += ["mapping_issues", "mapping_version"]
-        assignments = ", ".join(f'"{n}" = r."{n}"' for n in names)
-        with registered(con, "remap_rows", table):
-            con.execute(
-                f"UPDATE events SET {assignments} FROM remap_rows r "
-                "WHERE events.ingest_seq = r.ingest_seq"
-            )
-        for index, reason in batch.rejected:
-            seq, source, raw = rows[index]
-            _insert_reject(con, source, events[index], raw, reason, mapping.version, now)
-            con.execute("DELETE FROM events WHERE ingest_seq = ?", [seq])
-        crash_point("remap.batch")
+    target = store.events_table
+    # the lake's rows are found by their row id (``events`` shows it plus one as ingest_seq)
+    seq = f"{target}.rowid + 1" if store.lake else f"{target}.ingest_seq"
+    rows = con.execute(
+        "SELECT ingest_seq, source, raw FROM events WHERE mapping_version <> $v "
+        "AND ingest_seq > $after ORDER BY ingest_seq LIMIT $n",
+        {"v": mapping.version, "after": after_seq, "n": batch_size},
+    ).fetchall()
+    if not rows:
+        return 0, after_seq, 0
+    events = [orjson.loads(raw) for _, _, raw in rows]
+    batch = mapping.apply_batch(events)
+    seqs = [rows[i][0] for i in batch.accepted]
+    names = [c.name for c in mapping.columns]
+    columns = dict(zip(names, batch.arrow_columns(mapping), strict=True))
+    columns["ingest_seq"] = column(seqs, "int")
+    columns["mapping_issues"] = column([i or None for i in batch.issues], "list[string]")
+    columns["mapping_version"] = repeated(mapping.version, len(seqs), "string")
+    table = Table.of(columns)
+    names += ["mapping_issues", "mapping_version"]
+    assignments = ", ".join(f'"{n}" = r."{n}"' for n in names)
+    with registered(con, "remap_rows", table):
+        con.execute(
+            f"UPDATE {target} SET {assignments} FROM remap_rows r WHERE {seq} = r.ingest_seq"
+        )
+    for index, reason in batch.rejected:
+        number, source, raw = rows[index]
+        _insert_reject(con, source, events[index], raw, reason, mapping.version, now)
+        con.execute(f"DELETE FROM {target} WHERE {seq} = ?", [number])
+    crash_point("remap.batch")
     return len(rows), rows[-1][0], len(batch.rejected)
 
 
@@ -153,29 +164,34 @@ def _insert_reject(
 
 def _retry_rejects(store: Store, now: datetime, batch_size: int) -> tuple[int, int, int]:
     """Retry one batch of rejects; return (resolved, still failing, handled)."""
+    return store.retrying(lambda con: _retry_batch(store, con, now, batch_size))
+
+
+def _retry_batch(
+    store: Store, con: duckdb.DuckDBPyConnection, now: datetime, batch_size: int
+) -> tuple[int, int, int]:
     mapping = store.mapping
-    with store.transaction() as con:
-        rows = con.execute(
-            "SELECT rowid, source, raw FROM rejects WHERE resolved_at IS NULL "
-            "AND mapping_version <> $v AND raw_bytes IS NULL LIMIT $n",
-            {"v": mapping.version, "n": batch_size},
-        ).fetchall()
-        if not rows:
-            return 0, 0, 0
-        events = [orjson.loads(raw) for _, _, raw in rows]
-        batch = mapping.apply_batch(events)
-        for index, reason in batch.rejected:
-            con.execute(
-                "UPDATE rejects SET reason = ?, mapping_version = ? WHERE rowid = ?",
-                [reason, mapping.version, rows[index][0]],
-            )
-        resolved = 0
-        by_source: dict[str, list[int]] = {}
-        for position, index in enumerate(batch.accepted):
-            by_source.setdefault(rows[index][1], []).append(position)
-        for source, positions in by_source.items():
-            raws = [r[2] for r in rows]
-            resolved += len(store.insert_mapped(con, source, batch, positions, raws, now))
-        for index in batch.accepted:
-            con.execute("UPDATE rejects SET resolved_at = ? WHERE rowid = ?", [now, rows[index][0]])
+    rows = con.execute(
+        "SELECT rowid, source, raw FROM rejects WHERE resolved_at IS NULL "
+        "AND mapping_version <> $v AND raw_bytes IS NULL LIMIT $n",
+        {"v": mapping.version, "n": batch_size},
+    ).fetchall()
+    if not rows:
+        return 0, 0, 0
+    events = [orjson.loads(raw) for _, _, raw in rows]
+    batch = mapping.apply_batch(events)
+    for index, reason in batch.rejected:
+        con.execute(
+            "UPDATE rejects SET reason = ?, mapping_version = ? WHERE rowid = ?",
+            [reason, mapping.version, rows[index][0]],
+        )
+    resolved = 0
+    by_source: dict[str, list[int]] = {}
+    for position, index in enumerate(batch.accepted):
+        by_source.setdefault(rows[index][1], []).append(position)
+    for source, positions in by_source.items():
+        raws = [r[2] for r in rows]
+        resolved += len(store.insert_mapped(con, source, batch, positions, raws, now))
+    for index in batch.accepted:
+        con.execute("UPDATE rejects SET resolved_at = ? WHERE rowid = ?", [now, rows[index][0]])
     return resolved, len(batch.rejected), len(rows)
