@@ -16,7 +16,9 @@ from ingest.collect.poll import poll_cycle
 from ingest.mapping import CompiledMapping
 from ingest.okta.client import ClientPolicy, OktaClient
 from ingest.store.db import Store
+from ingest.store.lake import LakeConfig
 from tests.helpers import TOKEN, Sim, source_for, stored_uuids
+from tests.helpers.lake import ON_EVERY_STORE, set_next_url
 
 Client = Callable[[Any, Any], OktaClient]
 
@@ -28,6 +30,7 @@ def fill(sim: Sim, count: int, hours: float = 20) -> None:
     sim.org.add(gen.stream(count, now - timedelta(hours=hours), now - timedelta(minutes=2)))
 
 
+@pytest.mark.parametrize("store", ["file", "postgres", "sqlite", "duckdb"], indirect=True)
 def test_cold_start_stores_every_visible_event_once(
     sim: Sim, store: Store, clock: FakeClock, token_env: str, client_for: Client
 ) -> None:
@@ -42,6 +45,7 @@ def test_cold_start_stores_every_visible_event_once(
     assert set(uuids) == sim.org.visible_uuids()
 
 
+@ON_EVERY_STORE
 def test_late_events_are_collected_by_the_next_cycle(
     sim: Sim, store: Store, clock: FakeClock, token_env: str, client_for: Client
 ) -> None:
@@ -61,6 +65,7 @@ def test_late_events_are_collected_by_the_next_cycle(
     assert set(stored_uuids(store)) == sim.org.visible_uuids()
 
 
+@ON_EVERY_STORE
 def test_a_caught_up_cycle_costs_one_request_and_keeps_the_cursor(
     sim: Sim, store: Store, clock: FakeClock, token_env: str, client_for: Client
 ) -> None:
@@ -75,6 +80,7 @@ def test_a_caught_up_cycle_costs_one_request_and_keeps_the_cursor(
     assert store.cursor("acme").next_url == first.cursor  # type: ignore[union-attr]
 
 
+@ON_EVERY_STORE
 def test_re_reading_pages_stores_nothing_twice(
     sim: Sim, store: Store, clock: FakeClock, token_env: str, client_for: Client
 ) -> None:
@@ -82,7 +88,7 @@ def test_re_reading_pages_stores_nothing_twice(
     source = source_for(sim)
     client = client_for(source, clock)
     poll_cycle(source, store, client, clock)
-    store.con.execute("UPDATE cursors SET next_url = NULL")  # forget the cursor: cold start again
+    set_next_url(store, "acme", source.org.origin, None)  # forget the cursor: cold start again
     again = poll_cycle(source, store, client, clock)
     assert again.fetched == 450
     assert again.stored == 0
@@ -127,7 +133,15 @@ def test_pacing_leaves_the_reserved_share_and_avoids_429s(
 
 
 @pytest.mark.parametrize(
-    "kind", ["500", "503", "truncated", "invalid_json", "reset", "concurrency"]
+    ("kind", "store"),
+    [
+        *((k, "file") for k in ["500", "503", "truncated", "invalid_json", "reset", "concurrency"]),
+        ("truncated", "postgres"),
+        ("reset", "postgres"),
+        ("500", "sqlite"),
+        ("concurrency", "sqlite"),
+    ],
+    indirect=["store"],
 )
 def test_each_fault_kind_is_retried_and_survived(
     kind: str, sim: Sim, store: Store, clock: FakeClock, token_env: str, client_for: Client
@@ -163,6 +177,7 @@ def test_a_slow_answer_times_out_and_is_retried(
         sim.server.stop()
 
 
+@ON_EVERY_STORE
 def test_persistent_5xx_gives_up_after_retry_for_and_keeps_the_cursor(
     sim: Sim, store: Store, clock: FakeClock, token_env: str, client_for: Client
 ) -> None:
@@ -207,6 +222,7 @@ def test_a_rejected_query_fails_with_okta_error_code(
         poll_cycle(source, store, client_for(source, clock), clock)
 
 
+@ON_EVERY_STORE
 def test_malformed_events_are_kept_as_rejects_with_a_reason(
     sim: Sim, store: Store, clock: FakeClock, token_env: str, client_for: Client
 ) -> None:
@@ -238,13 +254,14 @@ class FailingStore(Store):
         return super().commit_pages(pages, now)
 
 
+@pytest.mark.parametrize("kind", ["file", "postgres", "sqlite"])
 def test_a_failed_commit_stops_the_cycle_and_nothing_after_it_is_committed(
-    sim: Sim, tmp_path: Path, mapping: CompiledMapping, clock: FakeClock, token_env: str,
-    client_for: Client,
+    kind: str, sim: Sim, tmp_path: Path, mapping: CompiledMapping, clock: FakeClock,
+    token_env: str, client_for: Client, new_lake: Callable[..., LakeConfig],
 ) -> None:  # fmt: skip
     fill(sim, 1000)
     source = source_for(sim, group_events=200)  # groups of two 100-event pages
-    path = tmp_path / "okta.duckdb"
+    path = tmp_path / "okta.duckdb" if kind == "file" else new_lake(kind)
     with FailingStore(path, mapping) as failing, pytest.raises(StoreError, match="No space"):
         poll_cycle(source, failing, client_for(source, clock), clock)
     with Store(path, mapping) as store:

@@ -20,11 +20,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pytest
+
+from ingest.store.db import Store
 from ingest.store.lake import LakeConfig
 
 PG_USER = "oktaduck-pg"  # the OS user the cluster runs as when the tests run as root
 DB_USER = "lake"  # the cluster's superuser
 _databases = itertools.count(1)
+# On a test that takes the ``store`` fixture (tests/conftest.py): run it on a DuckDB file and
+# on new lakes with a PostgreSQL and a SQLite catalog.
+ON_EVERY_STORE = pytest.mark.parametrize("store", ["file", "postgres", "sqlite"], indirect=True)
 
 
 def pg_bin() -> Path | None:
@@ -197,3 +203,23 @@ def lake_toml(lake: LakeConfig) -> str:
         f"data = {lake.data!r}\n"
         f'lease_ttl = "{int(lake.lease_ttl.total_seconds())}s"\n'
     ).replace("'", '"')
+
+
+def set_next_url(store: Store, source: str, org_url: str, url: str | None) -> None:
+    """Put a source's stored ``next`` URL at ``url`` (None forgets it: a cold start), as an
+    old or damaged cursor would have it; the counts stay."""
+    if store.lake is None:
+        store.con.execute(
+            "INSERT INTO cursors (source, org_url, next_url, created_at) "
+            "VALUES ($source, $org, $url, now()) "
+            "ON CONFLICT (source) DO UPDATE SET next_url = excluded.next_url",
+            {"source": source, "org": org_url, "url": url},
+        )
+        return
+    store.con.execute(  # the lake's cursors are a log: its newest row is the cursor
+        "INSERT INTO cursor_log SELECT $source, $org, $url, coalesce(c.pages, 0), "
+        "coalesce(c.events, 0), coalesce(c.duplicates, 0), coalesce(c.rejects, 0), "
+        "c.newest_published, c.last_commit, coalesce(c.created_at, now()), NULL "
+        "FROM (SELECT 1) LEFT JOIN cursors c ON c.source = $source",
+        {"source": source, "org": org_url, "url": url},
+    )
