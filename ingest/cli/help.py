@@ -42,6 +42,7 @@ COMMAND_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("collect", ("poll", "backfill", "run", "config check")),
     ("query", ("sql", "feed", "status")),
     ("export and map", ("export", "map", "remap", "mappings check", "mappings coverage")),
+    ("move", ("store copy",)),
     ("try things out", ("simulate",)),
 )
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ingest.base.tablewriter import FORMATS
-from ingest.cli.commands import collect, demo, mappings, query
+from ingest.cli.commands import collect, demo, mappings, query, store
 from ingest.cli.help import HelpFormatter, command, commands_overview
 from ingest.collect.settings import DEFAULT_TOKEN_ENV
 from ingest.config import (
@@ -476,6 +476,54 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch", type=whole(1, MAX_GROUP_EVENTS), default=5000, help="events per transaction"
     )
     p.set_defaults(func=mappings.cmd_remap)
+
+    p = command(
+        sub,
+        "store",
+        "move a store between a DuckDB file and a lake",
+        "Work with the store as a whole: `copy` moves everything from a DuckDB file into a "
+        "lake, or back. `oktaduck store ACTION --help` describes each.",
+        (
+            "oktaduck store copy --from state/oktaduck.duckdb --config oktaduck.toml",
+            "oktaduck store copy --config oktaduck.toml --to state/oktaduck.duckdb",
+        ),
+    )
+    ssub = p.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    q = command(
+        ssub,
+        "copy",
+        "copy events, cursors, rejects and sink cursors into a new store",
+        "Copy a DuckDB file into a new lake, or a lake into a new DuckDB file: the events (every "
+        "column, in ingest order, a transaction per batch), each source's cursor, the rejects, "
+        "the uuid conflicts and the export cursors (counting the same events on the lake, "
+        "which numbers its events itself). An interrupted copy continues where it stopped "
+        "when run again; a target holding anything else is refused. At the end both sides "
+        "are compared: rows of every table, and per day the events' uuids and raw JSON. "
+        "Stop the daemons writing the source first. A SPEC is a file's path or a lake's "
+        "catalog (postgres:..., sqlite:PATH, duckdb:PATH); --config stands for the side "
+        "left out and gives a lake its password and S3 keys.",
+        (
+            "oktaduck store copy --from state/oktaduck.duckdb --config oktaduck.toml",
+            "oktaduck store copy --config oktaduck.toml --to state/copy.duckdb",
+            "oktaduck store copy --from state/oktaduck.duckdb --to duckdb:lake/catalog.duckdb "
+            "--data lake/data",
+        ),
+    )
+    q.add_argument("--from", dest="source", metavar="SPEC", help="the store to copy from")
+    q.add_argument("--to", dest="target", metavar="SPEC", help="the new store to copy into")
+    q.add_argument(
+        "--config", type=Path, help="config file: its store stands for --from or --to left out"
+    )
+    q.add_argument(
+        "--data", help="data path of a new lake named by its catalog (a folder or s3://...)"
+    )
+    q.add_argument(
+        "--batch",
+        type=whole(1, 10_000_000),
+        default=50_000,
+        help="events per transaction",
+    )
+    q.set_defaults(func=store.cmd_store_copy)
 
     p = command(
         sub,
