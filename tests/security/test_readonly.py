@@ -73,6 +73,9 @@ HOSTILE = [
     "EXPLAIN (FORMAT json) DELETE FROM events",
     "EXPLAIN ANALYZE EXPLAIN ANALYZE DELETE FROM events",
     "/* a */ EXPLAIN -- b\n ANALYZE /* c */ DELETE FROM events",
+    "EXPLAIN /* ) */ (FORMAT json) DELETE FROM events",
+    "EXPLAIN (FORMAT json /* ) */) DELETE FROM events",
+    "EXPLAIN ANALYZE /* SELECT 1 */ DELETE FROM events",
     "explain analyze\tdelete from events",
     # data-modifying CTEs, plain and explained
     "WITH d AS (DELETE FROM events RETURNING 1) SELECT count(*) FROM d",
@@ -89,6 +92,10 @@ HOSTILE = [
     "SET enable_external_access = true",
     "PRAGMA memory_limit = '16GB'",
     "PRAGMA threads = 64",
+    # PRAGMAs that read: DuckDB 1.5.5 turns them into a SELECT of its own
+    "PRAGMA database_list",
+    "PRAGMA table_info('events')",
+    "EXPLAIN PRAGMA database_list",
     "CALL enable_logging()",
     "SELECT * FROM enable_logging()",
     "SET TimeZone = 'Pacific/Kiritimati'",
@@ -312,6 +319,11 @@ BUILDERS = [
     "SELECT length(repeat(repeat(repeat('x', 10000), 10000), 30))",
     "SELECT length(repeat(repeat('xxxxxxxxxx', 10000)::VARCHAR, 10000))",
     "SELECT length(repeat(raw::VARCHAR, 10000)) FROM events",
+    # a size that is not a small whole number written as one
+    "SELECT length(repeat('x', 100000000000000000000))",
+    "SELECT length(repeat('x', 1e9))",
+    "SELECT length(repeat('x', 1000000000.0))",
+    "SELECT length(repeat('x', 10000000000::HUGEINT))",
 ]
 
 
@@ -354,6 +366,7 @@ def test_reading_still_works(writer: Store, sql: str, rows: list[tuple[Any, ...]
         "EXPLAIN ANALYZE SELECT count(*) FROM events",
         "/* why */ EXPLAIN /* so */ ANALYZE -- slow\n SELECT count(*) FROM events",
         "EXPLAIN (FORMAT json) SELECT 1",
+        "EXPLAIN /* ( */ (FORMAT json) -- )\n SELECT 1",
         "DESCRIBE events",
         "SHOW TABLES",
     ],
