@@ -49,7 +49,23 @@ def _add_format(p: argparse.ArgumentParser) -> None:
 
 def _add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", type=Path, help=f"DuckDB file (default: {DEFAULT_DB})")
-    p.add_argument("--config", type=Path, help="config file; its storage.path is the database")
+    p.add_argument(
+        "--config", type=Path, help="config file; its [storage] (a path or a lake) is the store"
+    )
+    _add_store(p)
+
+
+STORE_HELP = (
+    "the store: a DuckDB file, or a lake's catalog (ducklake: before it is optional): "
+    "'postgres:dbname=D host=H user=U', sqlite:PATH or duckdb:PATH; a command that only "
+    "reads attaches a lake read-only, with no daemon needed. Its PostgreSQL password comes "
+    "from --config's "
+    "password_env/password_file for that lake, else from libpq's own PGPASSWORD or ~/.pgpass"
+)
+
+
+def _add_store(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", metavar="SPEC", help=STORE_HELP)
 
 
 def _add_timeout(p: argparse.ArgumentParser) -> None:
@@ -253,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
             '"SELECT * FROM events WHERE published > now() - INTERVAL 1 HOUR"',
             'oktaduck sql --format json --timeout 5m "SELECT actor_login, count(*) FROM events '
             'GROUP BY 1"',
+            "oktaduck sql --store 'postgres:dbname=oktaduck host=db.internal user=reader "
+            'sslmode=verify-full\' "SELECT count(*) FROM events"',
         ),
     )
     p.add_argument("query", help='SQL, e.g. "SELECT event_type, count(*) FROM events GROUP BY 1"')
@@ -338,11 +356,14 @@ def build_parser() -> argparse.ArgumentParser:
         "Show how each source and sink stands: per source the events stored, pages, duplicates "
         "skipped, open rejects, uuid conflicts, the newest event, the cursor's age and lag; per "
         "sink the events it is behind, its lag and last error (the sinks only in table format). "
-        "Works on the database file, or through the daemon's API while it runs.",
+        "Works on the database file, or through the daemon's API while it runs. In table "
+        "format it first names the store; for a lake, with its data files, their size and the "
+        "snapshots its catalog keeps.",
         (
             "oktaduck status",
             "oktaduck status --db state/acme.duckdb",
             "oktaduck status --config oktaduck.toml --format json",
+            "oktaduck status --store sqlite:/srv/lake/catalog.sqlite",
         ),
     )
     _add_db(p)
@@ -448,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help=f"database whose events to inspect (default: {DEFAULT_DB}, when it exists)",
     )
+    _add_store(q)
     q.add_argument(
         "--sample", type=whole(1, 10**9), default=100_000, help="most recent events to read"
     )

@@ -1,15 +1,20 @@
-"""What several commands share: which database file a command reads, which mapping file a
-name means."""
+"""What several commands share: which store a command reads (a DuckDB file or a lake), which
+mapping file a name means."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
+import duckdb
+
+from ingest.base.errors import ConfigError
 from ingest.config import (
     load_config,
 )
-from ingest.store.db import DEFAULT_DB
+from ingest.store.db import DEFAULT_DB, DEFAULT_MEMORY_LIMIT, StoreTarget, lock_configuration
+from ingest.store.lake import LakeConfig, connect_lake, parse_store_spec, translate_lake
 
 
 def _db_path(args: argparse.Namespace) -> Path:
@@ -18,6 +23,51 @@ def _db_path(args: argparse.Namespace) -> Path:
     if getattr(args, "config", None) is not None:
         return load_config(args.config).storage.path
     return DEFAULT_DB
+
+
+def _store_target(args: argparse.Namespace) -> StoreTarget:
+    """The store a command works on: ``--store SPEC`` (a DuckDB file, or a lake's catalog),
+    ``--db FILE``, the store of ``--config`` (its lake when it has one), else the default file.
+
+    A lake named by ``--store`` alone is read with no secrets of ours: PostgreSQL's libpq then
+    finds the password itself (``PGPASSWORD``, ``~/.pgpass``). With ``--config`` as well, its
+    lake's password and S3 settings are used for it."""
+    spec = getattr(args, "store", None)
+    if spec is not None and getattr(args, "db", None) is not None:
+        raise ConfigError("give --store or --db, not both")
+    config = load_config(args.config) if getattr(args, "config", None) is not None else None
+    if spec is not None:
+        found = parse_store_spec(spec)
+        if isinstance(found, Path):
+            return found
+        configured = config.storage.lake if config is not None else None
+        if configured is None:
+            return LakeConfig(catalog=found)
+        data = configured.data if configured.catalog == found else None
+        return dataclasses.replace(configured, catalog=found, data=data)
+    if getattr(args, "db", None) is not None:
+        return Path(args.db)
+    if config is not None:
+        return config.storage.lake or config.storage.path
+    return DEFAULT_DB
+
+
+def _open_reader(target: StoreTarget) -> duckdb.DuckDBPyConnection:
+    """The store opened for reading only: a file read-only, or a lake attached READ_ONLY (no
+    daemon needed; each query sees the snapshot committed when it began), with file access
+    limited and the configuration locked either way."""
+    from ingest.store.query import open_read_only
+
+    if not isinstance(target, LakeConfig):
+        return open_read_only(target)
+    con = connect_lake(target, read_only=True)
+    try:
+        con.execute(f"SET memory_limit = '{DEFAULT_MEMORY_LIMIT}'")
+        lock_configuration(con)
+    except duckdb.Error as err:
+        con.close()
+        raise translate_lake(err, target) from None
+    return con
 
 
 def _mapping_file(name: str) -> Path:

@@ -12,7 +12,7 @@ import orjson
 
 from ingest.base.clock import SystemClock
 from ingest.base.tablewriter import write_rows
-from ingest.cli.commands.common import _db_path, _mapping_file
+from ingest.cli.commands.common import _mapping_file, _open_reader, _store_target
 from ingest.store.db import DEFAULT_DB
 
 
@@ -60,15 +60,14 @@ def cmd_mappings_check(args: argparse.Namespace) -> int:
 def cmd_mappings_coverage(args: argparse.Namespace) -> int:
     from ingest.mapping import default_mapping_dir, load_mapping
     from ingest.mapping.reads import paths_read, unread_fields
-    from ingest.store.query import open_read_only
 
     directory = default_mapping_dir()
     mappings = [load_mapping(p) for p in sorted((directory / "okta").glob("*.toml"))]
     _catalog_coverage(args, directory)
-    if args.db is None and not DEFAULT_DB.exists():
+    if args.db is None and args.store is None and not DEFAULT_DB.exists():
         return 0
     read = set().union(*(paths_read(m) for m in mappings))
-    con = open_read_only(args.db or DEFAULT_DB)
+    con = _open_reader(_store_target(args))
     try:
         total = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
         cur = con.execute(
@@ -110,7 +109,7 @@ def cmd_remap(args: argparse.Namespace) -> int:
     from ingest.store.remap import RemapProgress, pending, remap
 
     mapping = load_mapping(args.mapping or _mapping_file("normalized"))
-    with Store(_db_path(args), mapping) as store:
+    with Store(_store_target(args), mapping) as store:
         events, rejects = pending(store)
         print(
             f"mapping {mapping.name} version {mapping.version}: {events} events and "

@@ -1,10 +1,12 @@
-"""The commands that read the database: ``sql``, ``status``, ``feed`` and ``export``. Each
-reads the file itself, or asks the daemon's API when the daemon holds the file; the output is
-the same either way."""
+"""The commands that read the store: ``sql``, ``status``, ``feed`` and ``export``. Each
+reads a DuckDB file itself, or asks the daemon's API when the daemon holds the file; the
+output is the same either way. A lake needs no daemon: it is attached read-only while daemons
+write to it."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable
 
@@ -15,10 +17,12 @@ from ingest.base.clock import SystemClock
 from ingest.base.errors import ConfigError, DatabaseLocked
 from ingest.base.tablewriter import default_format, write_rows
 from ingest.base.timeparse import parse_duration, parse_time
-from ingest.cli.commands.common import _db_path, _mapping_file
+from ingest.cli.commands.common import _mapping_file, _open_reader, _store_target
 from ingest.config import (
     load_config,
 )
+from ingest.store.db import StoreTarget
+from ingest.store.lake import LakeConfig
 from ingest.store.limits import QueryLimits
 from ingest.store.query import Cancel, Result
 
@@ -30,18 +34,22 @@ def _query(
     *,
     params: dict[str, str] | None = None,
     body: str | None = None,
+    reader: duckdb.DuckDBPyConnection | None = None,
 ) -> int:
-    """Run a read-only query on the database file, or through the daemon's API when the
-    daemon holds the file; the output is the same either way."""
+    """Run a read-only query on the store: a lake or a database file itself, or through the
+    daemon's API when the daemon holds the file; the output is the same either way. With
+    ``reader``, on that open store (left open)."""
     from ingest.service.apiclient import fetch, find_api
-    from ingest.store.query import cancelled_by_ctrl_c, open_read_only
+    from ingest.store.query import cancelled_by_ctrl_c
 
-    db = _db_path(args)
+    db = _store_target(args)
     fmt = args.format or default_format(sys.stdout)
     limits = _limits(args)
     try:
-        con = open_read_only(db)
+        con = reader or _open_reader(db)
     except DatabaseLocked as locked:
+        if isinstance(db, LakeConfig):
+            raise
         remote = {**(params or {}), "format": fmt}
         if getattr(args, "timeout", None) is not None:
             remote["timeout"] = f"{limits.timeout}s"  # the daemon's own limit still caps it
@@ -56,7 +64,8 @@ def _query(
             finally:
                 result.close()
     finally:
-        con.close()
+        if reader is None:
+            con.close()
     return 0
 
 
@@ -86,21 +95,56 @@ def cmd_sql(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from ingest.store.query import sink_status, status
 
-    code = _query(
-        args,
-        lambda con, limits, cancel: status(con, SystemClock().now(), limits, cancel=cancel),
-        "/api/status",
-    )
-    if (args.format or default_format(sys.stdout)) == "table":
-        print("\nsinks:")
+    table = (args.format or default_format(sys.stdout)) == "table"
+    target = _store_target(args)
+    lake = _open_reader(target) if isinstance(target, LakeConfig) else None  # attached once
+    try:
+        if table:
+            print(f"store: {_describe_store(target, lake)}\n")
         code = _query(
             args,
-            lambda con, limits, cancel: sink_status(
-                con, SystemClock().now(), limits, cancel=cancel
-            ),
-            "/api/sinks",
+            lambda con, limits, cancel: status(con, SystemClock().now(), limits, cancel=cancel),
+            "/api/status",
+            reader=lake,
         )
+        if table:
+            print("\nsinks:")
+            code = _query(
+                args,
+                lambda con, limits, cancel: sink_status(
+                    con, SystemClock().now(), limits, cancel=cancel
+                ),
+                "/api/sinks",
+                reader=lake,
+            )
+    finally:
+        if lake is not None:
+            lake.close()
     return code
+
+
+def _describe_store(target: StoreTarget, con: duckdb.DuckDBPyConnection | None) -> str:
+    """``database PATH``, or ``lake CATALOG (data PATH): N data files, SIZE, N snapshots``."""
+    from ingest.store.lakeinfo import lake_summary
+
+    if not isinstance(target, LakeConfig) or con is None:
+        return f"database {target}"
+    summary = lake_summary(con)
+    where = target.data or summary.data_path
+    lake = dataclasses.replace(target, data=where)
+    return (
+        f"{lake.describe()}: {summary.files} data files, {_size(summary.bytes)}, "
+        f"{summary.snapshots} snapshots"
+    )
+
+
+def _size(count: int) -> str:
+    size = float(count)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{count} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{count} bytes"  # pragma: no cover - the loop returns
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -109,7 +153,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ingest.mapping import load_mapping
     from ingest.service.apiclient import find_api, stream_lines
     from ingest.store.db import Store
-    from ingest.store.query import open_read_only
 
     if bool(args.to) == bool(args.sink):
         raise ConfigError("give --to DESTINATION for a one-off export, or --sink NAME")
@@ -120,7 +163,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         if config is None:
             raise ConfigError("--sink needs --config FILE")
         spec = config.sink(args.sink)
-    db = _db_path(args)
+    db = _store_target(args)
     mapping = load_mapping(config.mapping_path() if config else _mapping_file("normalized"))
     if spec is not None and args.since is None and args.until is None:
         # regular delivery: what the sink has not received yet, moving its cursor
@@ -148,8 +191,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     )
     sink = spec.build(clock) if spec else destination(args.to, clock)
     try:
-        con = open_read_only(db)
+        con = _open_reader(db)
     except DatabaseLocked as locked:
+        if isinstance(db, LakeConfig):
+            raise
         params = {
             "format": fmt,
             "since": selection.since.isoformat(),

@@ -1,0 +1,187 @@
+"""Readers of a lake need no daemon: ``sql``, ``feed``, ``status``, ``export`` and ``mappings
+coverage`` attach it read-only (``--store CATALOG`` or ``--config``) while a writer holds it
+open, and a query sees one committed snapshot however the writer moves on."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from ingest.base.errors import ConfigError, QueryRefused
+from ingest.cli.commands.common import _open_reader, _store_target
+from ingest.cli.parser import build_parser
+from ingest.mapping import CompiledMapping
+from ingest.simulate.generator import EventGenerator
+from ingest.store.db import Store
+from ingest.store.lake import LakeConfig
+from ingest.store.limits import QueryLimits
+from ingest.store.query import run_query, run_user_query
+from tests.helpers import daemon_toml, run_cli
+from tests.helpers.lake import lake_toml
+from tests.helpers.lakedata import commit_events
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+NewLake = Callable[..., LakeConfig]
+
+
+def rows(lines: str) -> list[dict[str, object]]:
+    return [orjson.loads(line) for line in lines.splitlines() if line.strip()]
+
+
+@pytest.mark.slow  # the PostgreSQL cluster and CLI subprocesses
+def test_every_reader_command_reads_a_lake_a_writer_holds_open(
+    new_lake: NewLake, mapping: CompiledMapping, tmp_path: Path
+) -> None:
+    lake = new_lake("postgres")
+    events = EventGenerator(seed=21).stream(300, NOW - timedelta(hours=5), NOW - timedelta(hours=1))
+    with Store(lake, mapping) as writer:  # a writer holds the lake open throughout
+        commit_events(writer, events, NOW, page=150)
+        store = f"ducklake:{lake.catalog}"
+        sql = run_cli(
+            "sql", "--store", store, "--format", "ndjson",
+            "SELECT count(*) AS n, count(DISTINCT uuid) AS u, max(ingest_seq) AS top FROM events",
+        )  # fmt: skip
+        assert sql.returncode == 0, sql.stderr
+        assert rows(sql.stdout) == [{"n": 300, "u": 300, "top": 300}]
+        status = run_cli("status", "--store", lake.catalog, "--format", "table")
+        assert status.returncode == 0, status.stderr
+        first = status.stdout.splitlines()[0]
+        # the data path comes from the catalog: the reader was given none
+        assert first.startswith(f"store: lake {lake.catalog} (data {lake.data}")
+        assert " data files, " in first and " snapshots" in first
+        assert "acme" in status.stdout
+        feed = run_cli(
+            "feed", "logs", "--store", lake.catalog, "--since", "1d", "--limit", "0",
+            "--format", "ndjson",
+        )  # fmt: skip
+        assert feed.returncode == 0, feed.stderr
+        assert sorted(r["uuid"] for r in rows(feed.stdout)) == sorted(e["uuid"] for e in events)
+        target = tmp_path / "out.ndjson"
+        export = run_cli(
+            "export", "--store", lake.catalog, "--to", f"file:{target}", "--since", "1d"
+        )
+        assert export.returncode == 0, export.stderr
+        exported = [orjson.loads(line)["uuid"] for line in target.read_bytes().splitlines()]
+        assert sorted(exported) == sorted(e["uuid"] for e in events)
+        # the writer commits on, unhindered by the readers
+        more = EventGenerator(seed=22).stream(50, NOW - timedelta(minutes=50), NOW)
+        commit_events(writer, more, NOW)
+        assert writer.con.execute("SELECT count(*) FROM events").fetchall() == [(350,)]
+
+
+@pytest.mark.slow  # a CLI subprocess
+def test_config_with_a_lake_is_read_from_the_lake_and_refuses_writes(
+    new_lake: NewLake, mapping: CompiledMapping, tmp_path: Path
+) -> None:
+    lake = new_lake("sqlite")
+    events = EventGenerator(seed=23).stream(40, NOW - timedelta(hours=2), NOW)
+    with Store(lake, mapping) as writer:
+        commit_events(writer, events, NOW)
+    config = daemon_toml(tmp_path / "oktaduck.toml", extra=lake_toml(lake))
+    out = run_cli("sql", "--config", str(config), "--format", "csv", "SELECT count(*) FROM events")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["count_star()", "40"]
+    refused = run_cli("sql", "--config", str(config), "DELETE FROM event_rows")
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1 and "SELECT" in refused.stderr
+
+
+def test_the_store_flag_names_a_file_or_a_lake(tmp_path: Path, new_lake: NewLake) -> None:
+    parser = build_parser()
+    lake = new_lake("sqlite")
+    config = daemon_toml(
+        tmp_path / "oktaduck.toml",
+        extra=lake_toml(lake).replace("[storage.lake]\n", '[storage.lake]\npassword_env = "PW"\n'),
+    )
+
+    def target(*argv: str) -> object:
+        return _store_target(parser.parse_args(["sql", "SELECT 1", *argv]))
+
+    assert target("--store", str(tmp_path / "x.duckdb")) == tmp_path / "x.duckdb"
+    assert target("--store", "ducklake:sqlite:/l/c.sqlite") == LakeConfig("sqlite:/l/c.sqlite")
+    assert target("--config", str(config)) == replace(lake, password_env="PW")
+    # another catalog named beside --config keeps the config's secrets, not its data path
+    other = target("--store", "postgres:dbname=x host=127.0.0.1", "--config", str(config))
+    assert isinstance(other, LakeConfig)
+    assert (other.catalog, other.data, other.password_env) == (
+        "postgres:dbname=x host=127.0.0.1", None, "PW",
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="password"):
+        target("--store", "postgres:dbname=x password=secret")
+    with pytest.raises(ConfigError, match="not both"):
+        target("--store", "sqlite:/l/c.sqlite", "--db", "x.duckdb")
+
+
+@pytest.mark.slow  # the PostgreSQL cluster
+def test_a_query_sees_one_committed_snapshot_while_a_writer_commits(
+    new_lake: NewLake, mapping: CompiledMapping
+) -> None:
+    # PostgreSQL: a SQLite catalog answers "database is locked" to a reader while a writer
+    # commits, and a DuckDB-file catalog cannot be opened by a second process at all
+    lake = new_lake("postgres")
+    events = EventGenerator(seed=24).stream(600, NOW - timedelta(hours=6), NOW)
+    seen: list[tuple[int, int]] = []
+    with Store(lake, mapping) as writer:
+        commit_events(writer, events[:100], NOW, page=100)
+        reader = _open_reader(lake)
+        failed: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                commit_events(writer, events[100:], NOW, page=100)
+            except BaseException as err:  # reported by the assertion below
+                failed.append(err)
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        try:
+            while thread.is_alive() or not seen:
+                # the events and the cursor's running count: one commit moves both at once
+                result = run_query(
+                    reader,
+                    "SELECT (SELECT count(*) FROM events), (SELECT sum(events) FROM cursors)",
+                    limits=QueryLimits(timeout=30),
+                )
+                found = list(result.rows)
+                seen.append((int(found[0][0]), int(found[0][1])))
+        finally:
+            thread.join()
+        last = list(run_query(reader, "SELECT count(*) FROM events").rows)
+        reader.close()
+    assert not failed
+    assert all(stored == counted and stored % 100 == 0 for stored, counted in seen), seen
+    assert len({stored for stored, _ in seen}) >= 2  # the reader ran while commits landed
+    assert last == [(600,)]
+
+
+def test_a_read_only_lake_refuses_writes_even_past_the_guard(
+    new_lake: NewLake, mapping: CompiledMapping
+) -> None:
+    lake = new_lake("sqlite")
+    with Store(lake, mapping) as writer:
+        commit_events(
+            writer, EventGenerator(seed=25).stream(10, NOW - timedelta(hours=1), NOW), NOW
+        )
+    reader = _open_reader(lake)
+    try:
+        with pytest.raises(QueryRefused):
+            run_user_query(reader, "DELETE FROM event_rows")
+        # the connection itself: attached READ_ONLY, configuration locked
+        cursor = reader.cursor()
+        cursor.execute("USE lake")
+        for statement in (
+            "DELETE FROM event_rows",
+            "INSERT INTO cursor_log SELECT * FROM cursor_log",
+            "SET memory_limit = '8GB'",
+        ):
+            with pytest.raises(Exception, match=r"read-only|read only|locked"):
+                cursor.execute(statement)
+        assert list(run_user_query(reader, "SELECT count(*) FROM events").rows) == [(10,)]
+    finally:
+        reader.close()
