@@ -36,7 +36,14 @@ from ingest.mapping import CompiledMapping, MappedBatch
 from ingest.mapping.arrow import Table, column, repeated, strings
 from ingest.okta.elements import BadEvent
 from ingest.store.lake import LakeConfig, connect_lake, is_conflict, translate_lake
-from ingest.store.lakeschema import fence, migrate_lake, read_lease, release_lease, take_lease
+from ingest.store.lakeschema import (
+    Lease,
+    fence,
+    migrate_lake,
+    read_lease,
+    release_lease,
+    take_lease,
+)
 from ingest.store.rawtexts import RawTexts, raw_array, text_bytes, text_size, total_size
 from ingest.store.schema import ensure_mapping_columns, migrate
 
@@ -74,6 +81,11 @@ MAX_MEMORY_LIMIT = 4 * 2**30
 # A lake commit that lost an optimistic-concurrency race is tried again from the start (the
 # uuid lookup included, so nothing is stored twice), this many times at most.
 LAKE_COMMIT_ATTEMPTS = 20
+# A lake writer's memory limit is at least this. A commit writes its rows to Parquet, one
+# writer per day partition, and those buffers cannot spill: a group of three 100-event pages
+# failed at the one-shot 48MB, 5000 events over 30 days passed at 128MB. The data lives in
+# the Parquet files, not in a buffer cache, so the higher limit costs only what a commit uses.
+LAKE_MEMORY_LIMIT = "256MiB"
 _T = TypeVar("_T")
 _SIZE = re.compile(r"\s*([0-9.]+)\s*([KMGT]?i?B)?\s*$", re.IGNORECASE)
 
@@ -237,6 +249,8 @@ class Store:
             locked = configuration_locked(self.con)  # by another Store of this process
             if not locked:
                 self.con.execute(f"SET memory_limit = '{memory_limit or DEFAULT_MEMORY_LIMIT}'")
+                if self.lake and memory_bytes(self.con) < size_bytes(LAKE_MEMORY_LIMIT):
+                    self.con.execute(f"SET memory_limit = '{LAKE_MEMORY_LIMIT}'")
                 if not self.lake:
                     self.con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
             if threads is not None and not locked:
@@ -304,6 +318,17 @@ class Store:
                     raise LeaseLost(f"{kind} {key} was just taken by {who}") from None
                 raise self._translate(err) from None
         self._held.add((kind, key))
+
+    def lease(self, kind: str, key: str) -> Lease | None:
+        """Who holds the lease of a source or sink of the lake, and until when (None in a
+        file store, or when no process ever took it)."""
+        if self.lake is None:
+            return None
+        with self._lock:
+            try:
+                return read_lease(self.con, kind, key)
+            except duckdb.Error as err:
+                raise self._translate(err) from None
 
     def release(self, kind: str, key: str) -> None:
         """Give up a lease this store holds, so that another process may take it at once."""
@@ -884,7 +909,12 @@ class Store:
 def memory_bytes(con: duckdb.DuckDBPyConnection) -> int:
     """DuckDB's memory limit in bytes (48 MiB where it cannot be read)."""
     rows = con.execute("SELECT current_setting('memory_limit')").fetchall()
-    m = _SIZE.match(str(rows[0][0])) if rows else None
+    return size_bytes(str(rows[0][0])) if rows else 48 * 2**20
+
+
+def size_bytes(text: str) -> int:
+    """A size as DuckDB writes one ("48.0 MiB", "256MB") in bytes (48 MiB where it is none)."""
+    m = _SIZE.match(text)
     if m is None:
         return 48 * 2**20
     unit = (m.group(2) or "B").upper().replace("I", "")
