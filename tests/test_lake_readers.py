@@ -4,12 +4,18 @@ open, and a query sees one committed snapshot however the writer moves on."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import orjson
 import pytest
 
@@ -185,3 +191,63 @@ def test_a_read_only_lake_refuses_writes_even_past_the_guard(
         assert list(run_user_query(reader, "SELECT count(*) FROM events").rows) == [(10,)]
     finally:
         reader.close()
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+EXAMPLE_CATALOG = "postgres:dbname=oktaduck host=db.internal user=reader"
+
+
+def readme_blocks(section: str) -> dict[str, list[str]]:
+    """The fenced code blocks of one README section, by language."""
+    text = README.read_text(encoding="utf-8")
+    body = text.split(f"### {section}\n", 1)[1].split("\n### ", 1)[0]
+    blocks: dict[str, list[str]] = {}
+    for chunk in re.findall(r"```(\w+)\n(.*?)```", body, re.DOTALL):
+        blocks.setdefault(chunk[0], []).append(chunk[1])
+    return blocks
+
+
+@pytest.mark.slow  # the PostgreSQL cluster and subprocesses
+def test_the_readme_snippets_read_a_lake_with_plain_duckdb_and_python(
+    new_lake: NewLake, mapping: CompiledMapping
+) -> None:
+    lake = new_lake("postgres")
+    events = EventGenerator(seed=26).stream(30, NOW - timedelta(hours=1), NOW)
+    with Store(lake, mapping) as writer:
+        commit_events(writer, events, NOW)
+        blocks = readme_blocks("Reading a lake without the daemon")
+        venv = Path(sys.executable).parent
+        env = {**os.environ, "PATH": f"{venv}:{os.environ['PATH']}"}
+        # the line that prints the extension files, as written
+        printer = next(b for b in blocks["sh"] if "duckdb_extension_ducklake" in b)
+        found = subprocess.run(
+            ["bash", "-c", printer], capture_output=True, text=True, env=env, check=True
+        ).stdout.split()
+        paths = {Path(p).name: p for p in found}
+        assert set(paths) == {"ducklake.duckdb_extension", "postgres_scanner.duckdb_extension"}
+        # the duckdb shell's lines, with the real files and catalog in place of the examples
+        (sql,) = blocks["sql"]
+        for name, path in paths.items():
+            sql = sql.replace(f"/path/to/{name}", path)
+        con = duckdb.connect()
+        try:
+            for line in sql.replace(EXAMPLE_CATALOG, lake.catalog).splitlines():
+                con.execute(line)
+            assert con.execute("SELECT count(*) FROM events").fetchall() == [(30,)]
+            with pytest.raises(duckdb.Error, match=r"read-only|read only"):
+                con.execute("DELETE FROM event_rows")
+        finally:
+            con.close()
+        # the Python lines, run as they are but for the catalog
+        (python,) = blocks["python"]
+        ran = subprocess.run(
+            [sys.executable, "-c", python.replace(EXAMPLE_CATALOG, lake.catalog)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    assert ran.returncode == 0, ran.stderr
+    top = Counter(e["eventType"] for e in events).most_common(1)[0]
+    assert top[0] in ran.stdout and str(top[1]) in ran.stdout
