@@ -19,10 +19,12 @@ import duckdb
 import orjson
 import pytest
 
+from ingest.base.clock import FakeClock
 from ingest.base.errors import ConfigError, QueryRefused
 from ingest.cli.commands.common import _open_reader, _store_target
 from ingest.cli.parser import build_parser
 from ingest.mapping import CompiledMapping
+from ingest.service.metrics import render_metrics
 from ingest.simulate.generator import EventGenerator
 from ingest.store.db import Store
 from ingest.store.lake import LakeConfig
@@ -251,3 +253,23 @@ def test_the_readme_snippets_read_a_lake_with_plain_duckdb_and_python(
     assert ran.returncode == 0, ran.stderr
     top = Counter(e["eventType"] for e in events).most_common(1)[0]
     assert top[0] in ran.stdout and str(top[1]) in ran.stdout
+
+
+def test_metrics_of_a_lake_count_its_data_files_bytes_and_snapshots(
+    new_lake: NewLake, mapping: CompiledMapping
+) -> None:
+    lake = new_lake("duckdb", inline_rows=0)  # every commit writes a Parquet file
+    events = EventGenerator(seed=27).stream(200, NOW - timedelta(hours=1), NOW)
+    with Store(lake, mapping) as store:
+        commit_events(store, events, NOW, page=100)
+        text = render_metrics(store, [], [], FakeClock(NOW))
+        files = store.con.execute(
+            "SELECT count(*), sum(data_file_size_bytes) "
+            "FROM ducklake_list_files('lake', 'event_rows')"
+        ).fetchall()[0]
+        snapshots = store.con.execute("SELECT count(*) FROM ducklake_snapshots('lake')").fetchall()
+    lines = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    # the events' files (one per commit), and those of the small tables written beside them
+    assert int(lines["oktaduck_lake_data_files"]) >= files[0] >= 2
+    assert int(lines["oktaduck_lake_data_bytes"]) >= files[1] > 0
+    assert int(lines["oktaduck_lake_snapshots"]) == snapshots[0][0]

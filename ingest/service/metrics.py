@@ -1,4 +1,5 @@
-"""``/metrics`` in Prometheus text format: per source and per sink, read at scrape time."""
+"""``/metrics`` in Prometheus text format: per source and per sink, read at scrape time; on a
+lake also its data files, their bytes and its snapshots (from the catalog)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from ingest.base.clock import Clock
 from ingest.okta.client import ClientStats
 from ingest.store.db import Store
 from ingest.store.lake import open_cursor
+from ingest.store.lakeinfo import lake_summary
 from ingest.store.query import SINK_STATUS_SQL
 
 
@@ -57,7 +59,8 @@ class _Out:
             if value is None:
                 continue
             text = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
-            self.lines.append(f"oktaduck_{name}{{{text}}} {float(value):g}")
+            series = f"oktaduck_{name}{{{text}}}" if text else f"oktaduck_{name}"
+            self.lines.append(f"{series} {float(value):g}")
 
 
 def render_metrics(
@@ -151,4 +154,12 @@ def render_metrics(
     out.metric("export_delivered_total", "counter", "Events the sink accepted.", per_sink(4))
     out.metric("export_up", "gauge", "1 when the sink's last export cycle succeeded.",
                [({"sink": x.spec.name}, 0 if x.last_error else 1) for x in exporters])  # fmt: skip
+    if store.lake is not None:
+        lake = lake_summary(con)
+        out.metric("lake_data_files", "gauge",
+                   "Parquet files of the lake's current snapshot, delete files included.",
+                   [({}, lake.files)])  # fmt: skip
+        out.metric("lake_data_bytes", "gauge", "Bytes of those files.", [({}, lake.bytes)])
+        out.metric("lake_snapshots", "gauge", "Snapshots the lake's catalog keeps.",
+                   [({}, lake.snapshots)])  # fmt: skip
     return "\n".join(out.lines) + "\n"
