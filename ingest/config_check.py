@@ -18,6 +18,14 @@ accepts it; ``config check`` prints one warning per setting, naming the key, and
   every answer cross the network in clear text.
 - a sink or API ``token_file`` readable by other users, and an http sink ``headers`` entry
   that carries a credential (``Authorization``, ``X-API-Key``, ...) written in the config file.
+- ``storage.lake.catalog`` naming a PostgreSQL host beyond loopback without ``sslmode``
+  ``require``, ``verify-ca`` or ``verify-full``: libpq's default (``prefer``) falls back to
+  clear text, password and events included; ``storage.lake.s3.use_ssl = false`` to an endpoint
+  beyond loopback (or AWS itself); a lake's ``password_file`` or S3 ``secret_file`` readable by
+  other users.
+
+``lake_secret_problems`` says which of a lake's secrets are missing or unreadable; nothing
+here connects to the catalog or the storage.
 """
 
 from __future__ import annotations
@@ -73,7 +81,71 @@ def transport_warnings(config: Config) -> list[str]:
         )
     if config.api.token_file is not None:
         warnings += _secret_file("api.token_file", config.api.token_file)
+    return warnings + _lake_warnings(config)
+
+
+# sslmode values with which libpq never sends anything in clear text
+_PG_TLS = frozenset({"require", "verify-ca", "verify-full"})
+
+
+def _lake_warnings(config: Config) -> list[str]:
+    lake = config.storage.lake
+    if lake is None:
+        return []
+    warnings: list[str] = []
+    kind, _, rest = lake.catalog.partition(":")
+    if kind == "postgres":
+        keys = dict(pair.partition("=")[::2] for pair in rest.split())
+        hosts = [
+            h
+            for key in ("host", "hostaddr")
+            for h in keys.get(key, "").split(",")
+            if h and not h.startswith("/")  # a folder is a Unix socket: this machine
+        ]
+        remote = [h for h in hosts if not is_loopback(h)]
+        if remote and keys.get("sslmode") not in _PG_TLS:
+            warnings.append(
+                f"storage.lake.catalog: sslmode={keys.get('sslmode', 'prefer (the default)')} "
+                f"to {remote[0]}: the catalog's password and the events' metadata may travel "
+                "in clear text; add sslmode=verify-full (or require)"
+            )
+    if lake.s3 is not None and not lake.s3.use_ssl:
+        endpoint = lake.s3.endpoint
+        host = _endpoint_host(endpoint) if endpoint else "AWS S3"
+        if not is_loopback(host):
+            warnings.append(
+                f"storage.lake.s3.use_ssl: false to {host}: the S3 keys' signatures and every "
+                "event's data file travel in clear text"
+            )
+    if lake.password_file is not None:
+        warnings += _secret_file("storage.lake.password_file", lake.password_file)
+    if lake.s3 is not None and lake.s3.secret_file is not None:
+        warnings += _secret_file("storage.lake.s3.secret_file", lake.s3.secret_file)
     return warnings
+
+
+def _endpoint_host(endpoint: str) -> str:
+    """``host``, ``host:port``, ``[v6]:port`` -> the host."""
+    if endpoint.startswith("["):
+        return endpoint[1:].partition("]")[0]
+    return endpoint.rpartition(":")[0] if endpoint.count(":") == 1 else endpoint
+
+
+def lake_secret_problems(config: Config) -> list[str]:
+    """One line per secret of ``[storage] lake`` that is named but missing or unreadable."""
+    lake = config.storage.lake
+    if lake is None:
+        return []
+    problems: list[str] = []
+    checks = [("storage.lake", lake.password)]
+    if lake.s3 is not None:
+        checks += [("storage.lake.s3", lake.s3.key_id), ("storage.lake.s3", lake.s3.secret)]
+    for key, read in checks:
+        try:
+            read()
+        except OktaduckError as err:
+            problems.append(f"{key}: {err}")
+    return problems
 
 
 def _http_sink(where: str, options: dict[str, object]) -> list[str]:

@@ -149,18 +149,21 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         config.api.token()
     except OktaduckError as err:
         problems.append(f"api: {err}")
+    from ingest.config_check import lake_secret_problems, transport_warnings
+
+    problems += lake_secret_problems(config)
     for line in problems:
         print(f"{args.config}: warning: {line}", file=sys.stderr)
-    from ingest.config_check import transport_warnings
 
     weak = transport_warnings(config)  # settings that weaken transport security
     for line in weak:
         print(f"{args.config}: warning: {line}", file=sys.stderr)
     if (problems and args.require_secrets) or ((problems or weak) and args.strict):
         return 2
+    lake = config.storage.lake
     print(
         f"{args.config}: OK ({len(config.sources)} sources, {len(config.sinks)} sinks, "
-        f"database {config.storage.path})"
+        f"{lake.describe() if lake else f'database {config.storage.path}'})"
     )
     return 0
 
