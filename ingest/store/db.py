@@ -287,7 +287,7 @@ class Store:
         assert self.lake is not None
         for attempt in range(LAKE_COMMIT_ATTEMPTS):
             try:
-                migrate_lake(self.con, self.lake.inline_rows)
+                migrate_lake(self.con)
                 # the columns in one commit: each ALTER on its own is a catalog commit (~60 ms)
                 self.con.execute("BEGIN TRANSACTION")
                 try:
@@ -398,7 +398,10 @@ class Store:
 
     def cursor(self, source: str) -> CursorState | None:
         with self._lock:
-            return read_cursor(self.con, source)
+            try:
+                return read_cursor(self.con, source)
+            except duckdb.Error as err:  # a lake's catalog that went away, say
+                raise self._translate(err) from None
 
     def commit_page(self, page: PageRows, now: datetime) -> CommitResult:
         """Store a page's new events, its rejects and its ``next`` URL in ONE transaction."""

@@ -212,8 +212,10 @@ def _attach(
         options.append(f"METADATA_SCHEMA {_literal(lake.metadata_schema)}")
     if read_only:
         options.append("READ_ONLY")
-    elif lake.data:
-        options.append(f"DATA_PATH {_literal(lake.data)}")
+    else:  # an ATTACH option: ducklake_set_option crashes DuckDB 1.5.5 once a view exists
+        options.append(f"DATA_INLINING_ROW_LIMIT {int(lake.inline_rows)}")
+        if lake.data:
+            options.append(f"DATA_PATH {_literal(lake.data)}")
     target = _literal(f"ducklake:{lake.catalog}")
     con.execute(f"ATTACH {target} AS {LAKE} ({', '.join(options)})")
     con.execute(f"USE {LAKE}")

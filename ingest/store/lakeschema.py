@@ -30,7 +30,6 @@ from datetime import datetime, timedelta
 import duckdb
 
 from ingest.base.errors import LeaseLost
-from ingest.store.lake import LAKE
 
 SCHEMA_VERSION = 3  # the file store's version this lake schema matches
 
@@ -109,11 +108,14 @@ WHERE newest_ = 1;
 """
 
 
-def migrate_lake(con: duckdb.DuckDBPyConnection, inline_rows: int) -> int:
+def migrate_lake(con: duckdb.DuckDBPyConnection) -> int:
     """Create the lake's tables where they are missing (one transaction); its schema version.
 
     Two writers creating a new lake at once conflict: the loser's error reaches the caller,
-    which tries again and then finds the tables there."""
+    which tries again and then finds the tables there. Nothing here calls
+    ``ducklake_set_option``, which crashes DuckDB 1.5.5 once a view exists in the lake: the
+    writer that lost the race would call it after the winner created the views (the inlining
+    limit is an ATTACH option instead, ``lake.connect_lake``)."""
     rows = con.execute(
         "SELECT count(*) FROM duckdb_tables() "
         "WHERE database_name = current_database() AND table_name = 'schema_migrations'"
@@ -122,10 +124,6 @@ def migrate_lake(con: duckdb.DuckDBPyConnection, inline_rows: int) -> int:
         found = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()
         if found and found[0][0] >= SCHEMA_VERSION:
             return int(found[0][0])
-    # before the views: DuckLake 1.5.5 crashes in ducklake_set_option once a view exists
-    con.execute(
-        f"CALL ducklake_set_option('{LAKE}', 'data_inlining_row_limit', {int(inline_rows)})"
-    )
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(LAKE_SCHEMA)
