@@ -309,14 +309,20 @@ class Store:
         if self.lake is None:
             return
         with self._lock:
-            try:
-                take_lease(self.con, kind, key, self.owner, self.lake.lease_ttl, now)
-            except duckdb.Error as err:
-                if is_conflict(err):  # another process took it in the same moment
-                    holder = read_lease(self.con, kind, key)
-                    who = holder.owner if holder else "another process"
-                    raise LeaseLost(f"{kind} {key} was just taken by {who}") from None
-                raise self._translate(err) from None
+            for attempt in range(1, LAKE_COMMIT_ATTEMPTS + 1):
+                try:
+                    take_lease(self.con, kind, key, self.owner, self.lake.lease_ttl, now)
+                    break
+                except duckdb.Error as err:
+                    if not is_conflict(err):
+                        raise self._translate(err) from None
+                # another process took it, or wrote to the catalog, in the same moment: the
+                # next try sees which (LeaseLost names the owner)
+                time.sleep(random.uniform(0, 0.02 * attempt))
+            else:
+                holder = read_lease(self.con, kind, key)
+                who = holder.owner if holder else "another process"
+                raise LeaseLost(f"{kind} {key}: could not take its lease; {who} holds it")
         self._held.add((kind, key))
 
     def lease(self, kind: str, key: str) -> Lease | None:

@@ -155,6 +155,9 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+_CREATE_ATTEMPTS = 5  # attaching a new lake while another writer creates its catalog
+
+
 def connect_lake(
     lake: LakeConfig, *, read_only: bool, files: tuple[Path, ...] = ()
 ) -> duckdb.DuckDBPyConnection:
@@ -168,19 +171,29 @@ def connect_lake(
             raise LakeUnavailable(
                 f"{lake.describe()}: cannot create the data folder: {err.strerror or err}"
             ) from None
-    con = duckdb.connect(
-        ":memory:",
-        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
-    )
-    try:
-        _attach(con, lake, read_only, files)
-    except duckdb.Error as err:
-        con.close()
-        raise translate_lake(err, lake) from None
-    except BaseException:
-        con.close()
-        raise
-    return con
+    for attempt in range(1, _CREATE_ATTEMPTS + 1):
+        con = duckdb.connect(
+            ":memory:",
+            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+        )
+        try:
+            _attach(con, lake, read_only, files)
+            return con
+        except duckdb.Error as err:
+            con.close()
+            if read_only or attempt == _CREATE_ATTEMPTS or not _lost_creation(err):
+                raise translate_lake(err, lake) from None
+        except BaseException:
+            con.close()
+            raise
+    raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+def _lost_creation(err: duckdb.Error) -> bool:
+    """Two writers attaching a new lake at once both create its catalog tables; the one
+    whose CREATE lost finds them there when it attaches again."""
+    text = str(err)
+    return "duplicate key value" in text or "already exists" in text
 
 
 def _attach(
@@ -293,6 +306,11 @@ def translate_lake(err: duckdb.Error, lake: LakeConfig | str) -> StoreError:
     first = redact(first)
     if len(first) > 300:
         first = first[:297] + "..."
+    if "database is locked" in text:  # often on a later line, under a generic first one
+        return LakeUnavailable(
+            f"{where}: the catalog is locked by another writer; a SQLite catalog takes one "
+            "writing process at a time (PostgreSQL takes many)"
+        )
     if any(marker in text for marker in _UNAVAILABLE) or isinstance(err, duckdb.IOException):
         return LakeUnavailable(f"{where}: {first}")
     return StoreError(f"{where}: {first}")
