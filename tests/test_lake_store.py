@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
 import pytest
 
@@ -30,7 +31,7 @@ from ingest.collect.poll import poll_cycle
 from ingest.mapping import CompiledMapping
 from ingest.simulate.generator import EventGenerator
 from ingest.store.db import CommitResult, PageRows, Store
-from ingest.store.lake import LakeConfig
+from ingest.store.lake import LakeConfig, translate_lake
 from tests.helpers import REPO, TOKEN, Sim, daemon_toml, source_for, stored_uuids
 from tests.helpers.lake import lake_toml, make_lake, postgres_cluster
 
@@ -157,6 +158,22 @@ def test_a_commit_racing_a_takeover_is_refused_and_the_page_lands_once(
         with pytest.raises(LeaseLost):  # and it stays out
             old.commit_pages([pages[2]], T0 + 2 * TTL)
         assert len(stored_uuids(new)) == 98
+
+
+def test_ingest_seq_follows_commit_order_across_writers(
+    lake: LakeConfig, mapping: CompiledMapping
+) -> None:
+    """A transaction that began first but committed last gets the higher ``ingest_seq``s, so
+    an export cursor that has passed the other writer's rows still finds these."""
+    acme, globex = pages_of(mapping, "acme", 1), pages_of(mapping, "globex", 1, seed=4)
+    with Racing(replace(lake, owner="a"), mapping) as a, writer(lake, mapping, "b") as b:
+        a.rival = lambda: b.commit_pages(globex, T0)  # b commits while a's commit is open
+        a.commit_pages(acme, T0)
+        rows = a.con.execute(
+            "SELECT source, min(ingest_seq), max(ingest_seq) FROM events GROUP BY 1 ORDER BY 2"
+        ).fetchall()
+    assert [(source, high - low) for source, low, high in rows] == [("globex", 48), ("acme", 48)]
+    assert rows[0][2] < rows[1][1]
 
 
 def test_two_writers_under_one_name_store_a_page_once(
@@ -321,3 +338,18 @@ def test_two_pollers_of_one_source_store_every_event_once(
         uuids = stored_uuids(store)
     assert not [u for u, n in Counter(uuids).items() if n > 1]
     assert set(uuids) == live_sim.org.visible_uuids()
+
+
+def test_a_locked_sqlite_catalog_says_why_in_one_line() -> None:
+    """SQLite's "database is locked" comes under a generic first line ("Failed to commit")
+    when a second process writes to a SQLite catalog at the same time."""
+    err = duckdb.TransactionException(
+        "TransactionContext Error: Failed to commit: Failed to commit DuckLake transaction.\n"
+        "Failed to flush changes into DuckLake: database is locked"
+    )
+    translated = translate_lake(err, LakeConfig(catalog="sqlite:/srv/lake/catalog.sqlite"))
+    assert isinstance(translated, LakeUnavailable)
+    assert str(translated) == (
+        "lake sqlite:/srv/lake/catalog.sqlite: the catalog is locked by another writer; a SQLite "
+        "catalog takes one writing process at a time (PostgreSQL takes many)"
+    )
