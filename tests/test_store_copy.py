@@ -26,6 +26,7 @@ from ingest.store.copy import PROGRESS_TABLE, CopyProgress, copy_store
 from ingest.store.db import PageRows, Store
 from ingest.store.lake import LakeConfig, connect_lake
 from tests.helpers import run_cli
+from tests.helpers.lake import lake_toml
 
 END = datetime(2026, 11, 3, tzinfo=UTC)
 TABLES = ("events", "cursors", "rejects", "conflicts", "export_cursors")
@@ -276,3 +277,28 @@ def test_a_hostile_spec_or_bad_path_gets_one_line(
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("oktaduck: error: "), err
     assert expected in lines[0] and "s3cret" not in err and "\x01" not in err
+
+
+def test_the_config_file_stands_for_the_side_left_out(
+    tmp_path: Path,
+    new_lake: Callable[..., LakeConfig],
+    original: Callable[[int], Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    small = original(400)
+    lake = new_lake("duckdb")
+    config = tmp_path / "oktaduck.toml"
+    config.write_text(
+        lake_toml(lake) + '\n[[sources]]\nname = "acme"\norg_url = "https://acme.okta.com"\n'
+    )
+    mask = os.umask(0o022)
+    try:
+        assert main(["store", "copy", "--from", str(small), "--config", str(config)]) == 0
+        back = tmp_path / "back.duckdb"
+        assert main(["store", "copy", "--config", str(config), "--to", str(back)]) == 0
+    finally:
+        os.umask(mask)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("copied 440 events in 3 batches (0 were there")
+    assert "verified: 440 events over 3 days" in out[1]
+    assert dump(back) == dump(small)
