@@ -96,6 +96,25 @@ def test_re_reading_pages_stores_nothing_twice(
     assert len(stored_uuids(store)) == 450
 
 
+@ON_EVERY_STORE
+def test_a_cursor_moved_back_re_reads_overlapping_pages_and_stores_only_new_events(
+    sim: Sim, store: Store, clock: FakeClock, token_env: str, client_for: Client
+) -> None:
+    fill(sim, 450)
+    source = source_for(sim)
+    client = client_for(source, clock)
+    poll_cycle(source, store, client, clock)
+    third_page = sim.org.request_urls()[2]
+    newer = sim.org.generator.stream(120, clock.now() - timedelta(minutes=1), clock.now())
+    sim.org.add(newer, persisted_at=clock.now() + timedelta(seconds=5))
+    clock.advance(60)
+    set_next_url(store, "acme", source.org.origin, third_page)  # an older cursor
+    again = poll_cycle(source, store, client, clock)
+    assert (again.fetched, again.stored, again.duplicates) == (370, 120, 250)
+    uuids = stored_uuids(store)
+    assert len(uuids) == len(set(uuids)) == 570 and set(uuids) == sim.org.visible_uuids()
+
+
 def test_a_429_is_waited_out_until_the_reset(
     sim: Sim, store: Store, clock: FakeClock, token_env: str, client_for: Client
 ) -> None:
