@@ -261,7 +261,7 @@ def own_cluster() -> Iterator[Any]:
 @pytest.mark.slow  # a cluster of its own
 def test_a_catalog_outage_mid_commit_stores_nothing_of_it_and_the_next_poll_resumes(
     own_cluster: Any, sim: Sim, clock: FakeClock, token_env: str, tmp_path: Path,
-    mapping: CompiledMapping, client_for: Callable[..., Any],
+    mapping: CompiledMapping, client_for: Callable[..., Any], caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
     sim.org.add(
         sim.org.generator.stream(
@@ -289,6 +289,11 @@ def test_a_catalog_outage_mid_commit_stores_nothing_of_it_and_the_next_poll_resu
         assert "\n" not in message and len(message) < 600 and message.startswith("lake postgres:")
         with pytest.raises(LakeUnavailable):  # while it is down, reads say so too
             store.cursor(source.name)
+        caplog.set_level(logging.WARNING, logger="oktaduck")
+        store.release("source", source.name)  # cannot: the lease runs out by itself
+        [failed] = [r for r in caplog.records if r.getMessage() == "lake.release_failed"]
+        error = failed.fields["error"]  # type: ignore[attr-defined]
+        assert error.startswith("lake postgres:") and "\n" not in error and len(error) < 600
         own_cluster.start()
         state = store.cursor(source.name)
         assert state is not None and state.pages <= 2  # the third commit: none of it

@@ -344,8 +344,9 @@ class Store:
         with self._lock:
             try:
                 release_lease(self.con, kind, key, self.owner)
-            except duckdb.Error as err:
-                emit("lake.release_failed", logging.WARNING, kind=kind, key=key, error=str(err))
+            except duckdb.Error as err:  # the lease runs out by itself; say so in one line
+                error = str(self._translate(err))
+                emit("lake.release_failed", logging.WARNING, kind=kind, key=key, error=error)
 
     def fence(self, con: duckdb.DuckDBPyConnection, kind: str, key: str, now: datetime) -> None:
         """Inside a transaction on the lake: renew this store's lease of a source or sink, or
