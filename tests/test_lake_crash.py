@@ -104,8 +104,10 @@ def test_a_killed_pollers_lease_keeps_another_process_out_until_it_ends(
     stored, cursor = lake_state(lake)
     assert len(stored) == 100
 
+    requests = len(live_sim.org.request_urls())
     refused = run_cli("poll", "--config", str(config), env=env)
     assert refused.returncode == 1
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and "owned by" in lines[0] and "Traceback" not in refused.stderr
     assert lake_state(lake) == (stored, cursor)
+    assert len(live_sim.org.request_urls()) == requests  # refused before fetching anything

@@ -97,6 +97,7 @@ def backfill(
     mapper: Mapper | None = None,
 ) -> BackfillResult:
     now = clock.now()
+    store.claim("source", source.name, now)  # on a lake: LeaseLost if another owns it
     state = store.cursor(source.name)
     if state is None or not state.next_url:
         tracker = _Tracker(client, clock, since, now, report)

@@ -119,9 +119,12 @@ def poll_cycle(
     commit stops the cycle before any later group is committed. ``since`` overrides the cold
     start (backfill); ``on_page`` sees every committed group. A ``next`` link back to a page
     already requested in this cycle fails it with ``BadResponse`` (``LinkTrail``); the pages
-    before it are committed, that page is not.
+    before it are committed, that page is not. On a lake the source's lease is claimed
+    before the cursor is read: a source another process owns fails with ``LeaseLost``
+    before anything is fetched.
     """
     decode = (mapper or InlineMapper(store.mapping)).decode
+    store.claim("source", source.name, clock.now())  # on a lake: LeaseLost if another owns it
     url = resume_url(source, store, clock.now(), since)
     tally = _Tally(source, url, on_page)
     trail = LinkTrail(url)

@@ -336,6 +336,14 @@ class Store:
             except duckdb.Error as err:
                 raise self._translate(err) from None
 
+    def claim(self, kind: str, key: str, now: datetime) -> None:
+        """Take the lease of a source or sink unless this store holds it already (``hold``
+        renews it); a poll claims its source before it reads the cursor, so that it fetches
+        nothing for a source another process owns and resumes from a cursor no other
+        process moves meanwhile."""
+        if self.lake is not None and (kind, key) not in self._held:
+            self.hold(kind, key, now)
+
     def release(self, kind: str, key: str) -> None:
         """Give up a lease this store holds, so that another process may take it at once."""
         if self.lake is None or (kind, key) not in self._held:
@@ -432,8 +440,7 @@ class Store:
         if not pages:
             return CommitResult(0, 0, 0, None)
         source = pages[0].source
-        if self.lake and ("source", source) not in self._held:
-            self.hold("source", source, now)  # a one-shot ingest: the daemon holds it already
+        self.claim("source", source, now)  # a one-shot ingest: the daemon holds it already
         self._fit_large_texts(pages)
         chunks = self._chunks(pages)
         total = CommitResult(0, 0, 0, None)
