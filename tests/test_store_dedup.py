@@ -13,6 +13,7 @@ import pytest
 from ingest.mapping import CompiledMapping
 from ingest.simulate.generator import EventGenerator
 from ingest.store.db import INGEST_MEMORY_LIMIT, PageRows, Store
+from tests.helpers.lake import ON_EVERY_STORE
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -28,55 +29,53 @@ def stored(store: Store) -> list[str]:
     ]
 
 
+@ON_EVERY_STORE
 def test_a_uuid_on_two_pages_of_one_group_is_stored_once(
-    tmp_path: Path, mapping: CompiledMapping
+    store: Store, mapping: CompiledMapping
 ) -> None:
     events = EventGenerator(seed=3).stream(30, START, START + timedelta(hours=1))
     # Okta may repeat the last event of a page at the top of the next one
     first, second = events[:20], events[19:]
-    with Store(tmp_path / "d.duckdb", mapping) as store:
-        result = store.commit_pages(
-            [page(mapping, first, "n1"), page(mapping, second, "n2")], START
-        )
-        assert (result.stored, result.duplicates) == (30, 1)
-        assert stored(store) == [e["uuid"] for e in events]
-        assert store.cursor("acme").next_url == "n2"  # type: ignore[union-attr]
+    result = store.commit_pages([page(mapping, first, "n1"), page(mapping, second, "n2")], START)
+    assert (result.stored, result.duplicates) == (30, 1)
+    assert stored(store) == [e["uuid"] for e in events]
+    assert store.cursor("acme").next_url == "n2"  # type: ignore[union-attr]
 
 
+@ON_EVERY_STORE
 def test_older_events_are_checked_against_the_store_and_newer_ones_go_straight_in(
-    tmp_path: Path, mapping: CompiledMapping
+    store: Store, mapping: CompiledMapping
 ) -> None:
     gen = EventGenerator(seed=4)
     early = gen.stream(50, START, START + timedelta(hours=1))
     later = gen.stream(50, START + timedelta(hours=2), START + timedelta(hours=3))
-    with Store(tmp_path / "d.duckdb", mapping) as store:
-        store.commit_pages([page(mapping, later, "a")], START)
-        # a late page: some events stored already (a rerun), some older than anything stored
-        mixed = early[:10] + later[:5]
-        result = store.commit_pages([page(mapping, mixed, "b")], START)
-        assert (result.stored, result.duplicates) == (10, 5)
-        newest = gen.stream(20, START + timedelta(hours=4), START + timedelta(hours=5))
-        again = store.commit_pages([page(mapping, newest + later[-3:], "c")], START)
-        assert (again.stored, again.duplicates) == (20, 3)
-        uuids = stored(store)
-        assert len(uuids) == len(set(uuids)) == 80
-        assert set(uuids) == {e["uuid"] for e in later + early[:10] + newest}
+    store.commit_pages([page(mapping, later, "a")], START)
+    # a late page: some events stored already (a rerun), some older than anything stored
+    mixed = early[:10] + later[:5]
+    result = store.commit_pages([page(mapping, mixed, "b")], START)
+    assert (result.stored, result.duplicates) == (10, 5)
+    newest = gen.stream(20, START + timedelta(hours=4), START + timedelta(hours=5))
+    again = store.commit_pages([page(mapping, newest + later[-3:], "c")], START)
+    assert (again.stored, again.duplicates) == (20, 3)
+    uuids = stored(store)
+    assert len(uuids) == len(set(uuids)) == 80
+    assert set(uuids) == {e["uuid"] for e in later + early[:10] + newest}
 
 
+@ON_EVERY_STORE
 def test_other_content_under_a_stored_uuid_is_kept_apart_and_the_same_content_is_a_duplicate(
-    tmp_path: Path, mapping: CompiledMapping
+    store: Store, mapping: CompiledMapping
 ) -> None:
     events = EventGenerator(seed=5).stream(3, START, START + timedelta(hours=1))
     other = {**events[0], "displayMessage": "something else"}
-    with Store(tmp_path / "d.duckdb", mapping) as store:
-        store.commit_pages([page(mapping, events, "a")], START)
-        # the other content first, then the stored one again: only the first is a conflict
-        result = store.commit_pages([page(mapping, [other, events[0], other], "b")], START)
-        assert (result.stored, result.duplicates, result.conflicts) == (0, 1, 2)
-        rows = store.con.execute("SELECT uuid, raw::VARCHAR, stored_hash FROM conflicts").fetchall()
-        stored_raw = store.con.execute(
-            "SELECT raw::VARCHAR FROM events WHERE uuid = ?", [events[0]["uuid"]]
-        ).fetchall()[0][0]
+    store.commit_pages([page(mapping, events, "a")], START)
+    # the other content first, then the stored one again: only the first is a conflict
+    result = store.commit_pages([page(mapping, [other, events[0], other], "b")], START)
+    assert (result.stored, result.duplicates, result.conflicts) == (0, 1, 2)
+    rows = store.con.execute("SELECT uuid, raw::VARCHAR, stored_hash FROM conflicts").fetchall()
+    stored_raw = store.con.execute(
+        "SELECT raw::VARCHAR FROM events WHERE uuid = ?", [events[0]["uuid"]]
+    ).fetchall()[0][0]
     assert orjson.loads(stored_raw) == events[0]
     assert [(u, orjson.loads(r)) for u, r, _ in rows] == [(events[0]["uuid"], other)]
     assert rows[0][2] == hashlib.sha256(stored_raw.encode()).hexdigest()
