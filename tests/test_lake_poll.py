@@ -13,7 +13,7 @@ from ingest.mapping import CompiledMapping
 from ingest.store.db import Store
 from ingest.store.lake import LakeConfig
 from tests.helpers import TOKEN, Sim, daemon_toml, run_cli, stored_uuids
-from tests.helpers.lake import lake_toml
+from tests.helpers.lake import free_port, lake_toml
 
 pytestmark = pytest.mark.slow  # real oktaduck processes
 
@@ -60,3 +60,20 @@ def test_backfill_then_poll_fill_the_lake_and_db_names_a_file_instead(
     assert to_file.returncode == 0, to_file.stderr
     assert sorted(stored_uuids(file)) == sorted(live_sim.org.visible_uuids())
     assert len(lake_uuids(lake, mapping)) == 350  # the lake saw none of that
+
+
+def test_a_catalog_that_cannot_be_reached_is_one_line_saying_why(
+    tmp_path: Path, live_sim: Sim
+) -> None:
+    closed = free_port()  # nothing listens there
+    lake = LakeConfig(
+        catalog=f"postgres:dbname=lake host=127.0.0.1 port={closed} user=lake",
+        data=str(tmp_path / "data"),
+    )
+    poll = run_cli("poll", "--config", str(lake_config(tmp_path, live_sim, lake)), env=ENV)
+    assert poll.returncode == 1
+    assert poll.stderr == (
+        f"oktaduck: error: lake postgres:dbname=lake host=127.0.0.1 port={closed} user=lake "
+        f"(data {tmp_path / 'data'}): cannot reach the catalog: Connection refused\n"
+    )
+    assert live_sim.org.request_urls() == []  # nothing fetched

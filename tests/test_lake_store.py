@@ -288,8 +288,9 @@ def test_a_catalog_outage_mid_commit_stores_nothing_of_it_and_the_next_poll_resu
             poll_cycle(source, store, client_for(source, clock), clock)
         message = str(err.value)
         assert "\n" not in message and len(message) < 600 and message.startswith("lake postgres:")
-        with pytest.raises(LakeUnavailable):  # while it is down, reads say so too
-            store.cursor(source.name)
+        assert "cannot reach the catalog: server closed the connection" in message
+        with pytest.raises(LakeUnavailable, match="cannot reach the catalog: Connection refused"):
+            store.cursor(source.name)  # while it is down, reads say so too
         caplog.set_level(logging.WARNING, logger="oktaduck")
         store.release("source", source.name)  # cannot: the lease runs out by itself
         [failed] = [r for r in caplog.records if r.getMessage() == "lake.release_failed"]

@@ -292,6 +292,17 @@ _UNAVAILABLE = (
 )
 
 
+# how libpq ends the line of a connection that failed or broke (``_unreachable``)
+_CONNECTION = (
+    "Connection refused",
+    "server closed the connection",
+    "could not connect",
+    "Connection timed out",
+    "No route to host",
+    "could not translate host name",
+)
+
+
 def is_conflict(err: BaseException) -> bool:
     """A commit lost an optimistic-concurrency race with another writer of the lake."""
     return isinstance(err, duckdb.Error) and "conflict" in str(err).lower()
@@ -312,8 +323,21 @@ def translate_lake(err: duckdb.Error, lake: LakeConfig | str) -> StoreError:
             "writing process at a time (PostgreSQL takes many)"
         )
     if any(marker in text for marker in _UNAVAILABLE) or isinstance(err, duckdb.IOException):
+        reason = _unreachable(text)
+        if reason:  # "Connection refused" said last, after the catalog string twice over
+            return LakeUnavailable(f"{where}: cannot reach the catalog: {redact(reason)[:200]}")
         return LakeUnavailable(f"{where}: {first}")
     return StoreError(f"{where}: {first}")
+
+
+def _unreachable(text: str) -> str | None:
+    """Why a connection to the catalog failed, as libpq says it at the end of its line
+    ("Connection refused", "server closed the connection unexpectedly"), if it does."""
+    for line in text.splitlines():
+        reason = line.rsplit(": ", 1)[-1].strip()
+        if any(marker in reason for marker in _CONNECTION):
+            return reason
+    return None
 
 
 def check_metadata_schema(name: str) -> str:
