@@ -11,7 +11,11 @@ every figure. Sizes (full / quick):
 - dedup: one 1000-event page committed at 0, 1M and 10M stored rows (0, 100k, 1M quick);
 - feeds: every built-in feed over 24 h and 30 days with 5M rows stored (500k quick);
 - export: events per second per format to a file;
-- storage: database bytes after a checkpoint divided by the raw JSON bytes.
+- storage: database bytes after a checkpoint divided by the raw JSON bytes;
+- lake (``tests/perf/lake.py``; ``--lake-events``, default 1,000,000 / 100,000; ``--no-lake``
+  skips it): ingest on a PostgreSQL-catalog lake next to the file store, alternating, three
+  writers at once, files per million events before and after compaction, bytes per event,
+  ``store copy`` speed and every feed's latency on both stores holding the same events.
 """
 
 from __future__ import annotations
@@ -212,6 +216,8 @@ def storage_ratio(db: Path, raw_bytes: int) -> float:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the sizes")
+    parser.add_argument("--lake-events", type=int, help="events of the lake part's stores")
+    parser.add_argument("--no-lake", action="store_true", help="leave the lake part out")
     args = parser.parse_args(argv)
     scale = 10 if args.quick else 1
     n_ingest = 1_000_000 // scale
@@ -258,6 +264,12 @@ def main(argv: list[str]) -> int:
         figures["feed_ms"] = {k: {"24h": v[0], "30d": v[1]} for k, v in latency.items()}
         figures["feed_ms_max_24h"] = max(v[0] for v in latency.values())
         figures["feed_ms_max_30d"] = max(v[1] for v in latency.values())
+        if not args.no_lake:
+            from tests.perf.lake import measure as lake_measure
+
+            print("lake ...", file=sys.stderr, flush=True)
+            lake_events = args.lake_events or 1_000_000 // scale
+            figures["lake"] = lake_measure(lake_events, 50_000 // scale, 3, 3)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report(figures)
@@ -293,6 +305,10 @@ def report(figures: dict[str, Any]) -> None:
         *[(f"export {k}", f"{v:,.0f} events/s") for k, v in figures["export_eps"].items()],
         ("storage / raw JSON", f"{figures['storage_ratio']:.3f}"),
     ]
+    if "lake" in figures:
+        from tests.perf.lake import table
+
+        rows += table(figures["lake"])
     width = max(len(r[0]) for r in rows)
     print(f"{'figure':<{width}}  value")
     for name, value in rows:

@@ -37,7 +37,7 @@ def fill(path: Path, rows: int, days: int = 30, seed_count: int = 20_000) -> flo
     mapping = load_mapping(normalized_mapping_path())
     per_day = max(1, rows // days)
     seed = seed_events(min(seed_count, per_day))
-    with Store(path, mapping) as store:
+    with Store(path, mapping, serves_queries=False) as store:  # its settings stay open
         for i in range(0, len(seed), 1000):
             page = seed[i : i + 1000]
             batch = mapping.apply_batch(page)
