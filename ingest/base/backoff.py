@@ -1,12 +1,13 @@
 """The one retry policy: capped exponential backoff with optional jitter.
 
-Used by the Okta client (a failed request), the export loop (a sink that is down) and the
-daemon (a source whose poll cycle failed). It only computes delays; the caller waits with
-``Clock.wait(seconds, stop)`` (or schedules the next try), so a stop still interrupts every
-wait and tests with a ``FakeClock`` never sleep.
+Used by the Okta client (a failed request), the export loop (a sink that is down), the
+daemon (a source whose poll cycle failed) and the store (a lake commit that lost a race). It
+only computes delays; the caller waits with ``Clock.wait(seconds, stop)`` (or schedules the
+next try), so a stop still interrupts every wait and tests with a ``FakeClock`` never sleep.
+The store's pause after a lost race, milliseconds long, is the one plain sleep.
 
 A library (tenacity, stamina) would bring its own sleeping and its own loop around the call,
-while the three callers each wait differently (an interruptible wait, a scheduled retry time)
+while the callers each wait differently (an interruptible wait, a scheduled retry time)
 and log their own events; the formula is all they share, so it lives here.
 """
 

@@ -14,7 +14,6 @@ import dataclasses
 import functools
 import hashlib
 import logging
-import random
 import re
 import threading
 import time
@@ -29,6 +28,7 @@ import duckdb
 import orjson
 from nanoarrow.c_array import CArray
 
+from ingest.base.backoff import Backoff
 from ingest.base.crashpoints import crash_point
 from ingest.base.errors import ConfigError, DatabaseLocked, LeaseLost, StoreError
 from ingest.base.logs import emit
@@ -81,6 +81,9 @@ MAX_MEMORY_LIMIT = 4 * 2**30
 # A lake commit that lost an optimistic-concurrency race is tried again from the start (the
 # uuid lookup included, so nothing is stored twice), this many times at most.
 LAKE_COMMIT_ATTEMPTS = 20
+# ...after a pause that lets the winner finish: a few milliseconds, doubling, drawn at random
+# so that the losers do not meet again (under 2 s over all the attempts)
+LAKE_RACE_BACKOFF = Backoff(initial=0.005, maximum=0.1, jitter=1.0)
 # A lake writer's memory limit is at least this. A commit writes its rows to Parquet, one
 # writer per day partition, and those buffers cannot spill: a group of three 100-event pages
 # failed at the one-shot 48MB, 5000 events over 30 days passed at 128MB. The data lives in
@@ -318,7 +321,7 @@ class Store:
                         raise self._translate(err) from None
                 # another process took it, or wrote to the catalog, in the same moment: the
                 # next try sees which (LeaseLost names the owner)
-                time.sleep(random.uniform(0, 0.02 * attempt))
+                time.sleep(LAKE_RACE_BACKOFF.delay(attempt))
             else:
                 holder = read_lease(self.con, kind, key)
                 who = holder.owner if holder else "another process"
@@ -479,7 +482,7 @@ class Store:
                     return work(con)
             except _Conflict:
                 emit("lake.commit_conflict", logging.DEBUG, attempt=attempt)
-                time.sleep(random.uniform(0, 0.02 * attempt))  # let the winner finish
+                time.sleep(LAKE_RACE_BACKOFF.delay(attempt))  # let the winner finish
         raise StoreError(
             f"{describe(self.target)}: a commit lost {LAKE_COMMIT_ATTEMPTS} races with other "
             "writers in a row; it is tried again at the next poll"
