@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from ingest.mapping import CompiledMapping
 from ingest.simulate.generator import EventGenerator
 from ingest.store.db import Store
 from ingest.store.lake import LakeConfig, S3Config, connect_lake
-from tests.helpers import Sim, source_for
+from tests.helpers import TOKEN, TOKEN_ENV, Sim, run_cli, source_for
 from tests.helpers.lakedata import commit_events
 
 pytest.importorskip("moto.server", reason="the S3 tests need moto[server] (the dev extra)")
@@ -129,3 +129,42 @@ def test_a_missing_bucket_fails_the_commit_in_one_line_and_stores_nothing(
     text = str(caught.value)
     assert "\n" not in text and len(text) < 500 and SECRET not in text
     assert "no-such-bucket" in text or "404" in text, text
+
+
+def test_the_commands_take_the_s3_settings_from_the_config_file(
+    s3: S3Server, s3_lake: LakeConfig, live_sim: Sim, tmp_path: Path
+) -> None:
+    """``poll``, ``sql`` and ``export`` in subprocesses, the lake and its S3 keys named only
+    in the config file and the environment."""
+    now = datetime.now(UTC)
+    events = live_sim.org.generator.stream(
+        300, now - timedelta(hours=3), now - timedelta(minutes=2)
+    )
+    live_sim.org.add(events)
+    settings = s3_lake.s3
+    assert settings is not None
+    config = tmp_path / "oktaduck.toml"
+    config.write_text(
+        f'[storage.lake]\ncatalog = "{s3_lake.catalog}"\ndata = "{s3_lake.data}"\n\n'
+        f'[storage.lake.s3]\nendpoint = "{settings.endpoint}"\nurl_style = "path"\n'
+        'use_ssl = false\nkey_id_env = "TEST_S3_KEY_ID"\nsecret_env = "TEST_S3_SECRET"\n\n'
+        f'[[sources]]\nname = "acme"\norg_url = "{live_sim.url}"\ntoken_env = "{TOKEN_ENV}"\n'
+    )
+    env = {TOKEN_ENV: TOKEN, "TEST_S3_KEY_ID": KEY_ID, "TEST_S3_SECRET": SECRET}
+    polled = run_cli("poll", "--config", str(config), env=env)
+    assert polled.returncode == 0, polled.stderr
+    asked = run_cli(
+        "sql", "--config", str(config), "--format", "csv",
+        "SELECT count(*) AS n, count(DISTINCT uuid) AS d FROM events", env=env,
+    )  # fmt: skip
+    assert asked.returncode == 0, asked.stderr
+    assert asked.stdout.split() == ["n,d", "300,300"]
+    out = tmp_path / "all.ndjson"
+    sent = run_cli(
+        "export", "--config", str(config), "--to", f"file:{out}", "--since", "1d", env=env
+    )
+    assert sent.returncode == 0, sent.stderr
+    got = Counter(orjson.loads(line)["uuid"] for line in out.read_bytes().splitlines())
+    assert got == Counter(e["uuid"] for e in events)
+    for done in (polled, asked, sent):
+        assert SECRET not in done.stdout + done.stderr
