@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -302,3 +304,56 @@ def test_the_config_file_stands_for_the_side_left_out(
     assert out[0].startswith("copied 440 events in 3 batches (0 were there")
     assert "verified: 440 events over 3 days" in out[1]
     assert dump(back) == dump(small)
+
+
+def test_verification_finds_an_event_that_differs(
+    new_lake: Callable[..., LakeConfig], mapping: CompiledMapping, original: Callable[[int], Path]
+) -> None:
+    """An event whose raw JSON changed in the target after a copy: running the copy again
+    finds it day by day."""
+    small = original(400)
+    lake = new_lake("duckdb")
+    copy_store(small, lake, mapping)
+    con = connect_lake(lake, read_only=False)
+    try:
+        [(uuid, day)] = con.execute(
+            "SELECT uuid, published::DATE FROM event_rows ORDER BY uuid LIMIT 1"
+        ).fetchall()
+        con.execute(
+            "UPDATE event_rows SET raw = '{\"changed\": true}' WHERE uuid = $uuid",
+            {"uuid": uuid},
+        )
+    finally:
+        con.close()
+    with pytest.raises(StoreError, match=f"the events of 1 days differ \\({day}\\)"):
+        copy_store(small, lake, mapping)
+
+
+def test_a_source_file_in_use_by_another_process_gets_one_line(
+    tmp_path: Path, new_lake: Callable[..., LakeConfig], original: Callable[[int], Path]
+) -> None:
+    small = original(400)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(small)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"holding\n"
+        lake = new_lake("duckdb")
+        done = run_cli(
+            "store", "copy", "--from", str(small), "--to", lake.catalog, "--data", str(lake.data)
+        )
+    finally:
+        holder.communicate(b"\n", timeout=30)
+    assert done.returncode == 1
+    assert (
+        done.stderr
+        == f"oktaduck: error: database {small} is in use by another process; stop it first\n"
+    )
+
+
+HOLD = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+sys.stdin.readline()
+"""
