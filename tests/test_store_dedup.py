@@ -104,3 +104,17 @@ def test_large_events_commit_within_a_small_memory_limit_across_groups(
         assert cursor is not None
         assert (cursor.next_url, cursor.pages, cursor.events) == ("n7", 8, 1200)
         assert len(set(stored(store))) == 1200
+
+
+def test_a_new_file_keeps_raw_events_compressed(tmp_path: Path, mapping: CompiledMapping) -> None:
+    """DuckDB's default storage format for a new file has no zstd for strings; the store
+    writes its files in a newer one, where ``raw`` is kept zstd-compressed."""
+    with Store(tmp_path / "okta.duckdb", mapping) as store:
+        store.con.execute("CREATE TABLE probe (raw JSON USING COMPRESSION zstd)")
+        store.con.execute("INSERT INTO probe SELECT json_object('n', range) FROM range(5000)")
+        store.con.execute("CHECKPOINT")
+        kinds = store.con.execute(
+            "SELECT DISTINCT compression FROM pragma_storage_info('probe') "
+            "WHERE segment_type = 'JSON'"
+        ).fetchall()
+    assert kinds == [("ZSTD",)]

@@ -48,6 +48,7 @@ from ingest.store.rawtexts import RawTexts, raw_array, text_bytes, text_size, to
 from ingest.store.schema import ensure_mapping_columns, migrate
 
 DEFAULT_DB = Path("state/oktaduck.duckdb")
+STORAGE_VERSION = "v1.5.0"  # the storage format new database files are written in
 # DuckDB's own default is 80% of the machine's memory, kept as buffer cache; a collector
 # needs far less, and a bounded cache keeps the daemon's footprint flat as tables grow. The
 # daemon's feeds want room (30-day detections over 5M rows slow down 2-3x at 128MB); a
@@ -173,9 +174,16 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     except ValueError:
         raise StoreError(f"database {path!r}: not a valid path") from None
     try:
-        # No SQL run here may read or write files: the database is its only file.
+        # No SQL run here may read or write files: the database is its only file. A new file
+        # is written in 1.5's storage format: the default (0.10's, readable by old versions)
+        # has no zstd for strings, and the raw events would take ~7x the room.
         con = duckdb.connect(
-            str(path), read_only=read_only, config={"enable_external_access": False}
+            str(path),
+            read_only=read_only,
+            config={
+                "enable_external_access": False,
+                "storage_compatibility_version": STORAGE_VERSION,
+            },
         )
         if not configuration_locked(con):  # else another handle in this process did it
             # GLOBAL: every cursor of this database (each query has one) is in UTC too, and
@@ -305,16 +313,24 @@ class Store:
                 if not is_conflict(err) or attempt == LAKE_COMMIT_ATTEMPTS - 1:
                     raise
 
-    def hold(self, kind: str, key: str, now: datetime) -> None:
+    def hold(
+        self,
+        kind: str,
+        key: str,
+        now: datetime,
+        con: duckdb.DuckDBPyConnection | None = None,
+    ) -> None:
         """Take (or renew) the lease of a source or sink of the lake for ``lease_ttl``;
         LeaseLost when another process holds it. Nothing to hold in a file store, which one
-        process opens at a time."""
+        process opens at a time. ``con``: a cursor of this store's connection, in the lake,
+        to take it on without waiting for the commits on the store's own (the daemon)."""
         if self.lake is None:
             return
-        with self._lock:
+        with self._lock if con is None else contextlib.nullcontext():
+            con = con or self.con
             for attempt in range(1, LAKE_COMMIT_ATTEMPTS + 1):
                 try:
-                    take_lease(self.con, kind, key, self.owner, self.lake.lease_ttl, now)
+                    take_lease(con, kind, key, self.owner, self.lake.lease_ttl, now)
                     break
                 except duckdb.Error as err:
                     if not is_conflict(err):
@@ -323,7 +339,7 @@ class Store:
                 # next try sees which (LeaseLost names the owner)
                 time.sleep(LAKE_RACE_BACKOFF.delay(attempt))
             else:
-                holder = read_lease(self.con, kind, key)
+                holder = read_lease(con, kind, key)
                 who = holder.owner if holder else "another process"
                 raise LeaseLost(f"{kind} {key}: could not take its lease; {who} holds it")
         self._held.add((kind, key))
