@@ -232,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Warnings (one line each, naming the key) cover secrets that are missing or in files "
         "others can read and "
         "every setting that weakens transport security; they do not fail the check unless "
-        "--require-secrets or --strict asks. Prints `OK` with the number of sources and sinks.",
+        "--require-secrets or --strict asks. Prints `OK` with the number of sources and sinks "
+        "and the store. With --connect, a configured lake is attached read-only as well.",
         (
             "oktaduck config check --config oktaduck.toml",
             "# in a deployment pipeline: every secret present, no weakened transport",
@@ -251,6 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="fail (exit 2) on any warning: missing secrets, secret files others can read, "
         "and settings that weaken transport security (verify = false, allow_insecure, "
         "syslog without TLS to another host, ...)",
+    )
+    q.add_argument(
+        "--connect",
+        action="store_true",
+        help="also attach the configured lake read-only, as a reader would, and report its "
+        "data files and snapshots; exit 2 when it cannot be reached (the check's only "
+        "network access)",
     )
     q.set_defaults(func=collect.cmd_config_check)
 

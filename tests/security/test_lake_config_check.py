@@ -3,13 +3,18 @@ named, and so is a secret the lake names but cannot read; nothing connects."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from ingest.config import load_config
 from ingest.config_check import lake_secret_problems, transport_warnings
+from ingest.mapping import CompiledMapping
+from ingest.store.db import Store
+from ingest.store.lake import LakeConfig
 from tests.helpers import run_cli
+from tests.helpers.lake import free_port, lake_toml
 
 SOURCE = '[[sources]]\nname = "okta"\norg_url = "https://acme.okta.com"\ntoken_env = "T"\n'
 S3 = 'data = "s3://bucket/events"\n[storage.lake.s3]\n'
@@ -99,3 +104,25 @@ def test_config_check_names_the_lake_and_fails_on_its_missing_secret(tmp_path: P
     )
     assert missing.returncode == 2
     assert "storage.lake" in missing.stderr and "LAKE_PW" in missing.stderr
+
+
+@pytest.mark.slow  # CLI subprocesses
+def test_connect_attaches_the_lake_read_only_or_fails_in_one_line(
+    tmp_path: Path, new_lake: Callable[..., LakeConfig], mapping: CompiledMapping
+) -> None:
+    lake = new_lake("sqlite")
+    with Store(lake, mapping):
+        pass  # creates the catalog's tables
+    config = tmp_path / "oktaduck.toml"
+    config.write_text(f"{SOURCE}\n{lake_toml(lake)}")
+    reached = run_cli("config", "check", "--connect", "--config", str(config), env={"T": "t"})
+    assert reached.returncode == 0, reached.stderr
+    assert f"reached lake {lake.catalog} (data {lake.data}): " in reached.stdout
+    assert " snapshots" in reached.stdout
+    away = write(
+        tmp_path,
+        f'catalog = "postgres:dbname=o host=127.0.0.1 port={free_port()} connect_timeout=5"\n',
+    )
+    unreached = run_cli("config", "check", "--connect", "--config", str(away), env={"T": "t"})
+    assert unreached.returncode == 2
+    assert unreached.stderr.count("\n") == 1 and "error: lake postgres:" in unreached.stderr

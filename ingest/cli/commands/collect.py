@@ -161,6 +161,14 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     if (problems and args.require_secrets) or ((problems or weak) and args.strict):
         return 2
     lake = config.storage.lake
+    if args.connect and lake is not None:
+        from ingest.cli.commands.common import _reach_lake
+
+        try:
+            print(f"{args.config}: {_reach_lake(lake)}")
+        except OktaduckError as err:
+            print(f"{args.config}: error: {err}", file=sys.stderr)
+            return 2
     print(
         f"{args.config}: OK ({len(config.sources)} sources, {len(config.sinks)} sinks, "
         f"{lake.describe() if lake else f'database {config.storage.path}'})"

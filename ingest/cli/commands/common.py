@@ -70,6 +70,41 @@ def _open_reader(target: StoreTarget) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _describe_store(target: StoreTarget, con: duckdb.DuckDBPyConnection | None) -> str:
+    """``database PATH``, or ``lake CATALOG (data PATH): N data files, SIZE, N snapshots``."""
+    from ingest.store.lakeinfo import lake_summary
+
+    if not isinstance(target, LakeConfig) or con is None:
+        return f"database {target}"
+    summary = lake_summary(con)
+    where = target.data or summary.data_path
+    lake = dataclasses.replace(target, data=where)
+    return (
+        f"{lake.describe()}: {summary.files} data files, {_size(summary.bytes)}, "
+        f"{summary.snapshots} snapshots"
+    )
+
+
+def _reach_lake(lake: LakeConfig) -> str:
+    """Attach ``lake`` read-only as a reader would: what it holds, or the StoreError."""
+    con = _open_reader(lake)
+    try:
+        return f"reached {_describe_store(lake, con)}"
+    except duckdb.Error as err:
+        raise translate_lake(err, lake) from None
+    finally:
+        con.close()
+
+
+def _size(count: int) -> str:
+    size = float(count)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{count} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{count} bytes"  # pragma: no cover - the loop returns
+
+
 def _mapping_file(name: str) -> Path:
     """``normalized``/``ecs``/``ocsf`` -> the shipped file; anything with a slash or ``.toml``
     is taken as a path."""

@@ -6,7 +6,6 @@ write to it."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Callable
 
@@ -17,11 +16,15 @@ from ingest.base.clock import SystemClock
 from ingest.base.errors import ConfigError, DatabaseLocked
 from ingest.base.tablewriter import default_format, write_rows
 from ingest.base.timeparse import parse_duration, parse_time
-from ingest.cli.commands.common import _mapping_file, _open_reader, _store_target
+from ingest.cli.commands.common import (
+    _describe_store,
+    _mapping_file,
+    _open_reader,
+    _store_target,
+)
 from ingest.config import (
     load_config,
 )
-from ingest.store.db import StoreTarget
 from ingest.store.lake import LakeConfig
 from ingest.store.limits import QueryLimits
 from ingest.store.query import Cancel, Result
@@ -121,30 +124,6 @@ def cmd_status(args: argparse.Namespace) -> int:
         if lake is not None:
             lake.close()
     return code
-
-
-def _describe_store(target: StoreTarget, con: duckdb.DuckDBPyConnection | None) -> str:
-    """``database PATH``, or ``lake CATALOG (data PATH): N data files, SIZE, N snapshots``."""
-    from ingest.store.lakeinfo import lake_summary
-
-    if not isinstance(target, LakeConfig) or con is None:
-        return f"database {target}"
-    summary = lake_summary(con)
-    where = target.data or summary.data_path
-    lake = dataclasses.replace(target, data=where)
-    return (
-        f"{lake.describe()}: {summary.files} data files, {_size(summary.bytes)}, "
-        f"{summary.snapshots} snapshots"
-    )
-
-
-def _size(count: int) -> str:
-    size = float(count)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{count} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{count} bytes"  # pragma: no cover - the loop returns
 
 
 def cmd_export(args: argparse.Namespace) -> int:
