@@ -5,7 +5,8 @@ are kept apart by its lease, and every commit renews the lease in its own transa
 fence): of two commits that both believed they held it, one lands and the other conflicts,
 tries again from the uuid lookup on and then finds either the lease gone (``LeaseLost``) or
 the page stored (duplicates). Leases compare the ``now`` each call is given, so a takeover is
-tested by passing a later one. A catalog that goes away mid-commit stores nothing of it.
+tested by passing a later one. A catalog that goes away mid-commit, or a data folder that
+cannot be written, stores nothing of that commit.
 """
 
 from __future__ import annotations
@@ -303,6 +304,46 @@ def test_a_catalog_outage_mid_commit_stores_nothing_of_it_and_the_next_poll_resu
         assert len(uuids) == len(set(uuids)) == state.events == 100 * state.pages
         again = poll_cycle(source, store, client_for(source, clock), clock)
         assert again.caught_up and again.duplicates == 0
+        uuids = stored_uuids(store)
+        assert len(uuids) == len(set(uuids)) and set(uuids) == sim.org.visible_uuids()
+
+
+def test_data_files_that_cannot_be_written_fail_the_commit_whole_and_the_next_poll_resumes(
+    sim: Sim, clock: FakeClock, token_env: str, new_lake: Callable[..., LakeConfig],
+    mapping: CompiledMapping, client_for: Callable[..., Any],
+) -> None:  # fmt: skip
+    """The storage away in the middle of a commit (its folder replaced by a file), every
+    commit writing Parquet (``inline_rows = 0``)."""
+    sim.org.add(
+        sim.org.generator.stream(
+            500, clock.now() - timedelta(hours=20), clock.now() - timedelta(minutes=2)
+        )
+    )
+    lake = new_lake("sqlite", inline_rows=0)
+    data, away = Path(str(lake.data)), Path(f"{lake.data}.away")
+    source = source_for(sim, group_events=100)
+
+    class StorageAway(Store):
+        commits = 0
+
+        def _insert_parts(self, con: Any, source: str, parts: Any, now: datetime) -> Any:
+            self.commits += 1
+            if self.commits == 3:
+                data.rename(away)
+                data.write_text("not a folder")
+            return super()._insert_parts(con, source, parts, now)
+
+    with StorageAway(lake, mapping) as store:
+        with pytest.raises(LakeUnavailable) as err:
+            poll_cycle(source, store, client_for(source, clock), clock)
+        assert "\n" not in str(err.value) and "Not a directory" in str(err.value)
+        data.unlink()
+        away.rename(data)
+        state = store.cursor(source.name)
+        assert state is not None and (state.pages, state.events) == (2, 200)
+        assert len(stored_uuids(store)) == 200
+        again = poll_cycle(source, store, client_for(source, clock), clock)
+        assert (again.stored, again.duplicates) == (300, 0)
         uuids = stored_uuids(store)
         assert len(uuids) == len(set(uuids)) and set(uuids) == sim.org.visible_uuids()
 
