@@ -15,6 +15,7 @@ from ingest.base.errors import ConfigError
 from ingest.config import normalized_mapping_path
 from ingest.feeds.feedfile import (
     STANDARD,
+    WINDOW,
     Feed,
     _nested,
     bind,
@@ -273,3 +274,17 @@ def test_a_wrong_fragment_use_names_the_feed_and_the_line(use: str, says: str) -
         parse_feed("t", text, fragments)
     assert str(caught.value).startswith("feed t ")
     assert says in str(caught.value)
+
+
+def test_late_columns_need_the_window_which_their_join_repeats() -> None:
+    """The late join reads events again; it repeats the window so that a lake, whose events
+    view cannot prune by ingest_seq, reads only the window's files."""
+    header = "-- title: T\n-- description: d\n-- late: e.raw AS raw\n"
+    with pytest.raises(ConfigError, match="late columns need the body's rows in"):
+        parse_feed("t", header + "SELECT ingest_seq AS _seq FROM events\n", {})
+    feed = parse_feed(
+        "t",
+        header + "SELECT ingest_seq AS _seq FROM events WHERE {{ in_window }}\n",
+        {"in_window": WINDOW},
+    )
+    assert feed.body.endswith(WINDOW)

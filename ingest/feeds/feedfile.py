@@ -61,6 +61,10 @@ _USE = re.compile(r"\{\{\s*(\w+)((?:\s+\w+=(?:\"[^\"]*\"|[^\s\"}]+))*)\s*\}\}")
 _ARG = re.compile(r"(\w+)=(?:\"([^\"]*)\"|([^\s\"}]+))")
 _HOLE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 SEARCH_PARAMS = ("filter", "q")
+# what {{ in_window }} puts in a body: a feed with late columns must hold it, and the late
+# join repeats it, so that a lake (whose events view cannot prune by ingest_seq) reads only
+# the window's files rather than every event's raw text
+WINDOW = "published >= $since AND published < $until"
 SORTS = {"asc": "ASC", "ascending": "ASC", "desc": "DESC", "descending": "DESC"}
 
 
@@ -147,6 +151,8 @@ def parse_feed(name: str, text: str, fragments: dict[str, str] | None = None) ->
         raise ConfigError(
             f"feed {name}: late columns and filter/q need the body to select ingest_seq AS _seq"
         )
+    if late and WINDOW not in body:
+        raise ConfigError(f"feed {name}: late columns need the body's rows in {{{{ in_window }}}}")
     return Feed(
         name,
         meta["title"],
@@ -321,7 +327,9 @@ def bind(feed: Feed, given: dict[str, Any], now: datetime) -> BoundFeed:
     if feed.late:
         sql = (
             f"SELECT feed.* EXCLUDE (_seq), {', '.join(feed.late)} "
-            f"FROM (\n{sql}\n) AS feed JOIN events e ON e.ingest_seq = feed._seq ORDER BY {order}"
+            f"FROM (\n{sql}\n) AS feed JOIN events e "
+            "ON e.ingest_seq = feed._seq AND e.published >= $since AND e.published < $until "
+            f"ORDER BY {order}"
         )
     elif "_seq" in feed.body:
         sql = f"SELECT * EXCLUDE (_seq) FROM (\n{sql}\n) AS feed"
