@@ -98,6 +98,9 @@ def test_config_with_a_lake_is_read_from_the_lake_and_refuses_writes(
     refused = run_cli("sql", "--config", str(config), "DELETE FROM event_rows")
     assert refused.returncode == 2
     assert refused.stderr.count("\n") == 1 and "SELECT" in refused.stderr
+    coverage = run_cli("mappings", "coverage", "--store", f"ducklake:{lake.catalog}")
+    assert coverage.returncode == 0, coverage.stderr
+    assert "(40 most recent of 40 stored events)" in coverage.stdout
 
 
 def test_the_store_flag_names_a_file_or_a_lake(tmp_path: Path, new_lake: NewLake) -> None:
