@@ -6,6 +6,13 @@
 - an optional completeness check per source and a retention job;
 - the local HTTP API (health, metrics, status, feeds, read-only SQL).
 
+On a lake (``[storage] lake``) several daemons share the store. A source is polled, and a
+sink delivered, only by the daemon holding its lease (``lakeschema``): each try of a job takes
+or renews it, every commit renews it, and a job every ``lease_ttl / 3`` renews the leases held,
+so a lease ends only when its daemon stops (which gives it back) or dies (and another daemon
+takes it at its next try once ``lease_ttl`` has passed). One of them, the holder of the lease
+("housekeeping", "lake"), compacts the lake every ``compact_every`` (``store.housekeeping``).
+
 SIGTERM and SIGINT set a stop flag: no new page is requested, waits end at once, the page
 being committed finishes, and the process exits 0. Requests still in flight after a short
 grace period are cut off (their page was not committed, so nothing is lost). SIGHUP reloads
@@ -15,22 +22,27 @@ the old configuration keeps running).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import random
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import duckdb
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from ingest.base.backoff import Backoff
 from ingest.base.clock import Clock, SystemClock
-from ingest.base.errors import AuthFailed, BadRequest, OktaduckError
+from ingest.base.errors import AuthFailed, BadRequest, ConfigError, LeaseLost, OktaduckError
 from ingest.base.logs import emit
 from ingest.base.redact import redact
 from ingest.collect.completeness import check_window
@@ -46,10 +58,104 @@ from ingest.okta.client import OktaClient
 from ingest.service.api import ApiServer, announce_path, api_token
 from ingest.service.metrics import render_metrics
 from ingest.store.db import Store
+from ingest.store.housekeeping import HousekeepingResult, data_files, housekeep
+from ingest.store.lake import LAKE, translate_lake
+from ingest.store.lakeschema import Lease, read_lease, renew_leases
 from ingest.store.retention import apply_retention
 
 GRACE_SECONDS = 5.0
 MAX_BACKOFF = timedelta(hours=1)
+HOUSEKEEPING = ("housekeeping", "lake")  # the lease of the one daemon that compacts a lake
+
+
+@dataclass
+class LeaseKeeper:
+    """This daemon's hold on the lease of one source, sink or job of a lake: whether it holds
+    it, and who else did when it last could not take it (logged once per change)."""
+
+    store: Store
+    kind: str
+    key: str
+    clock: Clock
+    owned: bool = False
+    elsewhere: str | None = None  # the other owner last seen
+    taken_at: datetime | None = None  # when this daemon took it (not renewals)
+    renewed_at: datetime | None = None  # when this daemon last took or renewed it
+    until: datetime | None = None  # when the other owner's lease ends, as last seen
+    side: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection | None]] = field(
+        default=lambda: contextlib.nullcontext()
+    )  # a connection apart from the store's commits (None: the store's own)
+
+    def take(self) -> bool:
+        """Take or renew the lease; True when this daemon holds it now (always in a file
+        store). A lake that cannot be reached raises ``LakeUnavailable``.
+
+        The catalog is spared where it can be: a lease renewed less than a third of its
+        time ago is taken as held (every commit's fence checks it anyway), and one held
+        elsewhere is not asked for again before it was last seen to end."""
+        lake = self.store.lake
+        if lake is None:
+            return True
+        now = self.clock.now()
+        if self.owned and self.renewed_at and now - self.renewed_at < lake.lease_ttl / 3:
+            return True
+        if not self.owned and self.until is not None and now < self.until:
+            return False
+        with self.side() as con:  # so as not to wait for the store's commits
+            if not self.owned:  # a look first: most leases are held, and alive
+                lease = self._read(con)
+                if lease and lease.owner != self.store.owner and lease.expires_at > now:
+                    self._held_elsewhere(lease)
+                    return False
+            try:
+                self.store.hold(self.kind, self.key, now, con)
+            except LeaseLost:
+                self._held_elsewhere(self._read(con))
+                return False
+        if not self.owned:
+            self.taken_at = now
+            emit(
+                "lake.lease_taken",
+                kind=self.kind,
+                key=self.key,
+                owner=self.store.owner,
+                previous_owner=self.elsewhere,
+            )
+        self.owned = True
+        self.renewed_at = now
+        self.elsewhere = self.until = None
+        return True
+
+    def lost(self, err: LeaseLost) -> None:
+        """A commit found the lease taken over: this daemon stops using it."""
+        self.owned = False
+        emit("lake.lease_lost", logging.WARNING, kind=self.kind, key=self.key, error=str(err))
+
+    def _read(self, con: duckdb.DuckDBPyConnection | None) -> Lease | None:
+        lake = self.store.lake
+        if con is None or lake is None:
+            return self.store.lease(self.kind, self.key)
+        try:
+            return read_lease(con, self.kind, self.key)
+        except duckdb.Error as err:
+            raise translate_lake(err, lake) from None
+
+    def _held_elsewhere(self, lease: Lease | None) -> None:
+        if self.owned:
+            emit("lake.lease_lost", logging.WARNING, kind=self.kind, key=self.key,
+                 error="taken over while this daemon held it")  # fmt: skip
+        self.owned = False
+        owner = lease.owner if lease else "another process"
+        if owner != self.elsewhere:
+            emit(
+                "lake.lease_held_elsewhere",
+                kind=self.kind,
+                key=self.key,
+                owner=owner,
+                until=lease.expires_at.isoformat() if lease else None,
+            )
+        self.elsewhere = owner
+        self.until = lease.expires_at if lease else None
 
 
 @dataclass
@@ -67,6 +173,10 @@ class SourceRunner:
     retry_at: datetime | None = None
     cycles: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    lease: LeaseKeeper = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lease = LeaseKeeper(self.store, "source", self.source.name, self.clock)
 
     def __call__(self) -> None:
         if self.stop.is_set() or (self.retry_at and self.clock.now() < self.retry_at):
@@ -76,9 +186,14 @@ class SourceRunner:
 
     def _poll(self) -> None:
         try:
+            if not self.lease.take():
+                return  # another daemon polls it
             if self.client is None:
                 self.client = open_client(self.source, self.clock, self.stop)
             result = poll_cycle(self.source, self.store, self.client, self.clock, self.stop)
+        except LeaseLost as err:  # taken over mid-cycle: what was committed stays
+            self.lease.lost(err)
+            return
         except OktaduckError as err:
             self._failed(err)
             return
@@ -119,6 +234,8 @@ class SourceRunner:
         source = self.source
         if self.stop.is_set() or self.client is None or source.completeness_every is None:
             return
+        if self.store.lake is not None and not self.lease.owned:
+            return
         with self.lock:
             try:
                 check_window(
@@ -148,14 +265,23 @@ class SinkRunner:
     stop: threading.Event
     sink: Sink | None = None
     last_error: str | None = None
+    lease: LeaseKeeper = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lease = LeaseKeeper(self.store, "sink", self.spec.name, self.clock)
 
     def __call__(self) -> None:
         if self.stop.is_set():
             return
         try:
+            if not self.lease.take():
+                return  # another daemon delivers it
             if self.sink is None:
                 self.sink = self.spec.build(self.clock)
             result = export_cycle(self.spec.delivery, self.store, self.sink, self.clock, self.stop)
+        except LeaseLost as err:
+            self.lease.lost(err)
+            return
         except OktaduckError as err:
             self.last_error = str(err)
             emit("export.failed", logging.ERROR, sink=self.spec.name, error=str(err))
@@ -187,13 +313,16 @@ def health(
     runners: list[SourceRunner], started: datetime, clock: Clock, misses: int = 3
 ) -> tuple[bool, dict[str, Any]]:
     """Healthy when every source completed a poll cycle within ``misses`` poll intervals
-    (counted from the daemon's start for a source that has not completed one yet)."""
+    (counted from the daemon's start, or from when it took the source's lease, for a source
+    that has not completed one since). On a lake, a source another daemon holds is that
+    daemon's to answer for."""
     now = clock.now()
     sources = {}
     ok = True
     for r in runners:
-        since = r.last_success or started
-        fresh = now - since <= r.source.poll_interval * misses
+        since = max(r.last_success or started, r.lease.taken_at or started)
+        elsewhere = r.lease.elsewhere is not None and not r.lease.owned
+        fresh = elsewhere or now - since <= r.source.poll_interval * misses
         ok = ok and fresh
         sources[r.source.name] = {
             "healthy": fresh,
@@ -201,6 +330,8 @@ def health(
             "consecutive_failures": r.failures,
             "last_error": r.last_error,
         }
+        if r.store.lake is not None:
+            sources[r.source.name]["owner"] = r.store.owner if r.lease.owned else r.lease.elsewhere
     return ok, {"status": "ok" if ok else "unhealthy", "sources": sources}
 
 
@@ -212,9 +343,16 @@ class Daemon:
         self.clock = clock
         self.stop = stop
         self.mapping = load_mapping(config.mapping_path())
-        self.store = Store(config.storage.path, self.mapping, config.storage.memory_limit)
+        storage = config.storage
+        # the API's token and address file live next to storage.path, the lake's too
+        self.state = storage.path
+        if storage.lake is not None:
+            _state_folder(self.state)
+        self.store = Store(storage.lake or storage.path, self.mapping, storage.memory_limit)
         self.runners = [SourceRunner(s, self.store, clock, stop) for s in config.sources]
         self.exporters = [SinkRunner(s, self.store, clock, stop) for s in config.sinks]
+        for keeper in [*(r.lease for r in self.runners), *(x.lease for x in self.exporters)]:
+            keeper.side = self._side
         self.started = clock.now()
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -222,18 +360,26 @@ class Daemon:
                 "default": ThreadPoolExecutor(max_workers=min(len(self.runners), 32)),
                 "export": ThreadPoolExecutor(max_workers=max(1, min(len(self.exporters), 8))),
                 "maintenance": ThreadPoolExecutor(max_workers=1),
+                "leases": ThreadPoolExecutor(max_workers=1),
             },
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
         )
         self.api: ApiServer | None = None
-        self.announce = announce_path(self.store.path)
+        self.announce = announce_path(self.state)
+        self.housekeeping = LeaseKeeper(self.store, *HOUSEKEEPING, clock, side=self._side)
+        self.housekept: HousekeepingResult | None = None
+        self._lease_con: duckdb.DuckDBPyConnection | None = None  # the renewals' own
 
     def _jobs(self) -> None:
         now = self.clock.now()
         add = self.scheduler.add_job
+        lake = self.store.lake
         for r in self.runners:
             interval = r.source.poll_interval.total_seconds()
-            add(r, "interval", seconds=interval, id=f"poll:{r.source.name}", next_run_time=now)
+            # daemons started together on a lake try the sources in different orders, so
+            # that each takes some of them
+            first = now + timedelta(seconds=random.uniform(0, interval)) if lake else now
+            add(r, "interval", seconds=interval, id=f"poll:{r.source.name}", next_run_time=first)
             every = r.source.completeness_every
             if every is not None:
                 add(
@@ -263,11 +409,126 @@ class Daemon:
                 next_run_time=now + timedelta(minutes=1),
             )
 
+    def _lake_jobs(self) -> None:
+        lake = self.store.lake
+        if lake is None:
+            return
+        add = self.scheduler.add_job
+        add(
+            self._renew,
+            "interval",
+            seconds=lake.lease_ttl.total_seconds() / 3,
+            id="leases",
+            executor="leases",
+        )
+        add(
+            self._housekeep,
+            "interval",
+            seconds=lake.compact_every.total_seconds(),
+            id="housekeeping",
+            executor="maintenance",
+            next_run_time=self.clock.now() + min(lake.compact_every, timedelta(minutes=5)),
+        )
+
+    def _renew(self) -> None:
+        """Renew, in one commit, every lease this daemon holds that was not renewed for a
+        sixth of its time (so each is renewed at least every half of it), on a connection
+        of its own so that it never waits behind page commits. A lease found taken over is
+        given up; a lake out of reach is logged, and the next commit's fence decides
+        whether a lease is still ours."""
+        lake = self.store.lake
+        if lake is None or self.stop.is_set():
+            return
+        now = self.clock.now()
+        due = [
+            k
+            for k in self._leases()
+            if k.owned and (k.renewed_at is None or now - k.renewed_at >= lake.lease_ttl / 6)
+        ]
+        if not due:
+            return
+        leases = [(k.kind, k.key) for k in due]
+        try:
+            if self._lease_con is None:
+                self._lease_con = self.store.con.cursor()
+                self._lease_con.execute(f"USE {LAKE}")
+            lost, raced = renew_leases(
+                self._lease_con, leases, self.store.owner, lake.lease_ttl, now
+            )
+        except duckdb.Error as err:
+            error = str(translate_lake(err, lake))
+            emit("lake.lease_renew_failed", logging.WARNING, leases=len(due), error=error)
+            return
+        for keeper in due:
+            if (keeper.kind, keeper.key) in lost:
+                self.store.release(keeper.kind, keeper.key)  # the store forgets it too
+                keeper.lost(LeaseLost(f"{keeper.kind} {keeper.key} was taken over"))
+            elif (keeper.kind, keeper.key) not in raced:  # those: the next round
+                keeper.renewed_at = now
+
+    @contextlib.contextmanager
+    def _side(self) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        """A connection to the lake of its own, for leases (the store's waits for commits);
+        None for a file store."""
+        lake = self.store.lake
+        if lake is None:
+            yield None
+            return
+        con = self.store.con.cursor()
+        try:
+            try:
+                con.execute(f"USE {LAKE}")
+            except duckdb.Error as err:
+                raise translate_lake(err, lake) from None
+            yield con
+        finally:
+            con.close()
+
+    def _leases(self) -> list[LeaseKeeper]:
+        return [
+            *(r.lease for r in self.runners),
+            *(x.lease for x in self.exporters),
+            self.housekeeping,
+        ]
+
+    def _housekeep(self) -> None:
+        """Compact the lake, when this daemon holds the housekeeping lease."""
+        lake = self.store.lake
+        if lake is None or self.stop.is_set():
+            return
+        try:
+            if not self.housekeeping.take():
+                return
+            con = self.store.con.cursor()
+            try:
+                result = housekeep(con, lake, self.clock.now())
+            finally:
+                con.close()
+        except OktaduckError as err:
+            emit("lake.housekeeping_failed", logging.ERROR, error=str(err))
+            return
+        self.housekept = result
+        emit(
+            "lake.housekeeping_done",
+            files_before=result.before.files,
+            bytes_before=result.before.bytes,
+            files_after=result.after.files,
+            bytes_after=result.after.bytes,
+            cursor_rows_deleted=result.cursor_rows_deleted,
+            inlined_rows_flushed=result.inlined_rows_flushed,
+            files_merged=result.files_merged,
+            snapshots_expired=result.snapshots_expired,
+            files_deleted=result.files_deleted,
+            skipped=list(result.skipped),
+        )
+
     def _retention(self) -> None:
         keep = self.config.storage.retention
         if keep is None or self.stop.is_set():
             return
         try:
+            if not self.housekeeping.take():  # on a lake, one daemon deletes
+                return
             apply_retention(self.store, keep, self.clock)
         except OktaduckError as err:
             emit("retention.failed", logging.ERROR, error=str(err))
@@ -276,10 +537,45 @@ class Daemon:
         return health(self.runners, self.started, self.clock)
 
     def metrics(self) -> str:
-        return render_metrics(self.store, self.runners, self.exporters, self.clock)
+        text = render_metrics(self.store, self.runners, self.exporters, self.clock)
+        return text + self._lake_metrics()
+
+    def _lake_metrics(self) -> str:
+        """The leases this daemon holds, and the lake's data files now (at scrape time)."""
+        if self.store.lake is None:
+            return ""
+        lines = [
+            "# HELP oktaduck_lease_held 1 while this daemon holds the lease of a source or sink.",
+            "# TYPE oktaduck_lease_held gauge",
+        ]
+        for keeper in self._leases():
+            kind, key = _label(keeper.kind), _label(keeper.key)
+            lines.append(f'oktaduck_lease_held{{kind="{kind}",key="{key}"}} {int(keeper.owned)}')
+        try:
+            files = data_files(self.store.con.cursor(), self.store.lake)
+        except OktaduckError:
+            files = None  # the catalog is out of reach: the gauges are left out
+        if files is not None:
+            lines += [
+                "# HELP oktaduck_lake_data_files Data files of the lake's current snapshot.",
+                "# TYPE oktaduck_lake_data_files gauge",
+                f"oktaduck_lake_data_files {files.files}",
+                "# HELP oktaduck_lake_data_bytes Bytes of the lake's current data files.",
+                "# TYPE oktaduck_lake_data_bytes gauge",
+                f"oktaduck_lake_data_bytes {files.bytes}",
+            ]
+        done = self.housekept
+        if done is not None:
+            lines += [
+                "# HELP oktaduck_lake_files_deleted Files the last housekeeping deleted.",
+                "# TYPE oktaduck_lake_files_deleted gauge",
+                f"oktaduck_lake_files_deleted {done.files_deleted}",
+            ]
+        return "\n".join(lines) + "\n"
 
     def start(self) -> None:
         self._jobs()
+        self._lake_jobs()
         if self.config.api.enabled:
             self.api = ApiServer(
                 self.config.api,
@@ -287,7 +583,7 @@ class Daemon:
                 self.clock,
                 self.health,
                 self.mapping,
-                api_token(self.config.api, self.store.path),
+                api_token(self.config.api, self.state),
                 metrics=self.metrics,
                 limits=self.config.query,
             )
@@ -296,9 +592,14 @@ class Daemon:
             "daemon.started",
             sources=[s.name for s in self.config.sources],
             sinks=[s.name for s in self.config.sinks],
-            db=str(self.store.path),
+            db=str(self.state) if self.store.lake is None else self.store.lake.describe(),
         )
         self.scheduler.start()
+
+    def _close_store(self) -> None:
+        if self._lease_con is not None:
+            self._lease_con.close()
+        self.store.close()  # gives back the leases held
 
     def shutdown(self) -> bool:
         """Stop the jobs, giving a page in flight GRACE_SECONDS to finish; return True when
@@ -308,7 +609,7 @@ class Daemon:
             self.api.stop(self.announce)
         if not self.scheduler.running:  # start() failed (the API could not listen, ...)
             _close_all([*self.runners, *self.exporters])
-            self.store.close()
+            self._close_store()
             return True
         self.scheduler.pause()
         waiter = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True})
@@ -317,8 +618,22 @@ class Daemon:
         waiter.join(GRACE_SECONDS)
         _close_all([*self.runners, *self.exporters])
         waiter.join(1.0)
-        self.store.close()
+        self._close_store()
         return not waiter.is_alive()
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _state_folder(path: Path) -> None:
+    """The folder of the daemon's state files (a file store makes its own)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as err:
+        raise ConfigError(
+            f"cannot create the folder {path.parent}: {err.strerror or err}"
+        ) from None
 
 
 def _close_all(runners: list[SourceRunner] | list[SinkRunner] | list[Any]) -> None:

@@ -304,8 +304,12 @@ _CONNECTION = (
 
 
 def is_conflict(err: BaseException) -> bool:
-    """A commit lost an optimistic-concurrency race with another writer of the lake."""
-    return isinstance(err, duckdb.Error) and "conflict" in str(err).lower()
+    """A commit lost an optimistic-concurrency race with another writer of the lake (or
+    DuckLake gave up its own retries of a snapshot id other writers kept taking first)."""
+    if not isinstance(err, duckdb.Error):
+        return False
+    text = str(err).lower()
+    return "conflict" in text or "maximum retry count" in text
 
 
 def translate_lake(err: duckdb.Error, lake: LakeConfig | str) -> StoreError:

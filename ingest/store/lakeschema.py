@@ -23,6 +23,7 @@ rows differ) and never when they only insert:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from datetime import datetime, timedelta
 import duckdb
 
 from ingest.base.errors import LeaseLost
+from ingest.store.lake import is_conflict
 
 SCHEMA_VERSION = 3  # the file store's version this lake schema matches
 
@@ -132,10 +134,17 @@ def migrate_lake(con: duckdb.DuckDBPyConnection) -> int:
         )
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        _rollback(con)
         raise
 
     return SCHEMA_VERSION
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back what is left of a transaction: a COMMIT that lost a race has rolled it
+    back already, and a second ROLLBACK would hide the conflict behind its own error."""
+    with contextlib.suppress(duckdb.Error):
+        con.execute("ROLLBACK")
 
 
 def lease_table(kind: str, key: str) -> str:
@@ -200,7 +209,7 @@ def take_lease(
         )
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        _rollback(con)
         raise
     return Lease(kind, key, owner, now + ttl)
 
@@ -241,5 +250,38 @@ def release_lease(con: duckdb.DuckDBPyConnection, kind: str, key: str, owner: st
         )
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        _rollback(con)
         raise
+
+
+def renew_leases(
+    con: duckdb.DuckDBPyConnection,
+    leases: list[tuple[str, str]],
+    owner: str,
+    ttl: timedelta,
+    now: datetime,
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Renew each of these (kind, key) leases that ``owner`` still holds, each in a
+    transaction of its own (one renewal in a batch conflicting with a commit would undo the
+    rest). Return those it no longer holds (taken over), and those whose renewal lost a race
+    with another commit: one of the owner's own, whose fence renewed it, or a takeover,
+    which the next try or commit finds."""
+    lost: list[tuple[str, str]] = []
+    raced: list[tuple[str, str]] = []
+    for kind, key in leases:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            fence(con, kind, key, owner, ttl, now)
+            con.execute("COMMIT")
+        except LeaseLost:
+            _rollback(con)
+            lost.append((kind, key))
+        except duckdb.Error as err:
+            _rollback(con)
+            if not is_conflict(err):
+                raise
+            raced.append((kind, key))
+        except BaseException:
+            _rollback(con)
+            raise
+    return lost, raced
