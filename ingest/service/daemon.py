@@ -104,9 +104,11 @@ class LeaseKeeper:
         with self.side() as con:  # so as not to wait for the store's commits
             if not self.owned:  # a look first: most leases are held, and alive
                 lease = self._read(con)
-                if lease and lease.owner != self.store.owner and lease.expires_at > now:
-                    self._held_elsewhere(lease)
-                    return False
+                if lease and lease.owner != self.store.owner:
+                    if lease.expires_at > now:
+                        self._held_elsewhere(lease)
+                        return False
+                    self.elsewhere = lease.owner  # whose lease ended: taken over below
             try:
                 self.store.hold(self.kind, self.key, now, con)
             except LeaseLost:
@@ -440,11 +442,14 @@ class Daemon:
         if lake is None or self.stop.is_set():
             return
         now = self.clock.now()
-        due = [
-            k
-            for k in self._leases()
-            if k.owned and (k.renewed_at is None or now - k.renewed_at >= lake.lease_ttl / 6)
-        ]
+        due = sorted(
+            (
+                k
+                for k in self._leases()
+                if k.owned and (k.renewed_at is None or now - k.renewed_at >= lake.lease_ttl / 6)
+            ),
+            key=lambda k: k.renewed_at or now,
+        )  # the oldest first
         if not due:
             return
         leases = [(k.kind, k.key) for k in due]
@@ -460,8 +465,7 @@ class Daemon:
             emit("lake.lease_renew_failed", logging.WARNING, leases=len(due), error=error)
             return
         for keeper in due:
-            if (keeper.kind, keeper.key) in lost:
-                self.store.release(keeper.kind, keeper.key)  # the store forgets it too
+            if (keeper.kind, keeper.key) in lost:  # the store's next fence finds it too
                 keeper.lost(LeaseLost(f"{keeper.kind} {keeper.key} was taken over"))
             elif (keeper.kind, keeper.key) not in raced:  # those: the next round
                 keeper.renewed_at = now

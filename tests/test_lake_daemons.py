@@ -1,0 +1,422 @@
+"""Several `oktaduck run` daemons share one lake: each source is polled by the daemon holding
+its lease, a daemon killed with SIGKILL in the middle of a commit loses its sources to the
+others within the lease time, and every org's events end up stored exactly once while
+readers query the lake throughout."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from ingest.store.lake import LakeConfig, connect_lake
+from tests.helpers import REPO, TOKEN, Sim, make_sim
+from tests.helpers.lake import lake_toml
+
+pytestmark = pytest.mark.slow  # starts PostgreSQL and daemons
+
+LEASE_TTL = 5.0
+POLL_INTERVAL = 3.0
+
+
+class LakeDaemon:
+    """``oktaduck run`` in a subprocess whose JSON log lines a thread collects as they come
+    (several daemons run at once, and none may block on a full pipe)."""
+
+    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("OKTADUCK_")}
+        full_env.update({"LAKE_TOKEN": TOKEN, **(env or {})})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ingest.cli", "--log-level", "info", "run", "--config",
+             str(config)],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=full_env,
+            cwd=REPO,
+        )  # fmt: skip
+        self.logs: list[dict[str, Any]] = []
+        self.exited_at: float | None = None
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            try:
+                self.logs.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                self.logs.append({"event": "not-json", "line": line})
+        self.proc.stderr.close()
+        self.proc.wait()
+        self.exited_at = time.time()
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [log for log in list(self.logs) if log.get("event") == name]
+
+    @property
+    def owner(self) -> str:
+        taken = self.events("lake.lease_taken")
+        return str(taken[0]["owner"]) if taken else ""
+
+    def held(self) -> set[str]:
+        """The sources whose lease this daemon took and did not lose since, per its logs."""
+        mine: set[str] = set()
+        for log in list(self.logs):
+            if log.get("kind") != "source":
+                continue
+            if log["event"] == "lake.lease_taken":
+                mine.add(log["key"])
+            elif log["event"] in ("lake.lease_lost", "lake.lease_held_elsewhere"):
+                mine.discard(log["key"])
+        return mine
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=30)
+        self._reader.join(10)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+        self._reader.join(10)
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[LakeDaemon]]:
+    started: list[LakeDaemon] = []
+    yield started
+    for d in started:
+        d.kill()
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    """Check every 0.2 s (the daemons are other processes: nothing to await) up to
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def lake_config(path: Path, lake: LakeConfig, sims: dict[str, Sim], lake_keys: str = "") -> Path:
+    sources = "".join(
+        f'[[sources]]\nname = "{name}"\norg_url = "{sim.url}"\ntoken_env = "LAKE_TOKEN"\n'
+        f'poll_interval = "{POLL_INTERVAL:g}s"\npage_limit = 100\ngroup_events = 200\n'
+        'lookback = "3h"\n\n'
+        for name, sim in sims.items()
+    )
+    path.write_text(
+        f'[storage]\npath = "state/oktaduck.duckdb"\n\n{lake_toml(lake)}{lake_keys}\n'
+        f"[api]\nenabled = false\n\n{sources}"
+    )
+    return path
+
+
+def make_orgs(count: int, events: int, hostile: bool) -> dict[str, Sim]:
+    """``count`` simulated orgs on the real clock, ``events`` events each in the last hour;
+    when ``hostile``, four in five misbehave: 500s, 429s, connections reset or cut short,
+    and events stored late (visible to polls only from a few seconds into the run)."""
+    now = datetime.now(UTC)
+    sims: dict[str, Sim] = {}
+    for i in range(count):
+        sim = make_sim(None, seed=100 + i, fault_reset_seconds=1)
+        sim.org.add(sim.org.generator.stream(events, now - timedelta(hours=1), now))
+        if hostile and i % 5 == 1:
+            sim.org.inject("500", 2)
+        elif hostile and i % 5 == 2:
+            sim.org.inject("429")
+        elif hostile and i % 5 == 3:
+            late = sim.org.generator.stream(30, now - timedelta(minutes=40), now)
+            sim.org.add_late(late, now + timedelta(seconds=6))
+        elif hostile and i % 5 == 4:
+            sim.org.inject("reset")
+            sim.org.inject("truncated")
+        sims[f"org{i:02d}"] = sim
+    return sims
+
+
+class Reader:
+    """Queries the lake read-only in a thread of the test while the daemons write: every
+    answer is a committed snapshot (the count never falls, no uuid is ever seen twice)."""
+
+    def __init__(self, lake: LakeConfig) -> None:
+        self.lake = lake
+        self.stop = threading.Event()
+        self.counts: list[int] = []
+        self.doubles: list[int] = []
+        self.errors: list[str] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        con = connect_lake(self.lake, read_only=True)
+        try:
+            while not self.stop.wait(0.3):
+                try:
+                    row = con.execute(
+                        "SELECT count(*), count(*) - count(DISTINCT uuid) FROM events"
+                    ).fetchall()[0]
+                    con.execute("SELECT source, next_url, events FROM cursors").fetchall()
+                    con.execute(
+                        "SELECT event_type, count(*) FROM events "
+                        "WHERE published > now() - INTERVAL 2 HOUR GROUP BY 1"
+                    ).fetchall()
+                except Exception as err:  # shown by the test's assertion
+                    self.errors.append(f"{type(err).__name__}: {str(err)[:200]}")
+                    continue
+                self.counts.append(int(row[0]))
+                self.doubles.append(int(row[1]))
+        finally:
+            con.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(30)
+
+
+@pytest.fixture
+def readers() -> Iterator[Callable[[LakeConfig], Reader]]:
+    made: list[Reader] = []
+
+    def start(lake: LakeConfig) -> Reader:
+        made.append(Reader(lake))
+        return made[-1]
+
+    yield start
+    for reader in made:
+        reader.close()
+
+
+def cli_count(lake: LakeConfig) -> int:
+    """``oktaduck sql --store CATALOG``, the reader of another process: the events stored."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OKTADUCK_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "ingest.cli", "sql", "--store", lake.catalog, "--format",
+         "json", "SELECT count(*) AS n, count(DISTINCT uuid) AS u FROM events"],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-500:]
+    row = orjson.loads(done.stdout)[0]
+    assert row["n"] == row["u"]
+    return int(row["n"])
+
+
+def stored_by_source(lake: LakeConfig) -> dict[str, list[str]]:
+    con = connect_lake(lake, read_only=True)
+    try:
+        rows = con.execute("SELECT source, uuid FROM events").fetchall()
+    finally:
+        con.close()
+    found: dict[str, list[str]] = {}
+    for source, uuid in rows:
+        found.setdefault(source, []).append(uuid)
+    return found
+
+
+def all_stored(lake: LakeConfig, sims: dict[str, Sim]) -> Callable[[], bool]:
+    def check() -> bool:
+        stored = stored_by_source(lake)
+        return all(
+            set(stored.get(name, ())) >= sim.org.visible_uuids() for name, sim in sims.items()
+        )
+
+    return check
+
+
+@pytest.fixture
+def orgs() -> Iterator[Callable[..., dict[str, Sim]]]:
+    made: list[Sim] = []
+
+    def make(count: int, events: int, hostile: bool) -> dict[str, Sim]:
+        sims = make_orgs(count, events, hostile)
+        made.extend(sims.values())
+        return sims
+
+    yield make
+    for sim in made:
+        sim.server.stop()
+
+
+def first_daemon(config: Path, daemons: list[LakeDaemon]) -> LakeDaemon:
+    """Start a daemon and wait until it has created the lake's tables."""
+    d = LakeDaemon(config)
+    daemons.append(d)
+    wait_until(lambda: bool(d.events("daemon.started")) or d.exited_at is not None, 30,
+               "the first daemon")  # fmt: skip
+    assert d.exited_at is None, d.logs[-3:]
+    return d
+
+
+def test_three_daemons_share_twenty_orgs_and_take_over_from_one_killed_mid_commit(
+    new_lake: Callable[..., LakeConfig],
+    tmp_path: Path,
+    daemons: list[LakeDaemon],
+    orgs: Callable[..., dict[str, Sim]],
+    readers: Callable[[LakeConfig], Reader],
+) -> None:
+    lake = new_lake("postgres", lease_ttl=timedelta(seconds=LEASE_TTL))
+    sims = orgs(20, 60, hostile=True)
+    keys = 'compact_every = "2s"\nkeep_snapshots = "1s"\ninline_rows = 10\n'
+    config = lake_config(tmp_path / "oktaduck.toml", lake, sims, keys)
+    first_daemon(config, daemons)
+    reader = readers(lake)
+    # one of the others dies by SIGKILL inside its second commit, after its events went in
+    victim = LakeDaemon(config, {"OKTADUCK_CRASH_AT": "store.events_inserted:2"})
+    daemons += [victim, LakeDaemon(config)]
+    wait_until(lambda: victim.exited_at is not None, 40, "the crash of the daemon killed")
+    assert victim.proc.returncode == -signal.SIGKILL
+    died = victim.exited_at
+    assert died is not None
+    orphans = victim.held()
+    assert orphans, "the killed daemon held no source"
+    survivors = [d for d in daemons if d is not victim]
+
+    def taken_over() -> bool:
+        return orphans <= set().union(*(d.held() for d in survivors))
+
+    seen_by_cli = cli_count(lake)
+    wait_until(taken_over, LEASE_TTL + 10, "the takeover of the killed daemon's sources")
+    wait_until(all_stored(lake, sims), 40, "every org's events in the lake")
+    for d in survivors:
+        assert d.stop() == 0
+    reader.close()
+
+    # every org's events exactly once
+    assert 0 < seen_by_cli <= cli_count(lake)
+    stored = stored_by_source(lake)
+    for name, sim in sims.items():
+        uuids = stored.get(name, [])
+        assert len(uuids) == len(set(uuids)), f"{name}: an event stored twice"
+        assert set(uuids) == sim.org.visible_uuids(), name
+    # each source the killed daemon held was taken over within the lease time (+ a poll)
+    # (the first take of each by a survivor after the killed daemon's last take of it)
+    last_own = {
+        log["key"]: stamp(log) for log in victim.events("lake.lease_taken") if log["key"] in orphans
+    }
+    takes = sorted(
+        (stamp(log), log["key"], log["previous_owner"])
+        for d in survivors
+        for log in d.events("lake.lease_taken")
+        if log["key"] in orphans and stamp(log) > last_own[log["key"]]
+    )
+    takeovers: dict[str, float] = {}
+    for when, key, previous in takes:
+        if key not in takeovers:
+            assert previous == victim.owner, (key, previous)
+            takeovers[key] = when
+    assert set(takeovers) == orphans
+    late = {k: round(t - died, 1) for k, t in takeovers.items() if t - died > LEASE_TTL + 3}
+    assert late == {}, f"taken over later than the lease time and a poll: {late}"
+    # a daemon polled only the sources whose lease it took
+    for d in survivors:
+        polled = {log["source"] for log in d.events("poll.cycle_done")}
+        assert polled <= {log["key"] for log in d.events("lake.lease_taken")}
+    # the lake was compacted meanwhile
+    assert any(d.events("lake.housekeeping_done") for d in daemons)
+    # the reader saw committed snapshots only: a growing count, no uuid twice
+    assert reader.errors == []
+    assert reader.counts and reader.counts == sorted(reader.counts)
+    assert set(reader.doubles) == {0}
+    # every cursor resumes: a one-shot poll of each org starts at its stored next URL
+    cursors = stored_cursors(lake)
+    asked = {name: len(sim.org.request_urls()) for name, sim in sims.items()}
+    now = datetime.now(UTC)
+    for sim in sims.values():
+        sim.org.add(sim.org.generator.stream(20, now - timedelta(seconds=1), now), delay=0)
+    done = run_poll(config)
+    assert done.returncode == 0, done.stderr[-2000:]
+    stored = stored_by_source(lake)
+    for name, sim in sims.items():
+        assert sim.org.request_urls()[asked[name]] == cursors[name], name
+        uuids = stored[name]
+        assert len(uuids) == len(set(uuids)) and set(uuids) == sim.org.visible_uuids(), name
+
+
+def stamp(log: dict[str, Any]) -> float:
+    return datetime.fromisoformat(log["ts"]).timestamp()
+
+
+def stored_cursors(lake: LakeConfig) -> dict[str, str]:
+    con = connect_lake(lake, read_only=True)
+    try:
+        return dict(con.execute("SELECT source, next_url FROM cursors").fetchall())
+    finally:
+        con.close()
+
+
+def run_poll(config: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OKTADUCK_")}
+    env["LAKE_TOKEN"] = TOKEN
+    return subprocess.run(
+        [sys.executable, "-m", "ingest.cli", "poll", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_two_daemons_with_one_config_never_poll_an_org_both_and_hand_over_at_shutdown(
+    new_lake: Callable[..., LakeConfig],
+    tmp_path: Path,
+    daemons: list[LakeDaemon],
+    orgs: Callable[..., dict[str, Sim]],
+) -> None:
+    lake = new_lake("postgres", lease_ttl=timedelta(seconds=LEASE_TTL))
+    sims = orgs(6, 60, hostile=False)
+    config = lake_config(tmp_path / "oktaduck.toml", lake, sims, "inline_rows = 10\n")
+    first = first_daemon(config, daemons)
+    second = LakeDaemon(config)
+    daemons.append(second)
+    wait_until(all_stored(lake, sims), 60, "every org's events in the lake")
+
+    def tried_all() -> bool:
+        events = ("lake.lease_taken", "lake.lease_held_elsewhere")
+        return all({log["key"] for e in events for log in d.events(e)} >= set(sims)
+                   for d in (first, second))  # fmt: skip
+
+    wait_until(tried_all, 3 * POLL_INTERVAL + 5, "both daemons trying every org")
+
+    def polled(d: LakeDaemon) -> set[str]:
+        return {log["source"] for log in d.events("poll.cycle_done")}
+
+    # each org polled by one of them only; the other saw it held (and said so once)
+    assert polled(first) | polled(second) == set(sims)
+    assert polled(first).isdisjoint(polled(second))
+    for d, other in ((first, second), (second, first)):
+        elsewhere = [log["key"] for log in d.events("lake.lease_held_elsewhere")]
+        assert set(elsewhere) >= polled(other)
+        assert all(log["owner"] == other.owner for log in d.events("lake.lease_held_elsewhere"))
+    # a daemon that stops gives its leases back: the other takes them at its next poll
+    handed = polled(first)
+    stopped_at = time.time()
+    assert first.stop() == 0
+
+    def taken() -> bool:
+        return handed <= {log["key"] for log in second.events("lake.lease_taken")}
+
+    wait_until(taken, POLL_INTERVAL + 10, "the takeover of the stopped daemon's orgs")
+    late = [
+        log["key"]
+        for log in second.events("lake.lease_taken")
+        if log["key"] in handed and stamp(log) - stopped_at > POLL_INTERVAL + 3
+    ]
+    assert late == []
+    stored = stored_by_source(lake)
+    for name, sim in sims.items():
+        assert sorted(stored[name]) == sorted(sim.org.visible_uuids()), name
