@@ -16,11 +16,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
 from ingest.store.lake import LakeConfig, connect_lake
-from tests.helpers import REPO, TOKEN, Sim, make_sim
+from ingest.store.lakeschema import list_leases
+from tests.helpers import REPO, TOKEN, Sim, daemon_api, make_sim
 from tests.helpers.lake import lake_toml
 
 pytestmark = pytest.mark.slow  # starts PostgreSQL and daemons
@@ -111,7 +113,9 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def lake_config(path: Path, lake: LakeConfig, sims: dict[str, Sim], lake_keys: str = "") -> Path:
+def lake_config(
+    path: Path, lake: LakeConfig, sims: dict[str, Sim], lake_keys: str = "", api: bool = False
+) -> Path:
     sources = "".join(
         f'[[sources]]\nname = "{name}"\norg_url = "{sim.url}"\ntoken_env = "LAKE_TOKEN"\n'
         f'poll_interval = "{POLL_INTERVAL:g}s"\npage_limit = 100\ngroup_events = 200\n'
@@ -120,7 +124,8 @@ def lake_config(path: Path, lake: LakeConfig, sims: dict[str, Sim], lake_keys: s
     )
     path.write_text(
         f'[storage]\npath = "state/oktaduck.duckdb"\n\n{lake_toml(lake)}{lake_keys}\n'
-        f"[api]\nenabled = false\n\n{sources}"
+        + ('[api]\nlisten = "127.0.0.1:0"\n\n' if api else "[api]\nenabled = false\n\n")
+        + sources
     )
     return path
 
@@ -420,3 +425,31 @@ def test_two_daemons_with_one_config_never_poll_an_org_both_and_hand_over_at_shu
     stored = stored_by_source(lake)
     for name, sim in sims.items():
         assert sorted(stored[name]) == sorted(sim.org.visible_uuids()), name
+
+
+def test_a_daemon_on_a_lake_says_who_holds_each_lease_and_gives_them_back_at_shutdown(
+    new_lake: Callable[..., LakeConfig],
+    tmp_path: Path,
+    daemons: list[LakeDaemon],
+    orgs: Callable[..., dict[str, Sim]],
+) -> None:
+    lake = new_lake("sqlite", lease_ttl=timedelta(seconds=LEASE_TTL))
+    sims = orgs(2, 30, hostile=False)
+    config = lake_config(tmp_path / "oktaduck.toml", lake, sims, api=True)
+    d = first_daemon(config, daemons)
+    wait_until(all_stored(lake, sims), 60, "every org's events in the lake")
+    # the API's token and address file are next to storage.path, as with a file store
+    url, headers = daemon_api(tmp_path / "state" / "oktaduck.duckdb")
+    leases = httpx.get(f"{url}/api/leases", headers=headers, timeout=30).json()
+    sources = {lease["key"]: lease for lease in leases if lease["kind"] == "source"}
+    assert set(sources) == set(sims)
+    assert all(lease["owner"] == d.owner and lease["this_daemon"] for lease in sources.values())
+    health = httpx.get(f"{url}/healthz", headers=headers, timeout=30).json()
+    assert {s["owner"] for s in health["sources"].values()} == {d.owner}
+    assert d.stop() == 0
+    con = connect_lake(lake, read_only=True)
+    try:
+        ended = list_leases(con)
+    finally:
+        con.close()
+    assert ended and all(lease.expires_at.year == 1970 for lease in ended)

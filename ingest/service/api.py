@@ -37,6 +37,8 @@ Routes (GET unless said otherwise; ``format`` = table, json, ndjson or csv; ``ti
 - ``/healthz``: 200 when every source is healthy, 503 otherwise (with a token: why)
 - ``/metrics``: Prometheus text format
 - ``/api/status?format=``, ``/api/sinks?format=``: the rows of ``oktaduck status``
+- ``/api/leases`` (a daemon on a lake): who holds each source's, sink's and the
+  housekeeping's lease, until when, and whether it is this daemon
 - ``/api/feeds``: the feeds with their parameters
 - ``/api/feeds/NAME?format=&PARAM=VALUE...``: run a feed
 - ``POST /api/sql?format=&timeout=`` with the SQL as an ``application/sql`` body (or
@@ -166,8 +168,10 @@ class ApiServer(HttpServer):
         token: Secret,
         metrics: Callable[[], str] | None = None,
         limits: QueryLimits | None = None,
+        leases: Callable[[], list[dict[str, Any]]] | None = None,
     ) -> None:
         self.config = config
+        self.leases = leases
         self.limits = limits or QueryLimits()
         self.con = con
         self.normalized = normalized
@@ -283,6 +287,8 @@ class _Handler(RequestHandler):
         elif url.path == "/api/sinks" and method == "GET":
             now = self.api.clock.now()
             self._query(lambda con, lim, c: sink_status(con, now, lim, cancel=c), query, timeout)
+        elif url.path == "/api/leases" and method == "GET" and self.api.leases is not None:
+            self.send_json(200, self.api.leases())
         elif url.path == "/api/feeds" and method == "GET":
             self.send_json(200, _feed_list())
         elif url.path.startswith("/api/feeds/") and method == "GET":

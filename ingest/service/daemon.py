@@ -60,7 +60,7 @@ from ingest.service.metrics import render_metrics
 from ingest.store.db import Store
 from ingest.store.housekeeping import HousekeepingResult, data_files, housekeep
 from ingest.store.lake import LAKE, translate_lake
-from ingest.store.lakeschema import Lease, read_lease, renew_leases
+from ingest.store.lakeschema import Lease, list_leases, read_lease, renew_leases
 from ingest.store.retention import apply_retention
 
 GRACE_SECONDS = 5.0
@@ -488,6 +488,26 @@ class Daemon:
         finally:
             con.close()
 
+    def leases(self) -> list[dict[str, Any]]:
+        """``/api/leases``: every lease of the lake, as the catalog has it now."""
+        with self._side() as con:
+            assert con is not None  # a lake
+            try:
+                found = list_leases(con)
+            except duckdb.Error as err:
+                assert self.store.lake is not None
+                raise translate_lake(err, self.store.lake) from None
+        return [
+            {
+                "kind": lease.kind,
+                "key": lease.key,
+                "owner": lease.owner,
+                "expires_at": lease.expires_at.isoformat(),
+                "this_daemon": lease.owner == self.store.owner,
+            }
+            for lease in found
+        ]
+
     def _leases(self) -> list[LeaseKeeper]:
         return [
             *(r.lease for r in self.runners),
@@ -590,6 +610,7 @@ class Daemon:
                 api_token(self.config.api, self.state),
                 metrics=self.metrics,
                 limits=self.config.query,
+                leases=self.leases if self.store.lake is not None else None,
             )
             self.api.start(self.announce)
         emit(

@@ -285,3 +285,19 @@ def renew_leases(
             _rollback(con)
             raise
     return lost, raced
+
+
+def list_leases(con: duckdb.DuckDBPyConnection) -> list[Lease]:
+    """Every lease ever taken in the lake (sources, sinks, housekeeping), by kind and key."""
+    tables = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND starts_with(table_name, 'lease_') ORDER BY 1"
+    ).fetchall()
+    leases = []
+    for (table,) in tables:
+        kind = str(table).split("_")[1]
+        for key, owner, expires in con.execute(
+            f"SELECT key, owner, expires_at FROM {table}"
+        ).fetchall():
+            leases.append(Lease(kind, key, owner, expires))
+    return sorted(leases, key=lambda lease: (lease.kind, lease.key))
