@@ -23,7 +23,7 @@ import pytest
 from ingest.store.lake import LakeConfig, connect_lake
 from ingest.store.lakeschema import list_leases
 from tests.helpers import REPO, TOKEN, Sim, daemon_api, make_sim
-from tests.helpers.lake import lake_toml
+from tests.helpers.lake import PostgresCluster, lake_toml
 
 pytestmark = pytest.mark.slow  # starts PostgreSQL and daemons
 
@@ -453,3 +453,34 @@ def test_a_daemon_on_a_lake_says_who_holds_each_lease_and_gives_them_back_at_shu
     finally:
         con.close()
     assert ended and all(lease.expires_at.year == 1970 for lease in ended)
+
+
+def test_a_catalog_outage_stops_polling_cleanly_and_the_daemon_resumes_after_it(
+    new_lake: Callable[..., LakeConfig],
+    tmp_path: Path,
+    daemons: list[LakeDaemon],
+    orgs: Callable[..., dict[str, Sim]],
+    pg_cluster: PostgresCluster,
+) -> None:
+    lake = new_lake("postgres", lease_ttl=timedelta(seconds=LEASE_TTL))
+    sims = orgs(2, 30, hostile=False)
+    config = lake_config(tmp_path / "oktaduck.toml", lake, sims)
+    d = first_daemon(config, daemons)
+    wait_until(all_stored(lake, sims), 60, "every org's events in the lake")
+    pg_cluster.stop()
+    try:
+        wait_until(lambda: bool(d.events("poll.failed")), 30, "a poll failing on the outage")
+        now = datetime.now(UTC)
+        for sim in sims.values():  # events that arrive while the catalog is away
+            sim.org.add(sim.org.generator.stream(10, now - timedelta(seconds=1), now), delay=0)
+    finally:
+        pg_cluster.start()
+    assert d.proc.poll() is None  # still running
+    failed = d.events("poll.failed")[0]["error"]
+    assert "\n" not in failed and len(failed) < 600
+    assert d.events("not-json") == []  # no traceback
+    wait_until(all_stored(lake, sims), 90, "the events stored after the outage")
+    assert d.stop() == 0
+    stored = stored_by_source(lake)
+    for name, sim in sims.items():
+        assert sorted(stored[name]) == sorted(sim.org.visible_uuids()), name
