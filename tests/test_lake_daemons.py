@@ -433,7 +433,7 @@ def test_a_daemon_on_a_lake_says_who_holds_each_lease_and_gives_them_back_at_shu
     daemons: list[LakeDaemon],
     orgs: Callable[..., dict[str, Sim]],
 ) -> None:
-    lake = new_lake("sqlite", lease_ttl=timedelta(seconds=LEASE_TTL))
+    lake = new_lake("postgres", lease_ttl=timedelta(seconds=LEASE_TTL))
     sims = orgs(2, 30, hostile=False)
     config = lake_config(tmp_path / "oktaduck.toml", lake, sims, api=True)
     d = first_daemon(config, daemons)
@@ -446,6 +446,10 @@ def test_a_daemon_on_a_lake_says_who_holds_each_lease_and_gives_them_back_at_shu
     assert all(lease["owner"] == d.owner and lease["this_daemon"] for lease in sources.values())
     health = httpx.get(f"{url}/healthz", headers=headers, timeout=30).json()
     assert {s["owner"] for s in health["sources"].values()} == {d.owner}
+    metrics = httpx.get(f"{url}/metrics", headers=headers, timeout=30).text
+    assert 'oktaduck_lease_held{kind="source",key="org00"} 1' in metrics
+    files = [line for line in metrics.splitlines() if line.startswith("oktaduck_lake_data_files ")]
+    assert len(files) == 1
     assert d.stop() == 0
     con = connect_lake(lake, read_only=True)
     try:

@@ -58,7 +58,7 @@ from ingest.okta.client import OktaClient
 from ingest.service.api import ApiServer, announce_path, api_token
 from ingest.service.metrics import render_metrics
 from ingest.store.db import Store
-from ingest.store.housekeeping import HousekeepingResult, data_files, housekeep
+from ingest.store.housekeeping import HousekeepingResult, housekeep
 from ingest.store.lake import LAKE, translate_lake
 from ingest.store.lakeschema import Lease, list_leases, read_lease, renew_leases
 from ingest.store.retention import apply_retention
@@ -565,7 +565,8 @@ class Daemon:
         return text + self._lake_metrics()
 
     def _lake_metrics(self) -> str:
-        """The leases this daemon holds, and the lake's data files now (at scrape time)."""
+        """The leases this daemon holds, and what its last housekeeping deleted (the lake's
+        files and snapshots are ``render_metrics``'s)."""
         if self.store.lake is None:
             return ""
         lines = [
@@ -575,19 +576,6 @@ class Daemon:
         for keeper in self._leases():
             kind, key = _label(keeper.kind), _label(keeper.key)
             lines.append(f'oktaduck_lease_held{{kind="{kind}",key="{key}"}} {int(keeper.owned)}')
-        try:
-            files = data_files(self.store.con.cursor(), self.store.lake)
-        except OktaduckError:
-            files = None  # the catalog is out of reach: the gauges are left out
-        if files is not None:
-            lines += [
-                "# HELP oktaduck_lake_data_files Data files of the lake's current snapshot.",
-                "# TYPE oktaduck_lake_data_files gauge",
-                f"oktaduck_lake_data_files {files.files}",
-                "# HELP oktaduck_lake_data_bytes Bytes of the lake's current data files.",
-                "# TYPE oktaduck_lake_data_bytes gauge",
-                f"oktaduck_lake_data_bytes {files.bytes}",
-            ]
         done = self.housekept
         if done is not None:
             lines += [

@@ -79,14 +79,6 @@ def lake_files(con: duckdb.DuckDBPyConnection) -> LakeFiles:
     return LakeFiles(files, size)
 
 
-def data_files(con: duckdb.DuckDBPyConnection, lake: LakeConfig) -> LakeFiles:
-    """``lake_files``, with DuckDB's errors translated (``LakeUnavailable``, ...)."""
-    try:
-        return lake_files(con)
-    except duckdb.Error as err:
-        raise translate_lake(err, lake) from None
-
-
 # The rows of a log that no view shows any more: not the newest of their source or sink, and
 # written before the cutoff. ``written`` is the time a row was added.
 _COMPACT_LOG = """
