@@ -42,7 +42,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from ingest.base.backoff import Backoff
 from ingest.base.clock import Clock, SystemClock
-from ingest.base.errors import AuthFailed, BadRequest, ConfigError, LeaseLost, OktaduckError
+from ingest.base.errors import (
+    AuthFailed,
+    BadRequest,
+    ConfigError,
+    LakeUnavailable,
+    LeaseLost,
+    OktaduckError,
+)
 from ingest.base.logs import emit
 from ingest.base.redact import redact
 from ingest.collect.completeness import check_window
@@ -66,6 +73,7 @@ from ingest.store.retention import apply_retention
 GRACE_SECONDS = 5.0
 MAX_BACKOFF = timedelta(hours=1)
 HOUSEKEEPING = ("housekeeping", "lake")  # the lease of the one daemon that compacts a lake
+FIRST_TRY_SPREAD = 10.0  # seconds over which a daemon on a lake first tries its sources
 
 
 @dataclass
@@ -81,7 +89,6 @@ class LeaseKeeper:
     elsewhere: str | None = None  # the other owner last seen
     taken_at: datetime | None = None  # when this daemon took it (not renewals)
     renewed_at: datetime | None = None  # when this daemon last took or renewed it
-    until: datetime | None = None  # when the other owner's lease ends, as last seen
     side: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection | None]] = field(
         default=lambda: contextlib.nullcontext()
     )  # a connection apart from the store's commits (None: the store's own)
@@ -92,15 +99,13 @@ class LeaseKeeper:
 
         The catalog is spared where it can be: a lease renewed less than a third of its
         time ago is taken as held (every commit's fence checks it anyway), and one held
-        elsewhere is not asked for again before it was last seen to end."""
+        elsewhere is only read (on a connection apart from commits) until it ends."""
         lake = self.store.lake
         if lake is None:
             return True
         now = self.clock.now()
         if self.owned and self.renewed_at and now - self.renewed_at < lake.lease_ttl / 3:
             return True
-        if not self.owned and self.until is not None and now < self.until:
-            return False
         with self.side() as con:  # so as not to wait for the store's commits
             if not self.owned:  # a look first: most leases are held, and alive
                 lease = self._read(con)
@@ -125,7 +130,7 @@ class LeaseKeeper:
             )
         self.owned = True
         self.renewed_at = now
-        self.elsewhere = self.until = None
+        self.elsewhere = None
         return True
 
     def lost(self, err: LeaseLost) -> None:
@@ -157,7 +162,6 @@ class LeaseKeeper:
                 until=lease.expires_at.isoformat() if lease else None,
             )
         self.elsewhere = owner
-        self.until = lease.expires_at if lease else None
 
 
 @dataclass
@@ -371,6 +375,9 @@ class Daemon:
         self.housekeeping = LeaseKeeper(self.store, *HOUSEKEEPING, clock, side=self._side)
         self.housekept: HousekeepingResult | None = None
         self._lease_con: duckdb.DuckDBPyConnection | None = None  # the renewals' own
+        self._idle = threading.Condition()  # connections in use apart from the store's lock
+        self._users = 0
+        self._closing = False
 
     def _jobs(self) -> None:
         now = self.clock.now()
@@ -380,7 +387,8 @@ class Daemon:
             interval = r.source.poll_interval.total_seconds()
             # daemons started together on a lake try the sources in different orders, so
             # that each takes some of them
-            first = now + timedelta(seconds=random.uniform(0, interval)) if lake else now
+            spread = min(interval, FIRST_TRY_SPREAD) if lake else 0.0
+            first = now + timedelta(seconds=random.uniform(0, spread))
             add(r, "interval", seconds=interval, id=f"poll:{r.source.name}", next_run_time=first)
             every = r.source.completeness_every
             if every is not None:
@@ -454,12 +462,15 @@ class Daemon:
             return
         leases = [(k.kind, k.key) for k in due]
         try:
-            if self._lease_con is None:
-                self._lease_con = self.store.con.cursor()
-                self._lease_con.execute(f"USE {LAKE}")
-            lost, raced = renew_leases(
-                self._lease_con, leases, self.store.owner, lake.lease_ttl, now
-            )
+            with self._using():
+                if self._lease_con is None:
+                    self._lease_con = self.store.con.cursor()
+                    self._lease_con.execute(f"USE {LAKE}")
+                lost, raced = renew_leases(
+                    self._lease_con, leases, self.store.owner, lake.lease_ttl, now
+                )
+        except OktaduckError:
+            return  # stopping
         except duckdb.Error as err:
             error = str(translate_lake(err, lake))
             emit("lake.lease_renew_failed", logging.WARNING, leases=len(due), error=error)
@@ -478,15 +489,32 @@ class Daemon:
         if lake is None:
             yield None
             return
-        con = self.store.con.cursor()
-        try:
+        with self._using():
+            con = self.store.con.cursor()
             try:
-                con.execute(f"USE {LAKE}")
-            except duckdb.Error as err:
-                raise translate_lake(err, lake) from None
-            yield con
+                try:
+                    con.execute(f"USE {LAKE}")
+                except duckdb.Error as err:
+                    raise translate_lake(err, lake) from None
+                yield con
+            finally:
+                con.close()
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[None]:
+        """Count a connection of the store's in use apart from the store's lock: the store
+        is closed only once none is (closing a DuckDB connection while a cursor of it runs
+        a statement can crash the process). LakeUnavailable once the daemon is stopping."""
+        with self._idle:
+            if self._closing:
+                raise LakeUnavailable("the daemon is stopping")
+            self._users += 1
+        try:
+            yield
         finally:
-            con.close()
+            with self._idle:
+                self._users -= 1
+                self._idle.notify_all()
 
     def leases(self) -> list[dict[str, Any]]:
         """``/api/leases``: every lease of the lake, as the catalog has it now."""
@@ -523,11 +551,9 @@ class Daemon:
         try:
             if not self.housekeeping.take():
                 return
-            con = self.store.con.cursor()
-            try:
+            with self._side() as con:
+                assert con is not None  # a lake
                 result = housekeep(con, lake, self.clock.now())
-            finally:
-                con.close()
         except OktaduckError as err:
             emit("lake.housekeeping_failed", logging.ERROR, error=str(err))
             return
@@ -610,6 +636,11 @@ class Daemon:
         self.scheduler.start()
 
     def _close_store(self) -> None:
+        with self._idle:
+            self._closing = True
+            idle = self._idle.wait_for(lambda: self._users == 0, timeout=GRACE_SECONDS)
+        if not idle:  # a lease or housekeeping statement still runs: the exit closes it
+            return
         if self._lease_con is not None:
             self._lease_con.close()
         self.store.close()  # gives back the leases held
