@@ -138,7 +138,9 @@ def make_orgs(count: int, events: int, hostile: bool) -> dict[str, Sim]:
     sims: dict[str, Sim] = {}
     for i in range(count):
         sim = make_sim(None, seed=100 + i, fault_reset_seconds=1)
-        sim.org.add(sim.org.generator.stream(events, now - timedelta(hours=1), now))
+        # stored by Okta up to 20 s after their published time: all of them visible by now
+        recent = now - timedelta(seconds=30)
+        sim.org.add(sim.org.generator.stream(events, now - timedelta(hours=1), recent))
         if hostile and i % 5 == 1:
             sim.org.inject("500", 2)
         elif hostile and i % 5 == 2:
