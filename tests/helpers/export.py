@@ -9,7 +9,9 @@ from typing import Any
 
 from ingest.base.clock import FakeClock
 from ingest.export.sinks import RelpSink, SyslogSinkConfig
+from ingest.store.lake import LakeConfig, connect_lake, open_cursor
 from tests.helpers import TOKEN, Sim, acme_config, run_cli, stored_uuids
+from tests.helpers.lake import lake_toml
 
 
 def fill(sim: Sim, db: Path, count: int = 1200) -> list[str]:
@@ -22,6 +24,30 @@ def fill(sim: Sim, db: Path, count: int = 1200) -> list[str]:
     out = run_cli("poll", "--org", sim.url, "--db", str(db), env={"OKTA_API_TOKEN": TOKEN})
     assert out.returncode == 0, out.stderr
     return stored_uuids(db)
+
+
+def filled_store(
+    sim: Sim, tmp_path: Path, lake: LakeConfig | None, sinks: str = "", count: int = 1200
+) -> tuple[Path, list[str], tuple[str, ...]]:
+    """A store filled like ``fill``: the file ``tmp_path/okta.duckdb`` or ``lake``. Returns
+    the config (``sinks`` in it, the source at the simulator, the lake as its store), the
+    stored uuids and the arguments that name the store to a reading command."""
+    config = export_config(tmp_path, sinks + (lake_toml(lake) if lake else ""), sim)
+    if lake is None:
+        db = tmp_path / "okta.duckdb"
+        return config, fill(sim, db, count), ("--db", str(db))
+    now = datetime.now(UTC)
+    sim.org.add(
+        sim.org.generator.stream(count, now - timedelta(hours=6), now - timedelta(minutes=1))
+    )
+    out = run_cli("poll", "--config", str(config), env={"ACME_TOKEN": TOKEN})
+    assert out.returncode == 0, out.stderr
+    con = connect_lake(lake, read_only=True)
+    try:
+        uuids = [r[0] for r in open_cursor(con).execute("SELECT uuid FROM events").fetchall()]
+    finally:
+        con.close()
+    return config, uuids, ("--store", lake.catalog)
 
 
 def export_config(tmp_path: Path, sinks: str, sim: Sim | None = None) -> Path:

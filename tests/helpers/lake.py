@@ -202,6 +202,7 @@ def lake_toml(lake: LakeConfig) -> str:
         f"catalog = {lake.catalog!r}\n"
         f"data = {lake.data!r}\n"
         f'lease_ttl = "{int(lake.lease_ttl.total_seconds())}s"\n'
+        + (f"owner = {lake.owner!r}\n" if lake.owner else "")
     ).replace("'", '"')
 
 
