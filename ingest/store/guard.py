@@ -13,6 +13,14 @@ COPY, ATTACH, INSTALL or LOAD). The guard only has to be right for what it lets 
 - none of the table or scalar functions that change the database or its settings rather than
   read it (``checkpoint()``, ``enable_logging()``...), nor those that run SQL given as a
   string (``query('...')``), which the guard could not see into;
+- on a lake, none of DuckLake's functions but those that read (``ducklake_snapshots``,
+  ``ducklake_table_info``, ``ducklake_list_files``, ``ducklake_table_changes`` and the like),
+  and none of the catalog drivers' (``postgres_execute``, ``postgres_query``,
+  ``postgres_attach``, ``sqlite_attach``...): a READ_ONLY attach refuses their writes to the lake,
+  but ``postgres_execute`` runs its SQL in the catalog's database with the catalog's role, and
+  on the writer's connection (the daemon's API) the lake is not read-only. The catalog's own
+  tables (``__ducklake_metadata_lake``) may be read; writing them is a statement other than a
+  SELECT, refused like any other;
 - no single value larger than the memory limit can govern: the size given to ``repeat``,
   ``lpad``, ``rpad``, ``list_resize``, to ``range``/``generate_series`` used as a value, and
   the widths of a ``printf``/``format`` string must be numbers up to 10000 written in the query.
@@ -54,6 +62,33 @@ REFUSED_FUNCTIONS = frozenset(
         "destroy_external_resource",
         "query",
         "json_execute_serialized_sql",
+        # the lake's catalog drivers: SQL sent as text to a database (the catalog's own, with
+        # the daemon's role), another database attached, or one scanned over the network
+        "postgres_execute",
+        "postgres_query",
+        "postgres_attach",
+        "postgres_scan",
+        "postgres_scan_pushdown",
+        "postgres_configure_pool",
+        "sqlite_attach",
+        "sqlite_scan",
+        "sqlite_query",
+    }
+)
+# DuckLake's functions that only read the lake. Every other ``ducklake_*`` function acts on it
+# (expires snapshots, merges, rewrites or deletes files, sets options, commits) and is refused;
+# ``ducklake_set_option`` even crashes DuckDB 1.5.5 once the lake has a view.
+READ_ONLY_LAKE_FUNCTIONS = frozenset(
+    {
+        "ducklake_snapshots",
+        "ducklake_current_snapshot",
+        "ducklake_last_committed_snapshot",
+        "ducklake_table_info",
+        "ducklake_list_files",
+        "ducklake_table_changes",
+        "ducklake_table_insertions",
+        "ducklake_table_deletions",
+        "ducklake_options",
     }
 )
 # Functions that build one value as large as an argument says. DuckDB's memory limit does not
@@ -149,7 +184,9 @@ def _check_functions(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         raise QueryRefused("query could not be checked: expected one statement")
     for call, is_table in _calls(tree):
         name = str(call["function_name"]).lower()
-        if name in REFUSED_FUNCTIONS:
+        if name in REFUSED_FUNCTIONS or (
+            name.startswith("ducklake_") and name not in READ_ONLY_LAKE_FUNCTIONS
+        ):
             raise QueryRefused(f"{name}() is not allowed here: queries only read the store")
         if not is_table:
             _check_size(name, list(call.get("children") or []))

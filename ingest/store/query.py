@@ -27,9 +27,9 @@ from typing import Any
 import duckdb
 
 from ingest.base.errors import OktaduckError, QueryCancelled, QueryRefused, QueryTimeout, StoreError
-from ingest.store.db import connect
+from ingest.store.db import DEFAULT_MEMORY_LIMIT, connect, lock_configuration
 from ingest.store.guard import check_read_only
-from ingest.store.lake import open_cursor
+from ingest.store.lake import LakeConfig, connect_lake, open_cursor, translate_lake
 from ingest.store.limits import DEFAULT_LIMITS, QueryLimits, shown_seconds
 
 __all__ = [
@@ -63,9 +63,21 @@ _REFUSALS = (
 )
 
 
-def open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
-    """The database file opened read-only, with file access off and the settings locked."""
-    return connect(path, read_only=True)
+def open_read_only(target: Path | LakeConfig) -> duckdb.DuckDBPyConnection:
+    """The store opened for reading only, with its settings locked: a database file opened
+    read-only with file access off, or a lake attached READ_ONLY to a DuckDB of its own (no
+    daemon needed; file access is limited to its data path, and each query sees the snapshot
+    committed when its transaction began, whatever the writers commit meanwhile)."""
+    if not isinstance(target, LakeConfig):
+        return connect(target, read_only=True)
+    con = connect_lake(target, read_only=True)
+    try:
+        con.execute(f"SET memory_limit = '{DEFAULT_MEMORY_LIMIT}'")
+        lock_configuration(con)
+    except duckdb.Error as err:
+        con.close()
+        raise translate_lake(err, target) from None
+    return con
 
 
 class ReadOnlyCursor:

@@ -13,8 +13,8 @@ from ingest.base.errors import ConfigError
 from ingest.config import (
     load_config,
 )
-from ingest.store.db import DEFAULT_DB, DEFAULT_MEMORY_LIMIT, StoreTarget, lock_configuration
-from ingest.store.lake import LakeConfig, connect_lake, parse_store_spec, translate_lake
+from ingest.store.db import DEFAULT_DB, StoreTarget
+from ingest.store.lake import LakeConfig, parse_store_spec, translate_lake
 
 
 def _db_path(args: argparse.Namespace) -> Path:
@@ -53,21 +53,10 @@ def _store_target(args: argparse.Namespace) -> StoreTarget:
 
 
 def _open_reader(target: StoreTarget) -> duckdb.DuckDBPyConnection:
-    """The store opened for reading only: a file read-only, or a lake attached READ_ONLY (no
-    daemon needed; each query sees the snapshot committed when it began), with file access
-    limited and the configuration locked either way."""
+    """The store opened for reading only (a lake attached READ_ONLY, no daemon needed)."""
     from ingest.store.query import open_read_only
 
-    if not isinstance(target, LakeConfig):
-        return open_read_only(target)
-    con = connect_lake(target, read_only=True)
-    try:
-        con.execute(f"SET memory_limit = '{DEFAULT_MEMORY_LIMIT}'")
-        lock_configuration(con)
-    except duckdb.Error as err:
-        con.close()
-        raise translate_lake(err, target) from None
-    return con
+    return open_read_only(target)
 
 
 def _describe_store(target: StoreTarget, con: duckdb.DuckDBPyConnection | None) -> str:
