@@ -103,14 +103,21 @@ def daemons() -> Iterator[list[LakeDaemon]]:
         d.kill()
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_until(check: Callable[[], Any], timeout: float, what: str) -> None:
     """Check every 0.2 s (the daemons are other processes: nothing to await) up to
-    ``timeout`` seconds."""
+    ``timeout`` seconds; a check may return a falsy description of what is missing."""
     deadline = time.monotonic() + timeout
-    while not check():
+    while not (found := check()):
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}: {found!r}")
         time.sleep(0.2)
+
+
+class Missing(dict[str, int]):
+    """Events missing per org: false while any is (and says which)."""
+
+    def __bool__(self) -> bool:
+        return not any(self.values())
 
 
 def lake_config(
@@ -233,12 +240,14 @@ def stored_by_source(lake: LakeConfig) -> dict[str, list[str]]:
     return found
 
 
-def all_stored(lake: LakeConfig, sims: dict[str, Sim]) -> Callable[[], bool]:
-    def check() -> bool:
+def all_stored(lake: LakeConfig, sims: dict[str, Sim]) -> Callable[[], Missing]:
+    def check() -> Missing:
         stored = stored_by_source(lake)
-        return all(
-            set(stored.get(name, ())) >= sim.org.visible_uuids() for name, sim in sims.items()
-        )
+        missing = {
+            name: len(sim.org.visible_uuids() - set(stored.get(name, ())))
+            for name, sim in sims.items()
+        }
+        return Missing({name: count for name, count in missing.items() if count})
 
     return check
 
@@ -276,7 +285,7 @@ def test_three_daemons_share_twenty_orgs_and_take_over_from_one_killed_mid_commi
 ) -> None:
     lake = new_lake("postgres", lease_ttl=timedelta(seconds=LEASE_TTL))
     sims = orgs(20, 60, hostile=True)
-    keys = 'compact_every = "2s"\nkeep_snapshots = "1s"\ninline_rows = 10\n'
+    keys = 'compact_every = "2s"\nkeep_snapshots = "20s"\ninline_rows = 10\n'
     config = lake_config(tmp_path / "oktaduck.toml", lake, sims, keys)
     first_daemon(config, daemons)
     reader = readers(lake)
@@ -296,7 +305,7 @@ def test_three_daemons_share_twenty_orgs_and_take_over_from_one_killed_mid_commi
 
     seen_by_cli = cli_count(lake)
     wait_until(taken_over, LEASE_TTL + 10, "the takeover of the killed daemon's sources")
-    wait_until(all_stored(lake, sims), 40, "every org's events in the lake")
+    wait_until(all_stored(lake, sims), 90, "every org's events in the lake")
     for d in survivors:
         assert d.stop() == 0
     reader.close()
@@ -308,24 +317,17 @@ def test_three_daemons_share_twenty_orgs_and_take_over_from_one_killed_mid_commi
         uuids = stored.get(name, [])
         assert len(uuids) == len(set(uuids)), f"{name}: an event stored twice"
         assert set(uuids) == sim.org.visible_uuids(), name
-    # each source the killed daemon held was taken over within the lease time (+ a poll)
-    # (the first take of each by a survivor after the killed daemon's last take of it)
-    last_own = {
-        log["key"]: stamp(log) for log in victim.events("lake.lease_taken") if log["key"] in orphans
-    }
+    # each source the killed daemon held was taken over from it, within the lease time (+ a
+    # poll) of its death (a lease it let lapse while alive, the machine being busy, may have
+    # gone to another daemon before)
     takes = sorted(
-        (stamp(log), log["key"], log["previous_owner"])
+        (stamp(log), log["key"])
         for d in survivors
         for log in d.events("lake.lease_taken")
-        if log["key"] in orphans and stamp(log) > last_own[log["key"]]
+        if log["previous_owner"] == victim.owner and log["kind"] == "source"
     )
-    takeovers: dict[str, float] = {}
-    for when, key, previous in takes:
-        if key not in takeovers:
-            assert previous == victim.owner, (key, previous)
-            takeovers[key] = when
-    assert set(takeovers) == orphans
-    late = {k: round(t - died, 1) for k, t in takeovers.items() if t - died > LEASE_TTL + 3}
+    assert orphans <= {key for _, key in takes}
+    late = {key: round(when - died, 1) for when, key in takes if when - died > LEASE_TTL + 3}
     assert late == {}, f"taken over later than the lease time and a poll: {late}"
     # a daemon polled only the sources whose lease it took
     for d in survivors:
@@ -334,7 +336,7 @@ def test_three_daemons_share_twenty_orgs_and_take_over_from_one_killed_mid_commi
     # the lake was compacted meanwhile
     assert any(d.events("lake.housekeeping_done") for d in daemons)
     # the reader saw committed snapshots only: a growing count, no uuid twice
-    assert reader.errors == []
+    assert reader.errors == [], reader.errors[:2]
     assert reader.counts and reader.counts == sorted(reader.counts)
     assert set(reader.doubles) == {0}
     # every cursor resumes: a one-shot poll of each org starts at its stored next URL

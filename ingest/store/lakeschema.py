@@ -261,13 +261,32 @@ def renew_leases(
     ttl: timedelta,
     now: datetime,
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """Renew each of these (kind, key) leases that ``owner`` still holds, each in a
-    transaction of its own (one renewal in a batch conflicting with a commit would undo the
-    rest). Return those it no longer holds (taken over), and those whose renewal lost a race
-    with another commit: one of the owner's own, whose fence renewed it, or a takeover,
-    which the next try or commit finds."""
+    """Renew each of these (kind, key) leases that ``owner`` still holds: all in one
+    transaction, or, when that conflicts with a commit (of the owner's own, or a takeover),
+    each in a transaction of its own, so that one contended lease does not undo the rest.
+    Return those it no longer holds (taken over), and those whose renewal lost a race with
+    another commit: one of the owner's own, whose fence renewed it, or a takeover, which the
+    next try or commit finds."""
     lost: list[tuple[str, str]] = []
     raced: list[tuple[str, str]] = []
+    if len(leases) > 1:  # all in one commit first: nearly always none of them is contended
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for kind, key in leases:
+                try:
+                    fence(con, kind, key, owner, ttl, now)
+                except LeaseLost:
+                    lost.append((kind, key))
+            con.execute("COMMIT")
+            return lost, raced
+        except duckdb.Error as err:
+            _rollback(con)
+            if not is_conflict(err):
+                raise
+            lost = []  # one by one, below
+        except BaseException:
+            _rollback(con)
+            raise
     for kind, key in leases:
         con.execute("BEGIN TRANSACTION")
         try:
