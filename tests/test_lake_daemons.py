@@ -327,7 +327,8 @@ def test_three_daemons_share_twenty_orgs_and_take_over_from_one_killed_mid_commi
         if log["previous_owner"] == victim.owner and log["kind"] == "source"
     )
     assert orphans <= {key for _, key in takes}
-    late = {key: round(when - died, 1) for when, key in takes if when - died > LEASE_TTL + 3}
+    bound = LEASE_TTL + POLL_INTERVAL + 3  # and 3 s for a loaded machine's scheduling
+    late = {key: round(when - died, 1) for when, key in takes if when - died > bound}
     assert late == {}, f"taken over later than the lease time and a poll: {late}"
     # a daemon polled only the sources whose lease it took
     for d in survivors:
