@@ -243,6 +243,10 @@ def _attach(
     if files:
         paths = [str(p) + suffix for p in files for suffix in ("", ".wal")]
         con.execute("SET allowed_paths = $paths", {"paths": paths})
+    # One thread: reading ``raw`` from Parquet takes a buffer per thread as large as a column
+    # chunk (128 MiB in compacted files at 1.2M events), and two of them passed the readers'
+    # 512 MB on 30-day feeds where one answers in 2-4 s (docs/performance.md).
+    con.execute("SET threads = 1")
     con.execute("SET enable_external_access = false")
 
 
