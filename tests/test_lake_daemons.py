@@ -29,6 +29,10 @@ pytestmark = pytest.mark.slow  # starts PostgreSQL and daemons
 
 LEASE_TTL = 5.0
 POLL_INTERVAL = 3.0
+# a stopped daemon's sources are taken by another at its next poll: a poll, and 10 s for a
+# loaded machine to take six leases one catalog commit after another; well within leases of
+HANDOVER = POLL_INTERVAL + 10
+HANDOVER_TTL = 20.0
 
 
 class LakeDaemon:
@@ -388,8 +392,9 @@ def test_two_daemons_with_one_config_never_poll_an_org_both_and_hand_over_at_shu
     orgs: Callable[..., dict[str, Sim]],
 ) -> None:
     # leases long enough that none runs out under a live daemon on a loaded machine (5 s ones
-    # do, and move: docs/lake.md); handing over at shutdown does not wait for them
-    lake = new_lake("postgres", lease_ttl=timedelta(seconds=30))
+    # do, and move: docs/lake.md), and longer than the handover below may take, so that only
+    # the stopped daemon's release can explain a takeover in time
+    lake = new_lake("postgres", lease_ttl=timedelta(seconds=HANDOVER_TTL))
     sims = orgs(6, 60, hostile=False)
     config = lake_config(tmp_path / "oktaduck.toml", lake, sims, "inline_rows = 10\n")
     first = first_daemon(config, daemons)
@@ -422,11 +427,11 @@ def test_two_daemons_with_one_config_never_poll_an_org_both_and_hand_over_at_shu
     def taken() -> bool:
         return handed <= {log["key"] for log in second.events("lake.lease_taken")}
 
-    wait_until(taken, POLL_INTERVAL + 10, "the takeover of the stopped daemon's orgs")
+    wait_until(taken, HANDOVER + 5, "the takeover of the stopped daemon's orgs")
     late = [
         log["key"]
         for log in second.events("lake.lease_taken")
-        if log["key"] in handed and stamp(log) - stopped_at > POLL_INTERVAL + 3
+        if log["key"] in handed and stamp(log) - stopped_at > HANDOVER
     ]
     assert late == []
     stored = stored_by_source(lake)
