@@ -280,6 +280,7 @@ def first_daemon(config: Path, daemons: list[LakeDaemon]) -> LakeDaemon:
     return d
 
 
+@pytest.mark.soak  # timing-sensitive on a loaded 2-core machine: `make test-soak` runs it
 def test_three_daemons_share_twenty_orgs_and_take_over_from_one_killed_mid_commit(
     new_lake: Callable[..., LakeConfig],
     tmp_path: Path,

@@ -662,8 +662,10 @@ class Daemon:
         waiter.join(GRACE_SECONDS)
         _close_all([*self.runners, *self.exporters])
         waiter.join(1.0)
+        if waiter.is_alive():  # a job still runs and may use the store: closing the DuckDB
+            return False  # connection under it can crash the process; the exit ends both
         self._close_store()
-        return not waiter.is_alive()
+        return True
 
 
 def _label(value: str) -> str:
