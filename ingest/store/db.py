@@ -888,6 +888,17 @@ class Store:
         newest: datetime | None,
         now: datetime,
     ) -> None:
+        params = {
+            "source": page.source,
+            "org": page.org_url,
+            "next": page.next_url,
+            "pages": pages,
+            "stored": stored,
+            "dups": duplicates,
+            "rejected": rejected,
+            "newest": newest,
+            "now": now,
+        }
         if self.lake:  # an append-only log: the ``cursors`` view shows each source's newest
             con.execute(
                 """
@@ -899,18 +910,7 @@ class Store:
                        coalesce(c.created_at, $now), $owner
                 FROM (SELECT 1) LEFT JOIN cursors c ON c.source = $source
                 """,
-                {
-                    "source": page.source,
-                    "org": page.org_url,
-                    "next": page.next_url,
-                    "pages": pages,
-                    "stored": stored,
-                    "dups": duplicates,
-                    "rejected": rejected,
-                    "newest": newest,
-                    "now": now,
-                    "owner": self.owner,
-                },
+                {**params, "owner": self.owner},
             )
             return
         con.execute(
@@ -928,17 +928,7 @@ class Store:
                 newest_published = greatest(cursors.newest_published, excluded.newest_published),
                 last_commit = excluded.last_commit
             """,
-            {
-                "source": page.source,
-                "org": page.org_url,
-                "next": page.next_url,
-                "pages": pages,
-                "stored": stored,
-                "dups": duplicates,
-                "rejected": rejected,
-                "newest": newest,
-                "now": now,
-            },
+            params,
         )
 
 
