@@ -87,10 +87,16 @@ class LakeDaemon:
         return mine
 
     def stop(self) -> int:
+        """SIGTERM; the exit code (a crash's output is in ``self.crash``)."""
         self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(timeout=30)
         self._reader.join(10)
         return code
+
+    @property
+    def crash(self) -> str:
+        """What the daemon wrote that is not a log line (a traceback, faulthandler's dump)."""
+        return "".join(log["line"] for log in self.events("not-json"))[-4000:]
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -312,7 +318,7 @@ def test_three_daemons_share_twenty_orgs_and_take_over_from_one_killed_mid_commi
     wait_until(taken_over, LEASE_TTL + 10, "the takeover of the killed daemon's sources")
     wait_until(all_stored(lake, sims), 90, "every org's events in the lake")
     for d in survivors:
-        assert d.stop() == 0
+        assert d.stop() == 0, d.crash
     reader.close()
 
     # every org's events exactly once
@@ -423,7 +429,7 @@ def test_two_daemons_with_one_config_never_poll_an_org_both_and_hand_over_at_shu
     # a daemon that stops gives its leases back: the other takes them at its next poll
     handed = polled(first)
     stopped_at = time.time()
-    assert first.stop() == 0
+    assert first.stop() == 0, first.crash
 
     def taken() -> bool:
         return handed <= {log["key"] for log in second.events("lake.lease_taken")}
@@ -463,7 +469,7 @@ def test_a_daemon_on_a_lake_says_who_holds_each_lease_and_gives_them_back_at_shu
     assert 'oktaduck_lease_held{kind="source",key="org00"} 1' in metrics
     files = [line for line in metrics.splitlines() if line.startswith("oktaduck_lake_data_files ")]
     assert len(files) == 1
-    assert d.stop() == 0
+    assert d.stop() == 0, d.crash
     con = connect_lake(lake, read_only=True)
     try:
         ended = list_leases(con)
@@ -497,7 +503,7 @@ def test_a_catalog_outage_stops_polling_cleanly_and_the_daemon_resumes_after_it(
     assert "\n" not in failed and len(failed) < 600
     assert d.events("not-json") == []  # no traceback
     wait_until(all_stored(lake, sims), 90, "the events stored after the outage")
-    assert d.stop() == 0
+    assert d.stop() == 0, d.crash
     stored = stored_by_source(lake)
     for name, sim in sims.items():
         assert sorted(stored[name]) == sorted(sim.org.visible_uuids()), name

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import faulthandler
 import signal
 import sys
 import threading
@@ -111,6 +112,10 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ingest.service import daemon
+
+    # a crash inside a native library (DuckDB, its extensions) prints every thread's Python
+    # stack to stderr before the process dies: file, function and line names, no values
+    faulthandler.enable()
 
     def load() -> Config:
         config = load_config(args.config)
