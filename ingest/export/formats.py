@@ -1,6 +1,8 @@
 """Export formats: stored events as one JSON object per line (without the newline).
 
-- ``raw``: the Okta event as received (stored in ``events.raw``).
+- ``raw``: the Okta event as received (stored in ``events.raw``, its exact bytes); an event
+  whose text has line breaks (only ever whitespace between its tokens) loses them, so that
+  it stays one line.
 - ``normalized``: the row of ``events`` (the normalized columns plus ``source``).
 - ``ecs`` / ``ocsf``: the raw event through ``mappings/okta/ecs.toml`` / ``ocsf.toml``.
 
@@ -48,7 +50,7 @@ def formatter(fmt: str, fields: Mapping[str, Any] | None = None) -> Formatter:
     extra = dict(fields or {})
     if fmt == "raw":
         if not extra:
-            return lambda stored: stored.raw.encode()
+            return lambda stored: one_line(stored.raw.encode())
         return lambda stored: orjson.dumps({**orjson.loads(stored.raw), **extra})
     if fmt == "normalized":
 
@@ -69,6 +71,15 @@ def formatter(fmt: str, fields: Mapping[str, Any] | None = None) -> Formatter:
 
         return document
     raise ConfigError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+
+
+def one_line(text: bytes) -> bytes:
+    """A stored JSON text without its line breaks. A JSON string cannot hold a raw CR or LF
+    (they are escaped), so any in a stored text is whitespace between tokens: dropping it
+    keeps the same JSON, in one line."""
+    if b"\n" in text or b"\r" in text:
+        return text.replace(b"\r", b"").replace(b"\n", b"")
+    return text
 
 
 def format_batch(fmt: Formatter, batch: Sequence[Stored]) -> list[bytes]:

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 
 from ingest.okta.body import BadBody
@@ -38,6 +39,10 @@ _RESYNC = re.compile(rb",[ \t\r\n]*\{")
 _SPACE = re.compile(rb"[ \t\r\n]*")
 _TRIES = 32  # resync candidates checked up to the array's end (each check may scan it all)
 _STRING, _PUNCT, _SCALAR = 1, 2, 3
+# a page's elements as their exact bytes, the values left undecoded
+_ELEMENTS = msgspec.json.Decoder(list[msgspec.Raw])
+_MAX_DEPTH = 254  # the deepest event orjson writes back (exports and outputs re-serialize)
+_TOO_DEEP = "event is nested too deeply to store (over 254 levels)"
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ class BadEvent:
 
 @dataclass(frozen=True)
 class ParsedPage:
-    """A page's events, each event's JSON text (orjson's serialization, as stored in
+    """A page's events, each event's JSON text (its exact bytes in the page, as stored in
     ``raw``), and the elements that could not be decoded."""
 
     events: list[Any]
@@ -67,8 +72,9 @@ class ParsedPage:
 def parse_page(body: bytes) -> ParsedPage:
     """The events of a page body; ``BadBody`` when the body is not a JSON array.
 
-    The whole body is decoded in one go when it can be (the usual case); else element by
-    element (see the module's docstring).
+    The whole body is decoded in one go when it can be (the usual case), and split into
+    each element's exact bytes (key order, number formatting, escapes and whitespace inside
+    the element as they came); else element by element (see the module's docstring).
     """
     try:
         whole = orjson.loads(body)
@@ -77,10 +83,39 @@ def parse_page(body: bytes) -> ParsedPage:
     if not isinstance(whole, list):
         raise BadBody("HTTP 200 with a JSON body that is not an array")
     try:
-        return ParsedPage(whole, [orjson.dumps(event) for event in whole], [])
-    except TypeError:  # orjson: an event too deep to write back: find its bytes
+        texts = [bytes(element) for element in _ELEMENTS.decode(body)]
+    except (msgspec.DecodeError, RecursionError):  # deeper than msgspec goes: the scanner's
         del whole
         return _one_by_one(body)
+    if len(texts) != len(whole):  # not expected: the two decoders disagree on the page
+        del whole, texts
+        return _one_by_one(body)
+    if not any(_may_be_too_deep(text) for text in texts):
+        return ParsedPage(whole, texts, [])
+    events: list[Any] = []
+    kept: list[bytes] = []
+    bad: list[BadEvent] = []
+    for event, text in zip(whole, texts, strict=True):
+        if _may_be_too_deep(text) and _too_deep(event):
+            bad.append(BadEvent(_TOO_DEEP, text))
+            continue
+        events.append(event)
+        kept.append(text)
+    return ParsedPage(events, kept, bad)
+
+
+def _may_be_too_deep(text: bytes) -> bool:
+    """Whether an element has enough brackets to be nested too deeply (cheap, in C)."""
+    return text.count(b"{") + text.count(b"[") > _MAX_DEPTH
+
+
+def _too_deep(event: Any) -> bool:
+    """Whether orjson refuses to write the event back (it stops at 254 levels)."""
+    try:
+        orjson.dumps(event)
+    except TypeError:
+        return True
+    return False
 
 
 def _one_by_one(body: bytes) -> ParsedPage:
@@ -97,13 +132,11 @@ def _one_by_one(body: bytes) -> ParsedPage:
             why = str(err).split(": line ")[0]
             bad.append(BadEvent(f"event could not be decoded: {why}", raw))
             continue
-        try:
-            text = orjson.dumps(event)
-        except TypeError:  # orjson: nested too deeply
-            bad.append(BadEvent("event is nested too deeply to store (over 254 levels)", raw))
+        if _may_be_too_deep(raw) and _too_deep(event):
+            bad.append(BadEvent(_TOO_DEEP, raw))
             continue
         events.append(event)
-        texts.append(text)
+        texts.append(raw)
     return ParsedPage(events, texts, bad)
 
 

@@ -166,11 +166,12 @@ class SimulatedOrg:
 
     def add(
         self,
-        events: Iterable[Mapping[str, Any]],
+        events: Iterable[Mapping[str, Any] | bytes],
         persisted_at: datetime | None = None,
         delay: timedelta | float | None = None,
     ) -> int:
-        """Store events; return how many.
+        """Store events; return how many. An event given as bytes (one JSON object) is
+        served as exactly those bytes (key order, numbers, escapes, whitespace).
 
         Persistence time: ``persisted_at`` when given, else ``published + delay`` (a small
         random delay by default), never before ``published``; an event whose ``published``
@@ -182,8 +183,9 @@ class SimulatedOrg:
         with self._lock:
             now = self.now()
             fresh: list[_Stored] = []
-            for event in events:
-                raw = orjson.dumps(event)
+            for given in events:
+                raw = given if isinstance(given, bytes) else orjson.dumps(given)
+                event = orjson.loads(given) if isinstance(given, bytes) else given
                 text = event.get("published")
                 published = parse_rfc3339(text) if isinstance(text, str) else None
                 if persisted_at is not None:
@@ -210,7 +212,7 @@ class SimulatedOrg:
             _merge(self._by_published, fresh, _publish_key)
             return len(fresh)
 
-    def add_late(self, events: Iterable[Mapping[str, Any]], persisted_at: datetime) -> int:
+    def add_late(self, events: Iterable[Mapping[str, Any] | bytes], persisted_at: datetime) -> int:
         """Store events persisted at ``persisted_at``, typically long after their published."""
         return self.add(events, persisted_at=persisted_at)
 

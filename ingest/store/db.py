@@ -44,7 +44,14 @@ from ingest.store.lakeschema import (
     release_lease,
     take_lease,
 )
-from ingest.store.rawtexts import RawTexts, raw_array, text_bytes, text_size, total_size
+from ingest.store.rawtexts import (
+    RawTexts,
+    raw_array,
+    same_content,
+    text_bytes,
+    text_size,
+    total_size,
+)
 from ingest.store.schema import ensure_mapping_columns, migrate
 
 DEFAULT_DB = Path("state/oktaduck.duckdb")
@@ -661,7 +668,7 @@ class Store:
                 published.append(part_published[i])
                 texts.append((part, i))
             firsts.append(first)
-        # uuid: None when stored with the same content, else the stored content's hash
+        # uuid: None when stored with the same content, else the stored content's hash and text
         existing = self._existing(con, uuids, published, texts)
         clashes: list[tuple[int, int, str]] = []  # (part, position, the stored one's hash)
         kept = firsts
@@ -673,19 +680,19 @@ class Store:
                     uuid = part.batch.columns["uuid"][i]
                     if uuid not in existing:
                         keep.append(i)
-                    elif (stored_hash := existing[uuid]) is not None:
-                        clashes.append((k, i, stored_hash))
+                    elif (stored := existing[uuid]) is not None:
+                        clashes.append((k, i, stored[0]))
                 kept.append(keep)
         for k, i, uuid in repeats:  # against what is stored, or stored now
-            stored_hash = existing.get(uuid)
+            stored = existing.get(uuid)
             mine = _text(parts[k], i)
-            if stored_hash is None:  # what is stored is the first one met
+            if stored is None:  # what is stored is the first one met
                 met_part, met_position = seen[uuid]
                 first_text = _text(parts[met_part], met_position)
-                if mine != first_text:
+                if not same_content(mine, first_text):
                     clashes.append((k, i, _sha256(first_text)))
-            elif _sha256(mine) != stored_hash:
-                clashes.append((k, i, stored_hash))
+            elif not same_content(mine, stored[1]):
+                clashes.append((k, i, stored[0]))
         if any(kept):
             self._insert_rows(con, source, parts, kept, now)
         if clashes:
@@ -698,16 +705,17 @@ class Store:
         uuids: list[str],
         published: list[datetime],
         texts: list[tuple[_Part, int]],
-    ) -> dict[str, str | None]:
+    ) -> dict[str, tuple[str, bytes] | None]:
         """The given uuids that are stored already: each with None when its stored ``raw``
-        is the given text (at the same index in ``texts``), else with the SHA-256 of it.
+        is the given text (at the same index in ``texts``) or the same JSON in other bytes
+        (``same_content``), else with the SHA-256 of the stored text and the text.
 
         An event's uuid always comes with the same ``published`` time, so only stored rows in
         the batch's own published range can match, and the lookup's cost does not grow with
         the table. While catching up every batch is newer than anything stored; the first
         query, answered from the newest rows alone, says so and the lookup is skipped. The
-        texts are compared by DuckDB, for the rows found only (a stored text is hashed only
-        when it differs): stored texts never come to Python.
+        texts are compared by DuckDB, for the rows found only: a stored text comes to Python
+        only when its bytes differ.
 
         The one thing this trusts: Okta gives an event's uuid with the same ``published``
         every time. A server that sends a stored uuid again under another ``published`` gets
@@ -729,21 +737,29 @@ class Store:
         ]
         if not candidates:
             return {}
+        mine = {u: _text(part, i) for u, _, (part, i) in candidates}
         page_uuids = Table.of(
             {
                 "uuid": strings([u for u, _, _ in candidates]),
-                "raw": strings([_text(part, i).decode() for _, _, (part, i) in candidates]),
+                "raw": strings([mine[u].decode() for u, _, _ in candidates]),
             }
         )
         with registered(con, "page_uuids", page_uuids):
             rows = con.execute(
                 "SELECT e.uuid, CASE WHEN e.raw::VARCHAR = p.raw THEN NULL "
-                "ELSE sha256(e.raw::VARCHAR) END "
+                "ELSE e.raw::VARCHAR END "
                 f"FROM {self.events_table} e JOIN page_uuids p ON e.uuid = p.uuid "
                 "WHERE e.published BETWEEN $lo AND $hi",
                 {"lo": lo, "hi": max(p for _, p, _ in candidates)},
             ).fetchall()
-        return {r[0]: r[1] for r in rows}
+        found: dict[str, tuple[str, bytes] | None] = {}
+        for uuid, other in rows:
+            stored = None if other is None else other.encode()
+            if stored is None or same_content(stored, mine[uuid]):
+                found[uuid] = None
+            else:
+                found[uuid] = (_sha256(stored), stored)
+        return found
 
     def _insert_conflicts(
         self,

@@ -1,4 +1,5 @@
-"""A page's events as JSON texts in one buffer, the way the mapping process sends them."""
+"""A page's events as JSON texts in one buffer, the way the mapping process sends them, and
+what makes two texts of one event the same content."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import sys
 from array import array
 from collections.abc import Iterator, Sequence
 
+import orjson
 from nanoarrow.c_array import CArray
 
 from ingest.mapping.arrow import json_list, json_texts
@@ -72,3 +74,21 @@ def raw_array(raw: Sequence[str] | RawTexts, indexes: Sequence[int]) -> CArray:
     if isinstance(raw, RawTexts) and len(indexes) == len(raw):
         return raw.array
     return json_list([raw[i] for i in indexes])
+
+
+def same_content(a: bytes, b: bytes) -> bool:
+    """Whether two JSON texts of an event hold the same content: the same bytes, or the same
+    JSON written otherwise (key order, whitespace, escapes, number spelling such as ``1.5e3``
+    for ``1500.0``). Types count: ``1``, ``1.0`` and ``true`` differ. A text that does not
+    decode (or is too deep to write back) is the same only as its own bytes."""
+    if a == b:
+        return True
+    try:
+        return _canonical(a) == _canonical(b)
+    except (orjson.JSONDecodeError, TypeError):
+        return False
+
+
+def _canonical(text: bytes) -> bytes:
+    """The text's JSON written one way: keys sorted, no whitespace, orjson's numbers."""
+    return orjson.dumps(orjson.loads(text), option=orjson.OPT_SORT_KEYS)
