@@ -186,6 +186,21 @@ class StorageConfig:
 
 
 @dataclass(frozen=True)
+class DaemonConfig:
+    """``[daemon]``: how ``oktaduck run`` shares its memory between sources."""
+
+    max_inflight_bytes: int = 64 << 20  # pages fetched and not yet committed, all sources
+
+
+def _daemon(table: _Table) -> DaemonConfig:
+    config = DaemonConfig(
+        max_inflight_bytes=_bounded_int(table, "max_inflight_bytes", 64 << 20, 1 << 20, 1 << 34)
+    )
+    table.done()
+    return config
+
+
+@dataclass(frozen=True)
 class Config:
     sources: tuple[SourceConfig, ...]
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -193,6 +208,7 @@ class Config:
     sinks: tuple[SinkSpec, ...] = ()
     mapping: Path | None = None  # the normalized mapping file; None = the shipped one
     query: QueryLimits = field(default_factory=QueryLimits)  # [query]: bounds on every query
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
 
     def mapping_path(self) -> Path:
         return self.mapping or normalized_mapping_path()
@@ -395,6 +411,7 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
     query_t = _Table(root.get("query", {}), "query")
     query = QueryLimits(timeout=_seconds(query_t, "timeout", DEFAULT_QUERY_TIMEOUT))
     query_t.done()
+    daemon = _daemon(_Table(root.get("daemon", {}), "daemon"))
     sinks = tuple(
         parse_sink(s, f"sinks[{i}]", base) for i, s in enumerate(root.get("sinks", [], list))
     )
@@ -415,6 +432,7 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
         sinks=sinks,
         mapping=(base / mapping) if mapping else None,
         query=query,
+        daemon=daemon,
     )
 
 

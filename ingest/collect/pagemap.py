@@ -164,6 +164,15 @@ class ProcessMapper:
                 pass  # the child is gone: the reader says why
         return PendingPage(counted.result(), mapped)
 
+    @property
+    def pid(self) -> int:
+        """The child's process id."""
+        return self._proc.pid
+
+    def alive(self) -> bool:
+        """False once the child stopped: a body handed over now would fail."""
+        return self._dead is None and self._proc.poll() is None
+
     def _read(self) -> None:
         """Hand each answer of the child to the body it is for, in order."""
         try:

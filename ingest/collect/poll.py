@@ -20,7 +20,8 @@ from ingest.base.clock import Clock, rfc3339_ms
 from ingest.base.crashpoints import crash_point
 from ingest.base.errors import ConfigError
 from ingest.base.logs import emit
-from ingest.collect.pagemap import InlineMapper, MappedPage, Mapper
+from ingest.collect.budget import ByteBudget, Holding
+from ingest.collect.pagemap import InlineMapper, MappedPage, Mapper, PendingPage
 from ingest.collect.settings import SourceConfig
 from ingest.okta.client import LinkTrail, OktaClient, Stopped
 from ingest.store.db import CommitResult, PageRows, Store
@@ -106,6 +107,7 @@ def poll_cycle(
     since: datetime | None = None,
     on_page: PageHook | None = None,
     mapper: Mapper | None = None,
+    budget: ByteBudget | None = None,
 ) -> PollResult:
     """Fetch and commit pages until a short page or ``next == self`` says we are caught up.
 
@@ -121,7 +123,9 @@ def poll_cycle(
     already requested in this cycle fails it with ``BadResponse`` (``LinkTrail``); the pages
     before it are committed, that page is not. On a lake the source's lease is claimed
     before the cursor is read: a source another process owns fails with ``LeaseLost``
-    before anything is fetched.
+    before anything is fetched. ``budget`` bounds the bytes of pages in flight across the
+    sources sharing it (``ingest.collect.budget``): with no room for the next page, the
+    pages held are committed first and the fetch waits.
     """
     decode = (mapper or InlineMapper(store.mapping)).decode
     store.claim("source", source.name, clock.now())  # on a lake: LeaseLost if another owns it
@@ -131,16 +135,22 @@ def poll_cycle(
     caught_up = stopped = False
     # pages arrive mapped, so a group costs its rows, never the parsed events
     pending: list[_PageToCommit] = []
-    writer = _Writer(store, clock, tally)
+    holding = Holding(budget, source.name)  # this cycle's pages in flight, in bytes
+    writer = _Writer(store, clock, tally, holding)
     fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{source.name}")
-    future = fetcher.submit(client.fetch, url, decode)
+    fetch = _Fetch(decode, holding.estimate(page_limit(url)))
     try:
-        while True:
+        if holding.take(fetch.reserved, stop):  # nothing held yet: waiting is safe
+            future = fetcher.submit(client.fetch, url, fetch)
+        else:
+            stopped = True
+        while not stopped:
             try:
                 page = awake_result(future)
             except Stopped:
                 stopped = True
                 break
+            charge = holding.settle(fetch.reserved, len(page.decoded), fetch.size)
             crash_point("poll.fetched")
             next_url = page.next_url
             if next_url is None:
@@ -152,20 +162,26 @@ def poll_cycle(
             halt = stop is not None and stop.is_set()
             if not done:
                 trail.follow(next_url)  # a link back to an earlier page: this page is dropped
+            later = False  # the budget has no room for the next page yet
             if not done and not halt:
-                future = fetcher.submit(client.fetch, next_url, decode)
+                fetch = _Fetch(decode, holding.estimate(page_limit(next_url)))
+                if holding.try_take(fetch.reserved):
+                    future = fetcher.submit(client.fetch, next_url, fetch)
+                else:
+                    later = True
             tally.fetched += len(page.decoded)
             # the next page is on its way; this one may still be being mapped
             rows = page_rows(source, page.decoded.result(), next_url)
-            pending.append(_PageToCommit(len(page.decoded), page.request_id, rows))
-            del page
+            pending.append(_PageToCommit(len(page.decoded), page.request_id, rows, charge))
+            del page, rows
             crash_point("poll.mapped")
             # undecodable elements count too: a page of nothing else is still a page to hold
             size = sum(p.events for p in pending)
             nbytes = sum(
                 total_size(p.rows.raw) + sum(len(b.raw) for b in p.rows.bad) for p in pending
             )
-            if done or halt or size >= source.group_events or nbytes >= source.group_bytes:
+            full = size >= source.group_events or nbytes >= source.group_bytes
+            if done or halt or later or full:
                 writer.submit(pending)
                 pending = []
             if done:
@@ -174,12 +190,22 @@ def poll_cycle(
             if halt:
                 stopped = True
                 break
+            if later:
+                # every page this cycle holds is being committed, which gives its bytes back
+                # without this thread: waiting for room cannot wait for itself
+                if not holding.take(fetch.reserved, stop):
+                    stopped = True
+                    break
+                future = fetcher.submit(client.fetch, next_url, fetch)
             url = next_url
     finally:
         fetcher.shutdown(wait=False, cancel_futures=True)
         # pages already fetched are worth keeping, even when the next one failed; but never
         # after a failed commit, whose cursor would be skipped over
-        writer.finish(pending)
+        try:
+            writer.finish(pending)
+        finally:
+            holding.release_all()
     return PollResult(
         source.name,
         tally.pages,
@@ -201,6 +227,21 @@ class _PageToCommit(NamedTuple):
     events: int  # events on the page, as Okta sent them
     request_id: str | None
     rows: PageRows
+    charge: int = 0  # its bytes in the budget, given back once committed
+
+
+class _Fetch:
+    """One page's decoding, which remembers the size of the body it was given (the last
+    one, when the client retried) and the bytes reserved for it."""
+
+    def __init__(self, decode: Callable[[bytes], PendingPage], reserved: int) -> None:
+        self.decode = decode
+        self.reserved = reserved
+        self.size = reserved
+
+    def __call__(self, body: bytes) -> PendingPage:
+        self.size = len(body)
+        return self.decode(body)
 
 
 _T = TypeVar("_T")
@@ -230,29 +271,45 @@ class _Tally:
     conflicts: int = 0
     newest: datetime | None = None
 
-    def committed(self, group: list[_PageToCommit], result: CommitResult) -> None:
-        self.cursor = group[-1].rows.next_url or self.cursor
-        self.pages += len(group)
+    def committed(self, group: _Group, result: CommitResult) -> None:
+        self.cursor = group.next_url or self.cursor
+        self.pages += group.pages
         self.stored += result.stored
         self.duplicates += result.duplicates
-        self.rejected += sum(len(p.rows.batch.rejected) + len(p.rows.bad) for p in group)
+        self.rejected += group.rejected
         self.conflicts += result.conflicts
         if result.newest_published is not None:
             newest = result.newest_published
             self.newest = max(self.newest or newest, newest)
-        events = sum(p.events for p in group)
         if self.on_page is not None:
-            self.on_page(len(group), events, result)
+            self.on_page(group.pages, group.events, result)
         emit(
             "poll.pages_stored",
             source=self.source.name,
-            pages=len(group),
-            events=events,
+            pages=group.pages,
+            events=group.events,
             stored=result.stored,
             duplicates=result.duplicates,
             conflicts=result.conflicts,
-            request_id=group[-1].request_id,
+            request_id=group.request_id,
         )
+
+
+class _Group(NamedTuple):
+    """What the tally needs of a group being committed (not its rows, which the commit
+    lets go of as soon as it is written)."""
+
+    pages: int
+    events: int
+    rejected: int
+    next_url: str | None
+    request_id: str | None
+
+    @classmethod
+    def of(cls, group: list[_PageToCommit]) -> _Group:
+        rejected = sum(len(p.rows.batch.rejected) + len(p.rows.bad) for p in group)
+        events = sum(p.events for p in group)
+        return cls(len(group), events, rejected, group[-1].rows.next_url, group[-1].request_id)
 
 
 class _Writer:
@@ -263,20 +320,29 @@ class _Writer:
     nothing after it is committed.
     """
 
-    def __init__(self, store: Store, clock: Clock, tally: _Tally) -> None:
+    def __init__(self, store: Store, clock: Clock, tally: _Tally, holding: Holding) -> None:
         self.store = store
         self.clock = clock
         self.tally = tally
+        self.holding = holding
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
-        self.inflight: tuple[Future[CommitResult], list[_PageToCommit]] | None = None
+        self.inflight: tuple[Future[CommitResult], _Group] | None = None
         self.failed = False
 
     def submit(self, group: list[_PageToCommit]) -> None:
         self.settle()
         if group:
-            pages = [rows for _, _, rows in group]
-            future = self.pool.submit(self.store.commit_pages, pages, self.clock.now())
-            self.inflight = (future, group)
+            summary = _Group.of(group)
+            future = self.pool.submit(self._commit, group, self.clock.now())
+            self.inflight = (future, summary)
+
+    def _commit(self, group: list[_PageToCommit], now: datetime) -> CommitResult:
+        """On the commit thread: the group's bytes are given back as soon as it is written
+        (or failed), not when the caller next looks."""
+        try:
+            return self.store.commit_pages([page.rows for page in group], now)
+        finally:
+            self.holding.release(sum(page.charge for page in group))
 
     def settle(self) -> None:
         """Wait for the group in flight and account for it."""

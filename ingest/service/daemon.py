@@ -52,6 +52,7 @@ from ingest.base.errors import (
 )
 from ingest.base.logs import emit
 from ingest.base.redact import redact
+from ingest.collect.budget import ByteBudget
 from ingest.collect.completeness import check_window
 from ingest.collect.connect import open_client
 from ingest.collect.poll import poll_cycle
@@ -63,6 +64,7 @@ from ingest.export.sinks.base import Sink
 from ingest.mapping import load_mapping
 from ingest.okta.client import OktaClient
 from ingest.service.api import ApiServer, announce_path, api_token
+from ingest.service.mappers import SharedMapper, flow_metrics
 from ingest.service.metrics import render_metrics
 from ingest.store.db import Store
 from ingest.store.housekeeping import HousekeepingResult, housekeep
@@ -180,6 +182,8 @@ class SourceRunner:
     cycles: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     lease: LeaseKeeper = field(init=False)
+    mapper: SharedMapper | None = None  # the daemon's mapping child (None: map inline)
+    budget: ByteBudget | None = None  # bytes of pages in flight, shared by the sources
 
     def __post_init__(self) -> None:
         self.lease = LeaseKeeper(self.store, "source", self.source.name, self.clock)
@@ -196,7 +200,15 @@ class SourceRunner:
                 return  # another daemon polls it
             if self.client is None:
                 self.client = open_client(self.source, self.clock, self.stop)
-            result = poll_cycle(self.source, self.store, self.client, self.clock, self.stop)
+            result = poll_cycle(
+                self.source,
+                self.store,
+                self.client,
+                self.clock,
+                self.stop,
+                mapper=self.mapper,
+                budget=self.budget,
+            )
         except LeaseLost as err:  # taken over mid-cycle: what was committed stays
             self.lease.lost(err)
             return
@@ -259,6 +271,8 @@ class SourceRunner:
     def close(self) -> None:
         if self.client is not None:
             self.client.http.close()
+        if self.mapper is not None:  # shared: the first runner closed stops it for all
+            self.mapper.close()
 
 
 @dataclass
@@ -355,7 +369,13 @@ class Daemon:
         if storage.lake is not None:
             _state_folder(self.state)
         self.store = Store(storage.lake or storage.path, self.mapping, storage.memory_limit)
-        self.runners = [SourceRunner(s, self.store, clock, stop) for s in config.sources]
+        # one mapping child for every source, and one bound on their pages in flight
+        self.mapper = SharedMapper(self.mapping)
+        self.budget = ByteBudget(config.daemon.max_inflight_bytes)
+        self.runners = [
+            SourceRunner(s, self.store, clock, stop, mapper=self.mapper, budget=self.budget)
+            for s in config.sources
+        ]
         self.exporters = [SinkRunner(s, self.store, clock, stop) for s in config.sinks]
         for keeper in [*(r.lease for r in self.runners), *(x.lease for x in self.exporters)]:
             keeper.side = self._side
@@ -588,7 +608,7 @@ class Daemon:
 
     def metrics(self) -> str:
         text = render_metrics(self.store, self.runners, self.exporters, self.clock)
-        return text + self._lake_metrics()
+        return text + flow_metrics(self.mapper, self.budget) + self._lake_metrics()
 
     def _lake_metrics(self) -> str:
         """The leases this daemon holds, and what its last housekeeping deleted (the lake's
@@ -612,6 +632,7 @@ class Daemon:
         return "\n".join(lines) + "\n"
 
     def start(self) -> None:
+        self.mapper.start()  # a child that cannot start stops the daemon before any poll
         self._jobs()
         self._lake_jobs()
         if self.config.api.enabled:
