@@ -39,7 +39,7 @@ MODULE_MAY_IMPORT: dict[str, set[str]] = {
     "ingest.service.httpanswer": {"base"},
     **{
         f"ingest.cli.commands.{name}": {"ingest.cli.commands.common", *MAY_IMPORT}
-        for name in ("collect", "query", "mappings", "demo", "common")
+        for name in ("collect", "query", "mappings", "demo", "common", "importing")
     },
 }
 

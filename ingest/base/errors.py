@@ -28,6 +28,7 @@ The shape (exit code 2 where marked, 1 otherwise)::
     |-- QueryTimeout                a query ran past its limit
     |-- QueryCancelled              a query's client went away, or the process stops
     |-- ResultTooLarge              an API answer passed api.max_result_bytes
+    |-- ArchiveError                an archive file given to `import` cannot be read on
     `-- ExportError                 a sink failed to accept a batch
         |-- SinkUnavailable         try again later (``retry_after`` when the sink said)
         `-- SinkRejected            refused for good; a person has to act
@@ -164,6 +165,12 @@ class LakeUnavailable(StoreError):
 class LeaseLost(StoreError):
     """A source or sink of a lake is owned by another process now: its commit was refused
     and nothing of it was stored."""
+
+
+class ArchiveError(OktaduckError):
+    """An archive file given to ``oktaduck import`` cannot be read (on): missing, not
+    readable, a broken gzip or zstd stream, a JSON array broken beyond recovery. The message
+    names the file; the other files are imported all the same."""
 
 
 class FilterSyntaxError(OktaduckError):

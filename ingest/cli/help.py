@@ -39,7 +39,7 @@ class HelpFormatter(argparse.HelpFormatter):
 # ``oktaduck --help``: the commands grouped by what they do, in the order a newcomer meets them
 COMMAND_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("start here", ("demo",)),
-    ("collect", ("poll", "backfill", "run", "config check")),
+    ("collect", ("poll", "backfill", "import", "run", "config check")),
     ("query", ("sql", "feed", "status")),
     ("export and map", ("export", "map", "remap", "mappings check", "mappings coverage")),
     ("move", ("store copy",)),

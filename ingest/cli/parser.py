@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ingest.base.tablewriter import FORMATS
-from ingest.cli.commands import collect, demo, mappings, query, store
+from ingest.cli.commands import collect, demo, importing, mappings, query, store
 from ingest.cli.help import HelpFormatter, command, commands_overview
 from ingest.collect.settings import DEFAULT_TOKEN_ENV
 from ingest.config import (
@@ -506,6 +506,63 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch", type=whole(1, MAX_GROUP_EVENTS), default=5000, help="events per transaction"
     )
     p.set_defaults(func=mappings.cmd_remap)
+
+    p = command(
+        sub,
+        "import",
+        "bring archives of Okta events (NDJSON or JSON arrays) into the store",
+        "Store the events of archive files: NDJSON (an event, or an array of events, per "
+        "line) or JSON arrays, plain, gzip or zstd (known by their first bytes), given as "
+        "files, directories (read recursively, in name order: files named *.json, *.ndjson, "
+        "*.jsonl, *.log, *.txt, optionally .gz or .zst) or globs (quoted or not); - reads "
+        "stdin. Each event is kept byte for byte in raw, deduplicated by uuid against "
+        "everything stored (polled or imported), and mapped like a polled one; what is not "
+        "an event goes to rejects with its file and line, and the import goes on. A file's "
+        "progress commits with its events, so an interrupted import continues where it "
+        "stopped, and a file imported before is skipped (--again imports it once more). "
+        "No poll cursor is touched. See docs/import.md.",
+        (
+            "oktaduck import --db state/acme.duckdb archive/2024/",
+            "oktaduck import --config oktaduck.toml --source acme-archive 'dumps/*.ndjson.gz'",
+            "oktaduck import --db state/acme.duckdb --unwrap eventbridge s3-export/",
+            "zcat old.json.gz | oktaduck import --db state/acme.duckdb -",
+        ),
+    )
+    _add_db(p)
+    p.add_argument(
+        "paths", nargs="+", metavar="PATH", help="files, directories or globs; - for stdin"
+    )
+    p.add_argument(
+        "--source",
+        default="import",
+        help="the source name the events are stored under (default: import); give the "
+        "configured source's own name to have them counted as its events",
+    )
+    p.add_argument(
+        "--unwrap",
+        default="auto",
+        metavar="WRAPPER",
+        help="the envelope each event is in: auto (default: chosen per file from its first "
+        "record), none, eventbridge ($.detail), hec ($.event), eventhook "
+        "($.data.events[*]), or a path like $.detail or $.records[*].event",
+    )
+    p.add_argument(
+        "--batch",
+        type=whole(1, MAX_GROUP_EVENTS),
+        default=5000,
+        help="events per transaction (default: 5000)",
+    )
+    p.add_argument(
+        "--max-event-bytes",
+        type=whole(1024, 1 << 30),
+        default=16 << 20,
+        help="a line or array element longer than this goes to rejects, its first 64 KiB "
+        "kept (default: 16777216)",
+    )
+    p.add_argument(
+        "--again", action="store_true", help="import files recorded as imported once more"
+    )
+    p.set_defaults(func=importing.cmd_import)
 
     p = command(
         sub,

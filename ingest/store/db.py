@@ -448,9 +448,19 @@ class Store:
         """Store a page's new events, its rejects and its ``next`` URL in ONE transaction."""
         return self.commit_pages([page], now)
 
-    def commit_pages(self, pages: Sequence[PageRows], now: datetime) -> CommitResult:
+    def commit_pages(
+        self,
+        pages: Sequence[PageRows],
+        now: datetime,
+        record: Callable[[duckdb.DuckDBPyConnection, CommitResult], None] | None = None,
+    ) -> CommitResult:
         """Store consecutive pages of one source and the ``next`` URL that follows the last
         one, in ONE transaction: all of them with the cursor, or none.
+
+        ``record``, when given, takes the cursor's place: the source's cursor is not touched
+        (the pages' ``next_url`` is ignored), and the last transaction calls ``record`` with
+        its connection and the whole group's result, for a progress row that must commit
+        with the events (an import's, ``ingest.store.imports``).
 
         The pages' new events go in with one statement. Events already stored, or earlier in
         the group, are skipped by ``uuid``: as duplicates when their content is the same, in
@@ -483,6 +493,8 @@ class Store:
                     last=last,
                     newest=total.newest_published,
                     now=now,
+                    prior=total,
+                    record=record,
                 )
             )
             total = CommitResult(
@@ -519,9 +531,12 @@ class Store:
         last: bool,
         newest: datetime | None,
         now: datetime,
+        prior: CommitResult | None = None,
+        record: Callable[[duckdb.DuckDBPyConnection, CommitResult], None] | None = None,
     ) -> CommitResult:
         """One transaction of ``commit_pages``: the rows at ``positions`` of each page, and
-        when ``last``, the pages' rejects and the cursor after them. ``newest`` is the newest
+        when ``last``, the pages' rejects and the cursor after them (or ``record`` with the
+        group's result, ``prior`` holding the parts before). ``newest`` is the newest
         ``published`` stored by the parts before; the result carries the newest after."""
         source = pages[0].source
         self.fence(con, "source", source, now)
@@ -538,6 +553,8 @@ class Store:
             page_newest = max((published[i] for i in keep), default=None)
             if page_newest is not None:
                 newest = max(newest or page_newest, page_newest)
+        if not last and record is not None:  # an import's progress: with the last part
+            return CommitResult(stored, duplicates, 0, newest, clashes)
         if not last:  # events only: the cursor's URL stays before these pages
             self._update_cursor(
                 con,
@@ -553,9 +570,23 @@ class Store:
         crash_point("store.events_inserted")
         rejected = sum(self._insert_rejects(con, page, now) for page in pages)
         crash_point("store.rejects_inserted")
+        result = CommitResult(stored, duplicates, rejected, newest, clashes)
+        if record is not None:
+            before = prior or CommitResult(0, 0, 0, None)
+            record(
+                con,
+                CommitResult(
+                    before.stored + stored,
+                    before.duplicates + duplicates,
+                    rejected,
+                    newest,
+                    before.conflicts + clashes,
+                ),
+            )
+            return result
         self._update_cursor(con, pages[-1], len(pages), stored, duplicates, rejected, newest, now)
         crash_point("store.cursor_updated")
-        return CommitResult(stored, duplicates, rejected, newest, clashes)
+        return result
 
     def _chunks(self, pages: Sequence[PageRows]) -> list[tuple[list[Sequence[int]], int]]:
         """The group's accepted rows split so that each part holds at most ``self._room``

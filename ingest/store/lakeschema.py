@@ -14,6 +14,8 @@ rows differ) and never when they only insert:
   sink's) new cursor as a row, with running totals. The views ``cursors`` and
   ``export_cursors`` show the newest row of each, so queries read them as in the file store.
 - ``rejects``, ``conflicts``: as in the file store, only ever inserted into by a writer.
+- ``import_log`` is append-only too: each commit of ``oktaduck import`` adds its file's
+  progress as a row; the ``imports`` view shows the newest row of each import.
 - ``lease_<kind>_<hash>``: one small table per source or sink, holding its owner and when the
   lease ends. Every commit of a page updates its source's lease row, so two processes that
   both believe they own a source cannot both commit: the later one conflicts, and after a
@@ -33,7 +35,7 @@ import duckdb
 from ingest.base.errors import LeaseLost
 from ingest.store.lake import is_conflict
 
-SCHEMA_VERSION = 3  # the file store's version this lake schema matches
+SCHEMA_VERSION = 4  # the file store's version this lake schema matches
 
 LAKE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -106,6 +108,30 @@ CREATE OR REPLACE VIEW export_cursors AS
 SELECT sink, last_seq, delivered, batches, last_success, last_error, last_error_at, created_at
 FROM (SELECT *, row_number() OVER (PARTITION BY sink ORDER BY rowid DESC) AS newest_
       FROM export_cursor_log)
+WHERE newest_ = 1;
+CREATE TABLE IF NOT EXISTS import_log (
+    id VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    path VARCHAR NOT NULL,
+    size BIGINT NOT NULL,
+    mtime TIMESTAMPTZ,
+    head_sha256 VARCHAR NOT NULL,
+    unwrap VARCHAR NOT NULL,
+    position BIGINT NOT NULL,
+    line BIGINT NOT NULL,
+    records BIGINT NOT NULL,
+    stored BIGINT NOT NULL,
+    duplicates BIGINT NOT NULL,
+    rejected BIGINT NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ,
+    owner VARCHAR
+);
+CREATE OR REPLACE VIEW imports AS
+SELECT * EXCLUDE (owner, newest_)
+FROM (SELECT *, row_number() OVER (PARTITION BY id ORDER BY rowid DESC) AS newest_
+      FROM import_log)
 WHERE newest_ = 1;
 """
 

@@ -16,6 +16,9 @@ event.
 commit) with other content: ``raw`` and ``raw_hash`` are the newcomer's, ``stored_hash``
 the SHA-256 of the stored event's ``raw``. The stored event stays as it is; the same
 conflicting content delivered again is kept once.
+
+``imports`` records, per archive file given to ``oktaduck import``, how far it was read and
+committed (``ingest.store.imports`` describes its columns).
 """
 
 from __future__ import annotations
@@ -102,6 +105,27 @@ MIGRATIONS: tuple[str, ...] = (
         raw JSON NOT NULL USING COMPRESSION zstd,
         stored_hash VARCHAR NOT NULL,
         seen_at TIMESTAMPTZ NOT NULL
+    );
+    """,
+    # 4: what `oktaduck import` read from which archive file (``ingest.store.imports``).
+    """
+    CREATE TABLE imports (
+        id VARCHAR PRIMARY KEY,
+        source VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,
+        size BIGINT NOT NULL,
+        mtime TIMESTAMPTZ,
+        head_sha256 VARCHAR NOT NULL,
+        unwrap VARCHAR NOT NULL,
+        position BIGINT NOT NULL,
+        line BIGINT NOT NULL,
+        records BIGINT NOT NULL,
+        stored BIGINT NOT NULL,
+        duplicates BIGINT NOT NULL,
+        rejected BIGINT NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ
     );
     """,
 )
