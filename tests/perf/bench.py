@@ -1,9 +1,15 @@
 """The benchmark suite: ``make bench`` (full sizes) or ``make bench-quick`` (a tenth).
 
 Everything runs on this machine against the simulated org served over HTTP on 127.0.0.1 with
-its rate limit off. It prints a readable table and, as its last line, one JSON object with
-every figure. Sizes (full / quick):
+its rate limit off. It prints a readable table, the targets met or not, and, as its last
+line, one JSON object with every figure. Sizes (full / quick):
 
+- poll vs baseline (``tests/perf/versus.py``; ``--versus-events``, default 200,000 / 50,000,
+  ``--versus-rounds`` 3 / 1, ``--no-versus`` skips it): ``oktaduck poll`` and a
+  straightforward client of our own (``tests/perf/baseline.py``: httpx, orjson, dicts to 40
+  Arrow columns, no raw) alternating against one org, each into a fresh database: events/s,
+  the median ratio of each pair, CPU per event and peak RSS of each client's process tree,
+  every uuid stored once by both;
 - ingest: N events served by a simulator subprocess (1,000,000 / 100,000), polled by a real
   ``oktaduck poll`` subprocess into a fresh database (wall clock, CPU, peak RSS);
 - parse floor: ``orjson.loads`` of the same pages, nothing else;
@@ -12,6 +18,10 @@ every figure. Sizes (full / quick):
 - feeds: every built-in feed over 24 h and 30 days with 5M rows stored (500k quick);
 - export: events per second per format to a file;
 - storage: database bytes after a checkpoint divided by the raw JSON bytes;
+- remap and import (``tests/perf/bulk.py``; ``--bulk-rows``, default 1,000,000 / 100,000;
+  ``--no-bulk`` skips them): ``oktaduck remap`` of a filled store after a mapping change, and
+  ``oktaduck import`` of an NDJSON.gz archive of as many events (skipped with a note while the
+  command does not exist): rows or events per second, CPU per row, peak RSS;
 - lake (``tests/perf/lake.py``; ``--lake-events``, default 1,000,000 / 100,000; ``--no-lake``
   skips it): ingest on a PostgreSQL-catalog lake next to the file store, alternating, three
   writers at once, files per million events before and after compaction, bytes per event,
@@ -36,6 +46,8 @@ from typing import Any
 
 import httpx
 import orjson
+
+from tests.perf.versus import POLL_OPTIONS
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "bench-token"
@@ -127,7 +139,7 @@ def ingest(url: str, db: Path, work: Path) -> dict[str, float]:
     with out.open("w") as stdout, err.open("w") as stderr:
         proc = subprocess.Popen(
             [sys.executable, "-m", "ingest.cli", "poll", "--org", url, "--db", str(db),
-             "--lookback", "89d"],
+             *POLL_OPTIONS],
             env={**os.environ, "OKTA_API_TOKEN": TOKEN}, cwd=REPO, stdout=stdout, stderr=stderr,
         )  # fmt: skip
         while proc.poll() is None:
@@ -218,12 +230,30 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true", help="a tenth of the sizes")
     parser.add_argument("--lake-events", type=int, help="events of the lake part's stores")
     parser.add_argument("--no-lake", action="store_true", help="leave the lake part out")
+    parser.add_argument("--versus-events", type=int, help="events of poll vs baseline")
+    parser.add_argument("--versus-rounds", type=int, help="rounds of each client")
+    parser.add_argument("--no-versus", action="store_true", help="leave poll vs baseline out")
+    parser.add_argument("--bulk-rows", type=int, help="rows to remap and events to import")
+    parser.add_argument("--no-bulk", action="store_true", help="leave remap and import out")
     args = parser.parse_args(argv)
     scale = 10 if args.quick else 1
     n_ingest = 1_000_000 // scale
     figures: dict[str, Any] = {"quick": args.quick}
     work = Path(tempfile.mkdtemp(prefix="oktaduck-bench-"))
     try:
+        if not args.no_versus:
+            # first, while this process is small; a quarter of the size when quick, as at a
+            # tenth the clients' start-up would weigh on the ratio
+            from tests.perf.versus import side_by_side
+
+            n = args.versus_events or (50_000 if args.quick else 200_000)
+            rounds = args.versus_rounds or (1 if args.quick else 3)
+            print(f"poll vs baseline: {rounds} rounds of {n:,} events ...", file=sys.stderr)
+            versus = figures["versus"] = side_by_side(n, rounds)
+            for key in ("poll_vs_baseline", "poll_eps", "baseline_eps", "poll_peak_rss_mb",
+                        "baseline_peak_rss_mb", "poll_cpu_us_per_event",
+                        "baseline_cpu_us_per_event"):  # fmt: skip
+                figures[key] = versus[key]
         print(f"serving {n_ingest:,} events from the simulator ...", file=sys.stderr, flush=True)
         sim = Simulator(n_ingest, hours=24 * 30)
         try:
@@ -264,6 +294,20 @@ def main(argv: list[str]) -> int:
         figures["feed_ms"] = {k: {"24h": v[0], "30d": v[1]} for k, v in latency.items()}
         figures["feed_ms_max_24h"] = max(v[0] for v in latency.values())
         figures["feed_ms_max_30d"] = max(v[1] for v in latency.values())
+        feeds_db.unlink()
+        if not args.no_bulk:
+            from tests.perf.bulk import import_speed, remap_speed
+
+            rows = args.bulk_rows or 1_000_000 // scale
+            print(f"remap of {rows:,} rows ...", file=sys.stderr, flush=True)
+            figures["remap"] = remap_speed(rows, work)
+            print(f"import of {rows:,} events ...", file=sys.stderr, flush=True)
+            figures["import"] = import_speed(rows, work)
+            for part, keys in (("remap", ("rows_s", "cpu_us_per_row", "peak_rss_mb")),
+                               ("import", ("eps", "cpu_us_per_event", "peak_rss_mb"))):  # fmt: skip
+                for key in keys:
+                    if key in figures[part]:
+                        figures[f"{part}_{key}"] = figures[part][key]
         if not args.no_lake:
             from tests.perf.lake import measure as lake_measure
 
@@ -284,6 +328,12 @@ TARGETS = {
     "feed_ms_max_30d": ("<", 3000),
     "export_eps_raw": (">=", 50_000),
     "storage_ratio": ("<=", 0.25),
+    # issue 19
+    "poll_vs_baseline": (">=", 1.5),
+    "poll_peak_rss_mb": ("<", 300),
+    "poll_cpu_us_per_event": ("<=", 45),
+    "import_eps": (">=", 50_000),
+    "remap_rows_s": (">=", 50_000),
 }
 
 
@@ -305,6 +355,14 @@ def report(figures: dict[str, Any]) -> None:
         *[(f"export {k}", f"{v:,.0f} events/s") for k, v in figures["export_eps"].items()],
         ("storage / raw JSON", f"{figures['storage_ratio']:.3f}"),
     ]
+    if "versus" in figures:
+        from tests.perf.versus import table as versus_table
+
+        rows += versus_table(figures["versus"])
+    if "remap" in figures or "import" in figures:
+        from tests.perf.bulk import table as bulk_table
+
+        rows += bulk_table(figures)
     if "lake" in figures:
         from tests.perf.lake import table
 
@@ -315,9 +373,12 @@ def report(figures: dict[str, Any]) -> None:
         print(f"{name:<{width}}  {value}")
     print("\ntargets:")
     for key, (op, limit) in TARGETS.items():
-        value = figures[key]
-        ok = {">=": value >= limit, "<=": value <= limit, "<": value < limit}[op]
-        print(f"  {key} {op} {limit}: {value:.3f} {'ok' if ok else 'MISSED'}")
+        if key not in figures:
+            print(f"  {key} {op} {limit}: not measured")
+            continue
+        got: float = figures[key]
+        ok = {">=": got >= limit, "<=": got <= limit, "<": got < limit}[op]
+        print(f"  {key} {op} {limit}: {got:.3f} {'met' if ok else 'not met'}")
     print(json.dumps(figures, default=float, sort_keys=True))
 
 
