@@ -199,6 +199,8 @@ def _map_field(
             # The usual case, in one pass: nothing fails.
             if field.column is not None:
                 column = field.column(prefixes(field.column_parent))
+            elif field.whole is not None:
+                column = field.whole(prefixes)
             else:
                 column = [
                     None if (raw := extract(event)) is None else convert(raw) for event in objects

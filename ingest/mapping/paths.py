@@ -55,7 +55,9 @@ class CompiledPath:
     ``get_all`` gives every match in document order (a singular path gives zero or one).
     ``first(nulls)`` makes a getter of the first match that is neither null nor in ``nulls``.
     ``single_key`` is the name when the path is just ``$.name``; ``keys`` are the names when
-    the path is made of names only (``$.a.b.c``).
+    the path is made of names only (``$.a.b.c``). ``where`` describes the common filtered
+    shape ``$.a.b[?(@.key == 'text')].c...`` when its part before the filter is names only:
+    (those names, key, text, the getter of the rest from a matching item).
     """
 
     text: str
@@ -66,6 +68,7 @@ class CompiledPath:
     first: Callable[[frozenset[str]], Getter]
     single_key: str | None = None
     keys: tuple[str, ...] | None = None
+    where: tuple[tuple[str, ...], str, str, Getter] | None = None
 
 
 @lru_cache(maxsize=1024)
@@ -234,7 +237,11 @@ def _native(text: str, steps: list[_Step]) -> CompiledPath:
 
         return getter
 
-    return CompiledPath(text, False, True, _no_single, get_all, first_match)
+    where = None
+    before = steps[:split]
+    if key is not None and equals is not None and all(isinstance(s, str) for s in before):
+        where = (tuple(str(s) for s in before), key, equals, tail)
+    return CompiledPath(text, False, True, _no_single, get_all, first_match, where=where)
 
 
 def _many(steps: list[_Step]) -> Callable[[Any], list[Any]]:

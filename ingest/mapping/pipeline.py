@@ -19,7 +19,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ingest.mapping.columns import Column, make_column
+from ingest.mapping.columns import (
+    Column,
+    Whole,
+    filtered_column,
+    first_present_column,
+    make_column,
+)
 from ingest.mapping.lookups import LookupTable
 from ingest.mapping.options import StructMember
 from ingest.mapping.paths import CompiledPath, compile_path
@@ -57,6 +63,9 @@ class FieldPlan:
     # function of the values at ``column_parent`` for every event
     column: Column | None = None
     column_parent: tuple[str, ...] = ()
+    # the same over a whole batch for a filtered path or several plain paths: a function of
+    # the batch's ``Prefixes``
+    whole: Whole | None = None
 
     def gate_open(self, value: Any) -> bool:
         """Whether the gate field's value lets this field through (``when``).
@@ -91,12 +100,35 @@ def build_field(spec: FieldSpec, lookups: Mapping[str, LookupTable]) -> FieldPla
         gate_values=spec.when_values,
         column=_column(spec, keys, convert, table) if keys else None,
         column_parent=keys[:-1] if keys else (),
+        whole=None if keys or spec.source_field is not None else _whole(spec, convert),
     )
 
 
 def _column(spec: FieldSpec, keys: tuple[str, ...], convert: Converter, table: object) -> Column:
-    text = spec.type == "string" and _plain(spec, table)
-    return make_column(keys, convert, spec.null_likes, text)
+    plain = _plain(spec, table)
+    text = spec.type == "string" and plain
+    nulls = spec.null_likes
+    # what ``_converter`` makes of a plain field of another type with null-likes
+    inline = plain and bool(nulls) and not text and not is_list_type(spec.type)
+    coerce = COERCERS[spec.type] if inline else None
+    return make_column(keys, convert, nulls, text, coerce)
+
+
+def _whole(spec: FieldSpec, convert: Converter) -> Whole | None:
+    """A whole-column function where the extractor would be a filtered path's first match or
+    the first usable value of several plain paths (see columns.py); None elsewhere."""
+    nulls = spec.null_likes
+    if spec.path is not None:
+        path = compile_path(spec.path)
+        if path.singular or _mode(spec) != "first" or path.where is None:
+            return None
+        return filtered_column(path.where, convert, nulls)
+    if spec.paths and not spec.merge:
+        plain = [compile_path(text).keys for text in spec.paths]
+        if any(keys is None for keys in plain):
+            return None
+        return first_present_column(tuple(k for k in plain if k is not None), convert, nulls)
+    return None
 
 
 def _plain(spec: FieldSpec, table: object) -> bool:
