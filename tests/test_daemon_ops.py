@@ -144,6 +144,26 @@ def test_sigterm_ends_a_slow_request_within_seconds(tmp_path: Path) -> None:
         sim.server.stop()
 
 
+def test_sigusr1_prints_every_threads_stack_and_the_daemon_runs_on(tmp_path: Path) -> None:
+    sim = make_sim(None)
+    try:
+        config = write_config(tmp_path / "oktaduck.toml", [source_block("a", sim)])
+        daemon = Daemon(config, {"TOK": TOKEN})
+        daemon.caught_up("a")
+        daemon.proc.send_signal(signal.SIGUSR1)
+        assert daemon.proc.stderr is not None
+        dump: list[str] = []
+        for line in daemon.proc.stderr:  # faulthandler's lines, then the logs go on
+            dump.append(line)
+            if line.startswith("  File") and "ingest/service/daemon.py" in line:
+                break
+        assert any(line.startswith(("Thread 0x", "Current thread 0x")) for line in dump)
+        assert daemon.proc.poll() is None
+        assert daemon.stop() == 0
+    finally:
+        sim.server.stop()
+
+
 def test_the_example_config_and_the_deploy_files_check_out(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[1]
     for name in ("oktaduck.toml", "compose-oktaduck.toml"):

@@ -106,7 +106,8 @@ class LeaseKeeper:
         if lake is None:
             return True
         now = self.clock.now()
-        if self.owned and self.renewed_at and now - self.renewed_at < lake.lease_ttl / 3:
+        renewed = self.last_renewed()
+        if self.owned and renewed and now - renewed < lake.lease_ttl / 3:
             return True
         with self.side() as con:  # so as not to wait for the store's commits
             if not self.owned:  # a look first: most leases are held, and alive
@@ -134,6 +135,14 @@ class LeaseKeeper:
         self.renewed_at = now
         self.elsewhere = None
         return True
+
+    def last_renewed(self) -> datetime | None:
+        """When this daemon last took or renewed the lease: a try, a renewal, or a commit
+        (whose fence renews it)."""
+        by_commit = self.store.renewed_at(self.kind, self.key)
+        if self.renewed_at is None or by_commit is None:
+            return self.renewed_at or by_commit
+        return max(self.renewed_at, by_commit)
 
     def lost(self, err: LeaseLost) -> None:
         """A commit found the lease taken over: this daemon stops using it."""
@@ -368,7 +377,9 @@ class Daemon:
         self.state = storage.path
         if storage.lake is not None:
             _state_folder(self.state)
-        self.store = Store(storage.lake or storage.path, self.mapping, storage.memory_limit)
+        self.store = Store(
+            storage.lake or storage.path, self.mapping, storage.memory_limit, lease_clock=clock.now
+        )
         # one mapping child for every source, and one bound on their pages in flight
         self.mapper = SharedMapper(self.mapping)
         self.budget = ByteBudget(config.daemon.max_inflight_bytes)
@@ -470,14 +481,10 @@ class Daemon:
         if lake is None or self.stop.is_set():
             return
         now = self.clock.now()
-        due = sorted(
-            (
-                k
-                for k in self._leases()
-                if k.owned and (k.renewed_at is None or now - k.renewed_at >= lake.lease_ttl / 6)
-            ),
-            key=lambda k: k.renewed_at or now,
-        )  # the oldest first
+        renewed = [(k.last_renewed() or now - lake.lease_ttl, k) for k in self._leases() if k.owned]
+        due = [  # the oldest first; those a commit renewed lately are left out (no race)
+            k for at, k in sorted(renewed, key=lambda r: r[0]) if now - at >= lake.lease_ttl / 6
+        ]
         if not due:
             return
         leases = [(k.kind, k.key) for k in due]
@@ -486,8 +493,8 @@ class Daemon:
                 if self._lease_con is None:
                     self._lease_con = self.store.con.cursor()
                     self._lease_con.execute(f"USE {LAKE}")
-                lost, raced = renew_leases(
-                    self._lease_con, leases, self.store.owner, lake.lease_ttl, now
+                lost, raced = renew_leases(  # counted from now, not from before any wait
+                    self._lease_con, leases, self.store.owner, lake.lease_ttl, self.clock.now()
                 )
         except OktaduckError:
             return  # stopping

@@ -243,11 +243,13 @@ class Store:
         memory_limit: str | None = None,
         threads: int | None = None,
         serves_queries: bool = True,
+        lease_clock: Callable[[], datetime] | None = None,
     ) -> None:
         """``target``: the DuckDB file, or a lake. ``serves_queries``: lock the configuration
         once set up (the daemon, whose API runs people's queries on this database). A one-shot
         ingest runs none and keeps the freedom to raise its memory limit for large events
-        (``CHECKPOINT_VECTOR``)."""
+        (``CHECKPOINT_VECTOR``). ``lease_clock``: the time a lease's new expiry counts from
+        when it is written (see ``_lease_time``)."""
         if mapping.output != "columns":  # ECS, OCSF: documents for export, not the table
             raise ConfigError(
                 f"mapping {mapping.name} makes {mapping.output}s; the events table needs a "
@@ -259,6 +261,11 @@ class Store:
         self.mapping = mapping
         self.owner = self.lake.owner_name() if self.lake else ""
         self._held: set[tuple[str, str]] = set()  # leases this store took (lake)
+        # when a commit's fence last renewed each lease (lake), and the fences of the
+        # transaction under way, which count once it commits
+        self._renewed: dict[tuple[str, str], datetime] = {}
+        self._fencing: dict[tuple[str, str], datetime] = {}
+        self._lease_clock = lease_clock
         # the table events are written to: the lake's ``events`` is a view of ``event_rows``
         self.events_table = "event_rows" if self.lake else "events"
         self.con = connect_lake(self.lake, read_only=False) if self.lake else connect(self.path)
@@ -337,7 +344,9 @@ class Store:
             con = con or self.con
             for attempt in range(1, LAKE_COMMIT_ATTEMPTS + 1):
                 try:
-                    take_lease(con, kind, key, self.owner, self.lake.lease_ttl, now)
+                    take_lease(
+                        con, kind, key, self.owner, self.lake.lease_ttl, self._lease_time(now)
+                    )
                     break
                 except duckdb.Error as err:
                     if not is_conflict(err):
@@ -389,11 +398,26 @@ class Store:
             return
         if (kind, key) not in self._held:
             raise LeaseLost(f"{kind} {key}: this process ({self.owner}) does not hold its lease")
+        at = self._lease_time(now)
         try:
-            fence(con, kind, key, self.owner, self.lake.lease_ttl, now)
+            fence(con, kind, key, self.owner, self.lake.lease_ttl, at)
         except LeaseLost:
             self._held.discard((kind, key))
             raise
+        self._fencing[(kind, key)] = at
+
+    def renewed_at(self, kind: str, key: str) -> datetime | None:
+        """When a commit of this store last renewed a lease it holds (None: none did)."""
+        return self._renewed.get((kind, key))
+
+    def _lease_time(self, now: datetime) -> datetime:
+        """The time a lease written now counts its ``lease_ttl`` from: the ``lease_clock``'s
+        time when the store has one (the daemon's). A page's commit is handed its ``now``
+        when the page is ready, then waits for the store's lock behind the other sources'
+        commits: on a busy daemon with many sources, seconds. Counted from that ``now``, the
+        lease it renews would end that much early, and another daemon would take over a
+        source whose owner is alive."""
+        return max(now, self._lease_clock()) if self._lease_clock else now
 
     def close(self) -> None:
         for kind, key in list(self._held):
@@ -422,10 +446,12 @@ class Store:
         with another writer raises ``_Conflict`` (see ``retrying``)."""
         with self._lock:
             con = self.con
+            self._fencing.clear()
             try:
                 con.execute("BEGIN TRANSACTION")
                 yield con
                 con.execute("COMMIT")
+                self._renewed.update(self._fencing)
             except duckdb.Error as err:
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")

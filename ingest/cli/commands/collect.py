@@ -114,8 +114,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ingest.service import daemon
 
     # a crash inside a native library (DuckDB, its extensions) prints every thread's Python
-    # stack to stderr before the process dies: file, function and line names, no values
+    # stack to stderr before the process dies, and SIGUSR1 prints them while it runs (a
+    # daemon that seems stuck): file, function and line names, never values
     faulthandler.enable()
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
 
     def load() -> Config:
         config = load_config(args.config)
