@@ -502,6 +502,15 @@ class Daemon:
             error = str(translate_lake(err, lake))
             emit("lake.lease_renew_failed", logging.WARNING, leases=len(due), error=error)
             return
+        took = self.clock.now() - now
+        if took > lake.lease_ttl / 3:  # two such and a lease runs out under a live daemon
+            emit(
+                "lake.lease_renewal_slow",
+                logging.WARNING,
+                leases=len(due),
+                seconds=round(took.total_seconds(), 1),
+                lease_ttl_s=lake.lease_ttl.total_seconds(),
+            )
         for keeper in due:
             if (keeper.kind, keeper.key) in lost:  # the store's next fence finds it too
                 keeper.lost(LeaseLost(f"{keeper.kind} {keeper.key} was taken over"))
