@@ -549,8 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch",
         type=whole(1, MAX_GROUP_EVENTS),
-        default=5000,
-        help="events per transaction (default: 5000)",
+        default=2000,
+        help="events per transaction (default: 2000; fewer when they pass 8 MiB)",
     )
     p.add_argument(
         "--max-event-bytes",

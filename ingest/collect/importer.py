@@ -22,12 +22,11 @@ import time
 import uuid as uuidlib
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import accumulate
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -60,8 +59,9 @@ from ingest.store.imports import ImportRow, find_import, imported_paths, write_i
 from ingest.store.rawtexts import RawTexts
 
 DEFAULT_SOURCE = "import"
-DEFAULT_BATCH = 5000  # events per transaction
-BATCH_BYTES = 32 << 20  # ...or this many bytes of events, whichever comes first
+DEFAULT_BATCH = 2000  # events per transaction, as a poll groups them
+BATCH_BYTES = 8 << 20  # ...or this many bytes of events, whichever comes first
+PAGE_EVENTS = 1000  # events the mapping process is given at a time, like a poll's page
 _IN_FLIGHT = 2  # batches mapped or committing while the next is read
 _LIST = msgspec.json.Decoder(list[msgspec.Raw])
 
@@ -117,7 +117,6 @@ class _Batch:
     end: int = 0
     end_line: int = 0
     finished: bool = False
-    inline: bool = False  # decode and map here, not in the mapping process
 
 
 @dataclass
@@ -342,46 +341,54 @@ class _Runner:
                 batch.size += len(event)
 
     def _hand_over(self, state: _FileState, batch: _Batch) -> None:
-        """Send the batch's events to the mapping process and queue its commit."""
-        pending: PendingPage | None = None
-        if batch.texts:
+        """Send the batch's events to the mapping process, a page of ``PAGE_EVENTS`` at a
+        time (what the mapping process holds at once), and queue the batch's commit."""
+        pages: list[tuple[int, PendingPage | None]] = []
+        for start in range(0, len(batch.texts), PAGE_EVENTS):
+            body = b"[" + b",".join(batch.texts[start : start + PAGE_EVENTS]) + b"]"
             try:
-                pending = self.mapper.decode(b"[" + b",".join(batch.texts) + b"]")
+                pages.append((start, self.mapper.decode(body)))
             except BadBody:  # cannot be, as the body is made here: decoded here then
-                batch.inline = True
+                pages.append((start, None))
         while len(self.pending) >= _IN_FLIGHT:
             self.pending.popleft().result()
-        self.pending.append(self.pool.submit(self._commit, state, batch, pending))
+        self.pending.append(self.pool.submit(self._commit, state, batch, pages))
 
-    def _commit(self, state: _FileState, batch: _Batch, pending: PendingPage | None) -> None:
+    def _commit(
+        self, state: _FileState, batch: _Batch, pending: list[tuple[int, PendingPage | None]]
+    ) -> None:
+        """Commit the batch's pages, its rejects and the file's progress after it in ONE
+        transaction."""
         name = state.name
-        if pending is None:
-            mapped = MappedPage(self.empty, [], [])
-            raw: list[str] | RawTexts = []
-            if batch.inline:
-                mapped, batch = self._one_by_one(batch, name)
-                raw = _raw_texts(batch.texts)
-        else:
-            mapped = pending.result()
-            if mapped.bad or len(mapped.raw) != len(batch.texts):
-                mapped, batch = self._one_by_one(batch, name)
-            raw = _raw_texts(batch.texts)
-        rejected = [(i, f"{name} line {batch.lines[i]}: {why}") for i, why in mapped.batch.rejected]
-        page = PageRows(
-            source=self.options.source,
-            org_url="",
-            next_url=None,
-            batch=dataclasses.replace(mapped.batch, rejected=rejected),
-            raw=raw,
-            uuids_in=mapped.uuids,
-            bad=batch.bad,
-        )
+        bad = list(batch.bad)
+        pages: list[PageRows] = []
+        events = 0
+        for start, page in pending:
+            texts = batch.texts[start : start + PAGE_EVENTS]
+            lines = batch.lines[start : start + PAGE_EVENTS]
+            mapped = page.result() if page is not None else None
+            if mapped is None or mapped.bad or len(mapped.raw) != len(texts):
+                mapped, texts, lines = self._one_by_one(texts, lines, name, bad)
+            events += len(texts)
+            rejected = [(i, f"{name} line {lines[i]}: {why}") for i, why in mapped.batch.rejected]
+            pages.append(
+                PageRows(
+                    source=self.options.source,
+                    org_url="",
+                    next_url=None,
+                    batch=dataclasses.replace(mapped.batch, rejected=rejected),
+                    raw=_raw_texts(texts),
+                    uuids_in=mapped.uuids,
+                )
+            )
+        if not pages:  # rejects only, or the end of a file: its progress still commits
+            pages.append(PageRows(self.options.source, "", None, self.empty, [], []))
+        pages[-1] = dataclasses.replace(pages[-1], bad=bad)
         before = state.row
-        bad_count = len(batch.bad) + len(rejected)
+        bad_count = len(bad) + sum(len(page.batch.rejected) for page in pages)
 
-        def record(con: duckdb.DuckDBPyConnection, result: CommitResult) -> None:
-            now = self.clock.now()
-            row = dataclasses.replace(
+        def after(result: CommitResult, now: datetime) -> ImportRow:
+            return dataclasses.replace(
                 before,
                 position=batch.end,
                 line=batch.end_line,
@@ -392,33 +399,27 @@ class _Runner:
                 updated_at=now,
                 finished_at=now if batch.finished else None,
             )
-            write_import(con, row, self.owner)
 
-        result = self.store.commit_pages([page], self.clock.now(), record=record)
-        state.row = dataclasses.replace(
-            before,
-            position=batch.end,
-            line=batch.end_line,
-            records=before.records + batch.records,
-            stored=before.stored + result.stored,
-            duplicates=before.duplicates + result.duplicates + result.conflicts,
-            rejected=before.rejected + bad_count,
-            finished_at=self.clock.now() if batch.finished else None,
-        )
+        def record(con: duckdb.DuckDBPyConnection, result: CommitResult) -> None:
+            write_import(con, after(result, self.clock.now()), self.owner)
+
+        result = self.store.commit_pages(pages, self.clock.now(), record=record)
+        state.row = after(result, self.clock.now())
         self.totals.records += batch.records
-        self.totals.events += len(batch.texts) + len(batch.bad)
+        self.totals.events += events + len(bad)
         self.totals.stored += result.stored
         self.totals.duplicates += result.duplicates + result.conflicts
         self.totals.rejected += bad_count
 
-    def _one_by_one(self, batch: _Batch, name: str) -> tuple[MappedPage, _Batch]:
-        """A batch the mapping process found elements in that do not decode: each event is
-        decoded here, the bad ones go to rejects with their line, the rest is mapped here."""
+    def _one_by_one(
+        self, texts: list[bytes], lines: list[int], name: str, bad: list[BadEvent]
+    ) -> tuple[MappedPage, list[bytes], list[int]]:
+        """A page the mapping process found elements in that do not decode: each event is
+        decoded here, the bad ones added to ``bad`` with their line, the rest mapped here."""
         events: list[Any] = []
-        texts: list[bytes] = []
-        lines: list[int] = []
-        bad = list(batch.bad)
-        for text, line in zip(batch.texts, batch.lines, strict=True):
+        kept: list[bytes] = []
+        kept_lines: list[int] = []
+        for text, line in zip(texts, lines, strict=True):
             try:
                 event = orjson.loads(text)
                 orjson.dumps(event)  # nested deeper than a page's events may be
@@ -427,10 +428,10 @@ class _Runner:
                 bad.append(BadEvent(f"{name} line {line}: not valid JSON: {why}", text))
                 continue
             events.append(event)
-            texts.append(text)
-            lines.append(line)
-        mapped = map_page(self.store.mapping, ParsedPage(events, texts, []))
-        return mapped, dataclasses.replace(batch, texts=texts, lines=lines, bad=bad)
+            kept.append(text)
+            kept_lines.append(line)
+        mapped = map_page(self.store.mapping, ParsedPage(events, kept, []))
+        return mapped, kept, kept_lines
 
 
 def _raw_texts(texts: list[bytes]) -> RawTexts:
@@ -439,10 +440,3 @@ def _raw_texts(texts: list[bytes]) -> RawTexts:
     if sys.byteorder == "big":
         starts.byteswap()  # Arrow's offsets are little-endian
     return RawTexts(b"".join(texts), starts.tobytes())
-
-
-def iter_names(arguments: Sequence[str]) -> Iterator[str]:
-    """The files the arguments name (for messages and tests)."""
-    for found in expand(arguments):
-        if isinstance(found, Path):
-            yield str(found)
