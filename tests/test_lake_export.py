@@ -87,6 +87,7 @@ def test_a_sink_of_a_lake_gets_every_event_once_across_owners_and_resumes(
             other.close()
             assert refused.delivered == 0 and not exported(tmp_path / "other")
             assert refused.error is not None and "exporter-1" in refused.error
+            assert refused.owned_elsewhere and not result.owned_elsewhere
         finally:
             sink.close()
             first.close()  # gives the sink's lease up

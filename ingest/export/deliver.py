@@ -63,6 +63,7 @@ class ExportResult:
     batches: int
     caught_up: bool
     error: str | None = None
+    owned_elsewhere: bool = False  # a lake's sink whose lease another process holds
 
 
 def cursor(store: Store, delivery: Delivery, now: datetime) -> int:
@@ -128,7 +129,7 @@ def export_cycle(
         after = cursor(store, delivery, clock.now())
     except LeaseLost as err:
         emit("export.not_owner", logging.INFO, sink=delivery.sink, error=str(err))
-        return ExportResult(delivery.sink, 0, 0, False, str(err))
+        return ExportResult(delivery.sink, 0, 0, False, str(err), owned_elsewhere=True)
     reader = open_cursor(store.con)
     try:
         return _deliver(delivery, store, sink, clock, stop, rng, fmt, columns, after, reader)

@@ -319,6 +319,9 @@ class SinkRunner:
             self.last_error = redact(f"internal error: {type(err).__name__}: {err}")
             emit("export.failed", logging.ERROR, sink=self.spec.name, error=self.last_error)
             return
+        if result.owned_elsewhere:  # taken over meanwhile: not this daemon's sink to report down
+            self.lease.lost(LeaseLost(result.error or "taken over"))
+            return
         self.last_error = result.error
         if result.delivered or result.error:
             emit(
