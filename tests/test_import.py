@@ -151,6 +151,19 @@ def test_envelopes_are_unwrapped_keeping_the_inner_bytes(store: Store, tmp_path:
     assert sorted(unwraps.values()) == ["$.records[*].event", "eventbridge", "eventhook", "hec"]
 
 
+def test_firehose_objects_written_back_to_back_are_split(store: Store, tmp_path: Path) -> None:
+    evs = events(30, seed=15)
+    texts = [odd_text(e, n) for n, e in enumerate(evs)]
+    wrapped = [b'{"detail-type":"SystemLog","detail":' + t + b"}" for t in texts]
+    path = tmp_path / "firehose-1.gz"
+    # as Amazon Data Firehose writes them to S3: no separator, and a new object per buffer
+    path.write_bytes(gzip.compress(b"".join(wrapped[:20]) + b"\n" + b" ".join(wrapped[20:])))
+    totals = do_import(store, path)
+    assert (totals.stored, totals.rejected) == (30, 0)
+    raw = stored_raw(store)
+    assert [raw[e["uuid"]] for e in evs] == texts
+
+
 def test_a_record_outside_the_named_envelope_is_rejected_with_its_line(
     store: Store, tmp_path: Path
 ) -> None:

@@ -49,6 +49,7 @@ from ingest.collect.archive import (
     expand,
     guess_unwrap,
     records,
+    split_joined,
 )
 from ingest.collect.pagemap import MappedPage, Mapper, PendingPage, map_page
 from ingest.mapping import MappedBatch
@@ -189,6 +190,8 @@ class _Runner:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-commit")
         self.pending: deque[Future[None]] = deque()
         self.owner = store.owner if store.lake is not None else None
+        self._unwrap: Unwrap | None = None  # the current file's envelope, once known
+        self._state: _FileState | None = None
 
     def close(self) -> None:
         try:
@@ -267,7 +270,10 @@ class _Runner:
                 content = Content(info)
                 content.skip(row.position)
                 first = b""
-            chosen = unwrap
+            self._unwrap = unwrap
+            if unwrap is None and row.position and row.unwrap != "auto":
+                self._unwrap = Unwrap(row.unwrap)  # resumed: the envelope found at its start
+            self._state = state
             batch = _Batch(end=row.position, end_line=row.line)
             for item in records(
                 content,
@@ -277,12 +283,7 @@ class _Runner:
                 line=row.line,
                 max_bytes=self.options.max_event_bytes,
             ):
-                if isinstance(item, Record) and chosen is None:
-                    guessed = guess_unwrap(item.data)
-                    chosen = Unwrap(guessed)
-                    state.row = dataclasses.replace(state.row, unwrap=guessed)
-                    emit("import.unwrap", path=info.name, unwrap=guessed)
-                self._add(batch, item, chosen, info.name)
+                self._add(batch, item, info.name)
                 if len(batch.texts) >= self.options.batch or batch.size >= BATCH_BYTES:
                     self._hand_over(state, batch)
                     self.totals.seconds = monotonic() - started
@@ -310,7 +311,16 @@ class _Runner:
         finally:
             content.close()
 
-    def _add(self, batch: _Batch, item: Record | Bad, unwrap: Unwrap | None, name: str) -> None:
+    def _choose(self, element: bytes, name: str) -> Unwrap:
+        """``--unwrap auto``: the envelope of the file's first element is the file's."""
+        guessed = guess_unwrap(element)
+        self._unwrap = Unwrap(guessed)
+        if self._state is not None:
+            self._state.row = dataclasses.replace(self._state.row, unwrap=guessed)
+        emit("import.unwrap", path=name, unwrap=guessed)
+        return self._unwrap
+
+    def _add(self, batch: _Batch, item: Record | Bad, name: str) -> None:
         batch.records += 1
         batch.end, batch.end_line = item.end, item.end_line
         if isinstance(item, Bad):
@@ -325,9 +335,10 @@ class _Runner:
                 batch.bad.append(BadEvent(f"{name} line {item.line}: {reason}", data))
                 return
         else:
-            elements = [data]
+            elements = split_joined(data) or [data]
         for element in elements:
-            found = unwrap(element) if unwrap is not None else [element]
+            unwrap = self._unwrap or self._choose(element, name)
+            found = unwrap(element)
             if isinstance(found, str):
                 batch.bad.append(BadEvent(f"{name} line {item.line}: {found}", element))
                 continue
