@@ -80,3 +80,17 @@ def test_summary_errors_and_exit_codes(tmp_path: Path) -> None:
     wrong = run_cli("import", "--db", str(db), "--unwrap", "kinesis", str(path))
     assert wrong.returncode == 2
     assert wrong.stderr.count("\n") == 1 and "--unwrap" in wrong.stderr
+    wrong = run_cli("import", "--db", str(db), "--data", str(tmp_path / "data"), str(path))
+    assert wrong.returncode == 2
+    assert wrong.stderr.count("\n") == 1 and "--data" in wrong.stderr
+
+
+def test_import_into_a_new_lake_named_by_store_and_data(tmp_path: Path) -> None:
+    path, _ = archive(tmp_path, 50)
+    catalog = f"duckdb:{tmp_path / 'catalog.duckdb'}"
+    args = ("import", "--store", catalog, "--data", str(tmp_path / "data"), str(path))
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr
+    assert "50 stored, 0 duplicates, 1 rejected" in done.stdout
+    read = run_cli("sql", "--store", catalog, "--format", "csv", "SELECT count(*) FROM events")
+    assert read.stdout.split() == ["count_star()", "50"], read.stderr

@@ -562,6 +562,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--again", action="store_true", help="import files recorded as imported once more"
     )
+    p.add_argument(
+        "--data",
+        help="data path of a new lake named by --store (a folder or s3://...); a lake made "
+        "before knows its own",
+    )
     p.set_defaults(func=importing.cmd_import)
 
     p = command(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 
 from ingest.base.clock import SystemClock
+from ingest.base.errors import ConfigError
 from ingest.cli.commands.common import _store_target
 from ingest.config import load_config
 from ingest.store.db import INGEST_THREADS
+from ingest.store.lake import LakeConfig
 
 # DuckDB's memory for an import: a transaction of 2000 archived events (~5 MB of raw JSON,
 # compressed at commit) does not fit the one-shot poll's 48MB; at 64MB 50k events imported
@@ -58,8 +61,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         )
 
     mapping = load_mapping(mapping_path)
+    target = _store_target(args)
+    if args.data is not None:
+        if not isinstance(target, LakeConfig):
+            raise ConfigError("--data is the data path of a lake; give the lake with --store")
+        target = dataclasses.replace(target, data=args.data)
     with (
-        Store(_store_target(args), mapping, memory, INGEST_THREADS, serves_queries=False) as store,
+        Store(target, mapping, memory, INGEST_THREADS, serves_queries=False) as store,
         ProcessMapper(mapping) as mapper,
     ):
         try:
