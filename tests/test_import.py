@@ -422,3 +422,36 @@ def test_stdin_is_read(tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(sys, "stdin", Stdin)
     totals = do_import(store, "-")
     assert totals.stored == 3
+
+
+def test_hostile_lines_and_elements_cost_bounded_memory(store: Store, tmp_path: Path) -> None:
+    import tracemalloc
+
+    text = orjson.dumps(events(1, seed=16)[0])
+    lines = tmp_path / "huge-line.ndjson"
+    with lines.open("wb") as f:
+        f.write(b'{"uuid":"' + b"z" * (24 << 20) + b'"}\n')  # 24 MiB on one line
+        f.write(text + b"\n")
+    array = tmp_path / "hostile.json"
+    deep = b"[" * 5000 + b"]" * 5000
+    array.write_bytes(
+        b"[" + deep + b", 7, " + b'"a string"' + b", {\"a\": tru}, " + text + b"]"
+    )  # fmt: skip
+    tracemalloc.start()
+    try:
+        totals = do_import(store, lines, array, max_event_bytes=1 << 20)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert totals.failed == 0, totals.errors
+    assert totals.rejected == 5
+    assert peak < 12 << 20  # the limit and a read chunk or two, not the 24 MiB line
+    assert len(stored_uuids(store)) == 1  # the event after each, once
+    reasons = sorted(reason for reason, _ in rejects(store))
+    assert [r.split(": ", 1)[1][:20] for r in reasons] == [
+        "not a JSON object",
+        "not a JSON object",
+        "not valid JSON: JSON",
+        "not valid JSON: nest",
+        "longer than 1 MiB (i",
+    ]
