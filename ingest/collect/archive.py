@@ -34,7 +34,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import msgspec
 import zstandard
@@ -280,8 +280,7 @@ class Content:
             self._raw.close()
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):  # a tuple: one is made per event, and a tuple is made fastest
     """The bytes of one record (a line, or an element of a top-level array) and the line it
     began on; ``end``: the content's position after it (where a rerun goes on)."""
 
@@ -291,8 +290,7 @@ class Record:
     end_line: int
 
 
-@dataclass(frozen=True)
-class Bad:
+class Bad(NamedTuple):
     """Something in the file that is not a record: why, the line, its bytes."""
 
     reason: str
@@ -348,8 +346,11 @@ def _lines(
         for piece in pieces:  # each line is yielded before anything more is read
             line += 1
             position += len(piece) + 1
-            if piece.strip(b" \t\r"):
-                yield from _line_records(piece, line, position, line, max_bytes)
+            text = piece.strip(b" \t\r")
+            if text and len(text) <= max_bytes:
+                yield Record(text, line, position, line)
+            elif text:
+                yield from _line_records(text, line, position, line, max_bytes)
         chunk = content.read()
         if len(carry) > max_bytes:  # a line over the limit: its head kept, the rest passed
             head = carry[:KEPT_BYTES]
@@ -550,16 +551,16 @@ class _ArrayReader:
             scan = self.pos + offset
 
 
-_JOINED = re.compile(rb"\}[ \t\r]*\{")
+_JOINED = re.compile(rb"\} ?\{")
 
 
 def split_joined(data: bytes) -> list[bytes] | None:
     """The objects of a record that is several JSON objects written one after the other
-    with nothing between them but spaces (Amazon Data Firehose delivers EventBridge events
+    with nothing between them, or one space (Amazon Data Firehose delivers EventBridge events
     to S3 so, by default); None when it is not that (one object, or not JSON). Cheap for an
     ordinary record: ``}{`` cannot occur in one outside its strings, and is looked for in C
     before anything is decoded."""
-    if data.find(b"}{") < 0 and not _JOINED.search(data):
+    if data.find(b"}{") < 0 and data.find(b"} {") < 0:
         return None
     objects: list[bytes] = []
     start = 0
