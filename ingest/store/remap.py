@@ -6,23 +6,29 @@ Rejected events are retried too: one that now maps is stored (unless its uuid is
 there) and the reject is marked resolved; page elements that could not be decoded at all
 (``raw_bytes`` set) are not, as no mapping can make them an event. Cursors are never touched.
 
+A batch is read, then mapped (by the poll's mapping process when ``oktaduck remap`` has more
+than a batch to do: it maps the next batch while this one is written), then written.
+
 On a lake the rows are updated in ``event_rows`` (``store.events_table``), found by the row id
-the ``events`` view shows as ``ingest_seq`` (an UPDATE keeps it); a batch that loses a race
-with another writer's update or delete (retention, another remap) is run again from its read.
+the ``events`` view shows as ``ingest_seq`` (an UPDATE keeps it); a batch whose write loses a
+race with another writer's update or delete (retention, another remap) is written again (the
+texts it mapped do not change; a row deleted meanwhile is not written back).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 import duckdb
 import orjson
 
 from ingest.base.clock import Clock
 from ingest.base.crashpoints import crash_point
+from ingest.mapping import MappedBatch
 from ingest.mapping.arrow import Table, column, repeated
 from ingest.store.db import Store, registered
 
@@ -42,6 +48,30 @@ class RemapProgress:
 
 
 Progress = Callable[[RemapProgress], None]
+
+
+class MappedPage(Protocol):
+    """What a page mapper answers for a page (``ingest.collect.pagemap.MappedPage``)."""
+
+    @property
+    def batch(self) -> MappedBatch: ...
+    @property
+    def raw(self) -> Sized: ...
+    @property
+    def uuids(self) -> Sequence[str | None]: ...
+    @property
+    def bad(self) -> Sequence[object]: ...
+
+
+class PendingPage(Protocol):
+    def result(self) -> MappedPage: ...
+
+
+class PageMapper(Protocol):
+    """What maps a page's body: ``ProcessMapper`` of ``ingest.collect.pagemap``, the mapping
+    process a poll uses, which maps the next batch while this one is written."""
+
+    def decode(self, body: bytes) -> PendingPage: ...
 
 
 def pending(store: Store) -> tuple[int, int]:
@@ -66,15 +96,21 @@ def remap(
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
     include_current: bool = False,
+    mapper: PageMapper | None = None,
 ) -> RemapProgress:
-    """Re-map every row and reject not made by the current mapping version."""
+    """Re-map every row and reject not made by the current mapping version.
+
+    A batch's stored texts make one page, mapped here (decoded whole by orjson, then
+    ``apply_batch``) or by ``mapper``: the mapping process a poll uses (``parse_page``, then
+    ``apply_batch``), which maps the next batch while this one is written.
+    """
     total_events, total_rejects = pending(store)
     state = RemapProgress(total_events=total_events, total_rejects=total_rejects)
-    after_seq = -1
-    while True:
-        done, after_seq, moved = _remap_events(store, clock.now(), batch_size, after_seq)
-        if not done:
-            break
+    ahead = _read_batch(store, mapper, batch_size, -1)
+    while ahead is not None:
+        batch = ahead
+        ahead = _read_batch(store, mapper, batch_size, batch.rows[-1][0])
+        done, moved = _write_events(store, clock.now(), batch)
         state = _bump(state, remapped=done - moved, moved_to_rejects=moved)
         if progress:
             progress(state)
@@ -93,29 +129,70 @@ def _bump(state: RemapProgress, **inc: int) -> RemapProgress:
     return RemapProgress(**{**state.__dict__, **values})
 
 
-def _remap_events(
-    store: Store, now: datetime, batch_size: int, after_seq: int
-) -> tuple[int, int, int]:
-    """Re-map one batch; return (rows handled, last ingest_seq, rows moved to rejects)."""
-    return store.retrying(lambda con: _remap_batch(store, con, now, batch_size, after_seq))
+@dataclass(frozen=True)
+class _Batch:
+    """Stored rows to map again (ingest_seq, source, raw) and their page, mapped now or soon
+    (None: mapped here)."""
+
+    rows: list[tuple[int, str, str]]
+    body: bytes
+    page: PendingPage | None
 
 
-def _remap_batch(
-    store: Store, con: duckdb.DuckDBPyConnection, now: datetime, batch_size: int, after_seq: int
-) -> tuple[int, int, int]:
+def _read_batch(
+    store: Store, mapper: PageMapper | None, batch_size: int, after_seq: int
+) -> _Batch | None:
+    """The next rows made by another mapping version after ``after_seq``, handed to the
+    mapper as one page (None: there are none)."""
+    with store._lock:
+        rows = store.con.execute(
+            "SELECT ingest_seq, source, raw::VARCHAR FROM events WHERE mapping_version <> $v "
+            "AND ingest_seq > $after ORDER BY ingest_seq LIMIT $n",
+            {"v": store.mapping.version, "after": after_seq, "n": batch_size},
+        ).fetchall()
+    if not rows:
+        return None
+    body = b"[" + b",".join(raw.encode() for _, _, raw in rows) + b"]"
+    return _Batch(rows, body, None if mapper is None else mapper.decode(body))
+
+
+def _write_events(store: Store, now: datetime, batch: _Batch) -> tuple[int, int]:
+    """Write one mapped batch in its own transaction; return (rows handled, rows moved to
+    rejects)."""
+    mapped: MappedBatch | None = None
+    uuids: list[str | None] = []
+    if batch.page is not None:
+        page = batch.page.result()
+        if not page.bad and len(page.raw) == len(batch.rows):
+            mapped, uuids = page.batch, list(page.uuids)
+    if mapped is None:  # here: the texts were parsed when stored, so the page decodes whole
+        try:
+            events = orjson.loads(batch.body)
+        except orjson.JSONDecodeError:  # not expected: each on its own then
+            events = [orjson.loads(raw) for _, _, raw in batch.rows]
+        mapped = store.mapping.apply_batch(events)
+        uuids = [_uuid(event) for event in events]
+    done = mapped
+    return store.retrying(lambda con: _write_batch(store, con, now, batch.rows, done, uuids))
+
+
+def _uuid(event: object) -> str | None:
+    uuid = event.get("uuid") if isinstance(event, dict) else None
+    return uuid if isinstance(uuid, str) else None
+
+
+def _write_batch(
+    store: Store,
+    con: duckdb.DuckDBPyConnection,
+    now: datetime,
+    rows: list[tuple[int, str, str]],
+    batch: MappedBatch,
+    uuids: list[str | None],
+) -> tuple[int, int]:
     mapping = store.mapping
     target = store.events_table
     # the lake's rows are found by their row id (``events`` shows it plus one as ingest_seq)
     seq = f"{target}.rowid + 1" if store.lake else f"{target}.ingest_seq"
-    rows = con.execute(
-        "SELECT ingest_seq, source, raw FROM events WHERE mapping_version <> $v "
-        "AND ingest_seq > $after ORDER BY ingest_seq LIMIT $n",
-        {"v": mapping.version, "after": after_seq, "n": batch_size},
-    ).fetchall()
-    if not rows:
-        return 0, after_seq, 0
-    events = [orjson.loads(raw) for _, _, raw in rows]
-    batch = mapping.apply_batch(events)
     seqs = [rows[i][0] for i in batch.accepted]
     names = [c.name for c in mapping.columns]
     columns = dict(zip(names, batch.arrow_columns(mapping), strict=True))
@@ -131,28 +208,27 @@ def _remap_batch(
         )
     for index, reason in batch.rejected:
         number, source, raw = rows[index]
-        _insert_reject(con, source, events[index], raw, reason, mapping.version, now)
+        _insert_reject(con, source, uuids[index], raw, reason, mapping.version, now)
         con.execute(f"DELETE FROM {target} WHERE {seq} = ?", [number])
     crash_point("remap.batch")
-    return len(rows), rows[-1][0], len(batch.rejected)
+    return len(rows), len(batch.rejected)
 
 
 def _insert_reject(
     con: duckdb.DuckDBPyConnection,
     source: str,
-    event: object,
+    uuid: str | None,
     raw: str,
     reason: str,
     version: str,
     now: datetime,
 ) -> None:
-    uuid = event.get("uuid") if isinstance(event, dict) else None
     con.execute(
         "INSERT INTO rejects (source, uuid, reason, raw_hash, raw, mapping_version, first_seen) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
             source,
-            uuid if isinstance(uuid, str) else None,
+            uuid,
             reason,
             hashlib.sha256(raw.encode()).hexdigest(),
             raw,

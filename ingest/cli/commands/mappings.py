@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,6 +105,7 @@ def _catalog_coverage(args: argparse.Namespace, directory: Path) -> None:
 
 
 def cmd_remap(args: argparse.Namespace) -> int:
+    from ingest.collect.pagemap import ProcessMapper
     from ingest.mapping import load_mapping
     from ingest.store.db import Store
     from ingest.store.remap import RemapProgress, pending, remap
@@ -125,7 +127,13 @@ def cmd_remap(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-        final = remap(store, SystemClock(), batch_size=args.batch, progress=progress)
+        with contextlib.ExitStack() as stack:
+            # more than a batch: mapped by the poll's mapping process, the next batch while
+            # this one is written
+            mapper = stack.enter_context(ProcessMapper(mapping)) if events > args.batch else None
+            final = remap(
+                store, SystemClock(), batch_size=args.batch, progress=progress, mapper=mapper
+            )
     print(
         f"remapped {final.remapped} events, {final.moved_to_rejects} now rejected; "
         f"{final.rejects_resolved} rejected events now stored, "
