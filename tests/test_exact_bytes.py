@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest.base.clock import FakeClock
 from ingest.collect.pagemap import InlineMapper, Mapper, ProcessMapper
@@ -88,6 +90,49 @@ def test_a_page_splits_into_each_elements_exact_bytes() -> None:
     page = parse_page(body)
     assert page.texts == elements
     assert page.events == [orjson.loads(e) for e in elements]
+    assert page.bad == []
+
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
+objects = st.dictionaries(
+    st.text(),
+    st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+        max_leaves=12,
+    ),
+    max_size=5,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.tuples(objects, st.integers(0, 5)), max_size=6),
+    st.sampled_from(["", " ", "\n", " \r\n\t"]),
+)
+def test_any_page_gives_each_elements_bytes_however_it_is_written(
+    elements: list[tuple[dict[str, Any], int]], gap: str
+) -> None:
+    """Each element written its own way (indent, separators, escapes or raw UTF-8, key order)
+    comes back as exactly its bytes, and decoded as the same value."""
+    texts = []
+    for value, style in elements:
+        if style % 2:
+            value = _reversed(value)
+        separators = ((",", ":"), (", ", ": "), (" ,", " : "))[style % 3]
+        indent = 2 if style == 4 else None
+        text = json.dumps(value, ensure_ascii=style < 3, separators=separators, indent=indent)
+        texts.append(text.encode())
+    body = ("[" + gap).encode() + (gap + "," + gap).encode().join(texts) + (gap + "]").encode()
+    page = parse_page(body)
+    assert page.texts == texts
+    assert page.events == [orjson.loads(t) for t in texts]
     assert page.bad == []
 
 
