@@ -455,3 +455,22 @@ def test_hostile_lines_and_elements_cost_bounded_memory(store: Store, tmp_path: 
         "not valid JSON: nest",
         "longer than 1 MiB (i",
     ]
+
+
+def test_a_pipe_is_read_whole_each_time(store: Store, tmp_path: Path) -> None:
+    texts = [orjson.dumps(e) for e in events(4, seed=17)]
+    fifo = tmp_path / "events.pipe"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with fifo.open("wb") as f:
+            f.write(gzip.compress(b"\n".join(texts)))
+
+    for expected in ((4, 0), (0, 4)):
+        writer = threading.Thread(target=write)
+        writer.start()
+        totals = do_import(store, fifo)
+        writer.join(timeout=10)
+        assert (totals.stored, totals.duplicates) == expected
+    rows = store.con.execute("SELECT size, head_sha256, finished_at IS NOT NULL FROM imports")
+    assert rows.fetchall() == [(0, "", True), (0, "", True)]

@@ -69,7 +69,7 @@ class FileInfo:
     path: Path | None  # None: stdin
     size: int = 0
     mtime: float | None = None
-    head: str = ""  # SHA-256 of the first HEAD_BYTES as stored
+    head: str = ""  # SHA-256 of the first HEAD_BYTES as stored ("": a stream, not known again)
 
     @property
     def absolute(self) -> str:
@@ -130,12 +130,16 @@ def _walk(top: Path) -> Iterator[Path | Missing]:
 
 def describe(path: Path) -> FileInfo:
     """What knows the file again: its size, modification time and the SHA-256 of its head
-    (``ArchiveError`` naming it when it cannot be read)."""
+    (``ArchiveError`` naming it when it cannot be read). A pipe (``<(zcat ...)``) is read
+    like stdin: nothing of it is read here, and nothing knows it again (``head`` empty)."""
     try:
+        info = path.stat()
+        if stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode):
+            return FileInfo(str(path), path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ArchiveError(f"{path}: not a regular file")
         with path.open("rb") as f:
             info = os.fstat(f.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise ArchiveError(f"{path}: not a regular file")
             head = hashlib.sha256(f.read(HEAD_BYTES)).hexdigest()
     except OSError as err:
         raise ArchiveError(f"{path}: {err.strerror or err}") from None

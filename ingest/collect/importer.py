@@ -226,7 +226,7 @@ class _Runner:
             updated_at=now,
             finished_at=None,
         )
-        if info.path is None:  # stdin: nothing knows it again
+        if not info.head:  # stdin, a pipe: nothing knows it again
             return _FileState(fresh, info.name)
         with self.store.transaction_lock():
             found = find_import(self.store.con, self.options.source, info.size, info.head)
