@@ -563,6 +563,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--again", action="store_true", help="import files recorded as imported once more"
     )
     p.add_argument(
+        "--mappers",
+        type=whole(1, 16),
+        default=1,
+        help="mapping processes, each on a core of its own (default: 1; more pay off on a "
+        "machine with cores to spare)",
+    )
+    p.add_argument(
         "--data",
         help="data path of a new lake named by --store (a folder or s3://...); a lake made "
         "before knows its own",

@@ -133,7 +133,7 @@ Progress = Callable[[Totals], None]
 
 def run_import(
     store: Store,
-    mapper: Mapper,
+    mapper: Mapper | Sequence[Mapper],
     arguments: Sequence[str],
     options: ImportOptions,
     clock: Clock,
@@ -143,7 +143,7 @@ def run_import(
 ) -> Totals:
     """Import every file the arguments name; a file that cannot be read is counted in
     ``failed`` with its one-line reason in ``errors``, and the others go on. Store and
-    mapping failures stop the import (raised)."""
+    mapping failures stop the import (raised). Several mappers take the pages in turn."""
     stop = stop or threading.Event()
     unwrap = None if options.unwrap == "auto" else Unwrap(options.unwrap)
     totals = Totals()
@@ -176,13 +176,14 @@ class _Runner:
     def __init__(
         self,
         store: Store,
-        mapper: Mapper,
+        mapper: Mapper | Sequence[Mapper],
         options: ImportOptions,
         clock: Clock,
         totals: Totals,
     ) -> None:
         self.store = store
-        self.mapper = mapper
+        self.mappers: list[Mapper] = list(mapper) if isinstance(mapper, Sequence) else [mapper]
+        self._turn = 0
         self.options = options
         self.clock = clock
         self.totals = totals
@@ -358,7 +359,9 @@ class _Runner:
         for start in range(0, len(batch.texts), PAGE_EVENTS):
             body = b"[" + b",".join(batch.texts[start : start + PAGE_EVENTS]) + b"]"
             try:
-                pages.append((start, self.mapper.decode(body)))
+                mapper = self.mappers[self._turn % len(self.mappers)]
+                self._turn += 1
+                pages.append((start, mapper.decode(body)))
             except BadBody:  # cannot be, as the body is made here: decoded here then
                 pages.append((start, None))
         while len(self.pending) >= _IN_FLIGHT:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import signal
 import sys
@@ -68,10 +69,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         target = dataclasses.replace(target, data=args.data)
     with (
         Store(target, mapping, memory, INGEST_THREADS, serves_queries=False) as store,
-        ProcessMapper(mapping) as mapper,
+        contextlib.ExitStack() as stack,
     ):
+        mappers = [stack.enter_context(ProcessMapper(mapping)) for _ in range(args.mappers)]
         try:
-            totals = run_import(store, mapper, args.paths, options, SystemClock(), stop, progress)
+            totals = run_import(store, mappers, args.paths, options, SystemClock(), stop, progress)
         finally:
             line.clear()
     for error in totals.errors:
