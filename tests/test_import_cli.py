@@ -67,7 +67,7 @@ def test_summary_errors_and_exit_codes(tmp_path: Path) -> None:
     db = tmp_path / "okta.duckdb"
     done = run_cli("import", "--db", str(db), str(path), str(tmp_path / "gone.ndjson"))
     assert done.returncode == 1
-    assert "imported 1 files, 1 failed: 121 events, 120 stored, 0 duplicates, 1 rejected" in (
+    assert "imported 1 file, 1 failed: 121 events, 120 stored, 0 duplicates, 1 rejected" in (
         done.stdout
     )
     assert done.stderr.strip().splitlines()[-1] == (

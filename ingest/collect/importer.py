@@ -100,10 +100,14 @@ class Totals:
         skipped = f", {self.skipped} skipped as imported already" if self.skipped else ""
         failed = f", {self.failed} failed" if self.failed else ""
         return (
-            f"imported {self.files} files{skipped}{failed}: {self.events} events, "
+            f"imported {_count(self.files, 'file')}{skipped}{failed}: {self.events} events, "
             f"{self.stored} stored, {self.duplicates} duplicates, {self.rejected} rejected "
             f"in {self.seconds:.1f}s ({self.rate:.0f} events/s)"
         )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 @dataclass
