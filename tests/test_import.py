@@ -489,3 +489,20 @@ def test_pages_shared_by_several_mappers_keep_their_order(store: Store, tmp_path
     assert [raw[e["uuid"]] for e in evs] == texts  # each page's rows with its own texts
     [(reason,)] = store.con.execute("SELECT reason FROM rejects").fetchall()
     assert reason == f"{path} line 1501: not a JSON object"
+
+
+def test_a_file_of_bad_lines_is_committed_batch_by_batch(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "noise.log"
+    path.write_bytes(b"".join(b"noise %d\n" % n for n in range(250)))
+    commits: list[int] = []
+    totals = run_import(
+        store,
+        InlineMapper(store.mapping),
+        [str(path)],
+        ImportOptions(batch=100),
+        FakeClock(START),
+        progress=lambda t: commits.append(t.records),
+    )
+    assert totals.rejected == 250
+    assert len(commits) == 2  # two full batches handed over before the end, not one of 250
+    assert store.con.execute("SELECT count(*) FROM rejects").fetchall() == [(250,)]

@@ -289,7 +289,10 @@ class _Runner:
                 max_bytes=self.options.max_event_bytes,
             ):
                 self._add(batch, item, info.name)
-                if len(batch.texts) >= self.options.batch or batch.size >= BATCH_BYTES:
+                if (
+                    len(batch.texts) + len(batch.bad) >= self.options.batch
+                    or batch.size >= BATCH_BYTES
+                ):
                     self._hand_over(state, batch)
                     self.totals.seconds = monotonic() - started
                     if progress is not None:
@@ -326,8 +329,17 @@ class _Runner:
         return self._unwrap
 
     def _add(self, batch: _Batch, item: Record | Bad, name: str) -> None:
+        """Add a record's events to the batch, and what is not an event to its rejects (their
+        bytes count towards ``BATCH_BYTES`` too, so a file of nothing but bad lines is
+        committed in batches as well)."""
         batch.records += 1
         batch.end, batch.end_line = item.end, item.end_line
+        before = len(batch.bad)
+        self._add_events(batch, item, name)
+        for bad in batch.bad[before:]:
+            batch.size += len(bad.raw)
+
+    def _add_events(self, batch: _Batch, item: Record | Bad, name: str) -> None:
         if isinstance(item, Bad):
             batch.bad.append(BadEvent(f"{name} line {item.line}: {item.reason}", item.data))
             return
