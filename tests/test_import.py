@@ -506,3 +506,15 @@ def test_a_file_of_bad_lines_is_committed_batch_by_batch(store: Store, tmp_path:
     assert totals.rejected == 250
     assert len(commits) == 2  # two full batches handed over before the end, not one of 250
     assert store.con.execute("SELECT count(*) FROM rejects").fetchall() == [(250,)]
+
+
+def test_a_file_named_twice_in_one_run_is_imported_once(store: Store, tmp_path: Path) -> None:
+    texts = [orjson.dumps(e) for e in events(30, seed=19)]
+    path = tmp_path / "a.ndjson"
+    path.write_bytes(b"\n".join(texts))
+    copy = tmp_path / "copy" / "a.ndjson"
+    copy.parent.mkdir()
+    copy.write_bytes(path.read_bytes())
+    totals = do_import(store, path, tmp_path, copy, batch=7)
+    assert (totals.files, totals.skipped, totals.stored) == (1, 3, 30)  # the folder has both
+    assert len(imports(store)) == 1

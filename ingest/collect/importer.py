@@ -197,6 +197,7 @@ class _Runner:
         self.owner = store.owner if store.lake is not None else None
         self._unwrap: Unwrap | None = None  # the current file's envelope, once known
         self._state: _FileState | None = None
+        self._ours: set[str] = set()  # the imports this run began
 
     def close(self) -> None:
         try:
@@ -233,20 +234,32 @@ class _Runner:
         )
         if not info.head:  # stdin, a pipe: nothing knows it again
             return _FileState(fresh, info.name)
-        with self.store.transaction_lock():
-            found = find_import(self.store.con, self.options.source, info.size, info.head)
-            changed = found is None and imported_paths(
-                self.store.con, self.options.source, info.absolute
-            )
+        found, changed = self._find(info)
+        if found is not None and found.id in self._ours:
+            # the same file again in this run (named twice, or a copy): once its import is
+            # committed, it is what is found
+            self.settle()
+            found, changed = self._find(info)
         if found is not None and found.finished_at is not None and not self.options.again:
             emit("import.file_skipped", path=info.name, imported_at=found.finished_at.isoformat())
             return None
         if found is not None and found.finished_at is None:
             emit("import.file_resumed", path=info.name, position=found.position, line=found.line)
+            self._ours.add(found.id)
             return _FileState(found, info.name)
         if changed:
             emit("import.file_changed", logging.WARNING, path=info.name)
+        self._ours.add(fresh.id)
         return _FileState(fresh, info.name)
+
+    def _find(self, info: FileInfo) -> tuple[ImportRow | None, bool]:
+        """The newest import of this file, and whether its path held another file before."""
+        with self.store.transaction_lock():
+            found = find_import(self.store.con, self.options.source, info.size, info.head)
+            changed = found is None and imported_paths(
+                self.store.con, self.options.source, info.absolute
+            )
+        return found, bool(changed)
 
     def import_file(
         self,
@@ -300,17 +313,8 @@ class _Runner:
                     batch = _Batch(end=batch.end, end_line=batch.end_line)
                     if stop.is_set():
                         return
-            batch.finished = True
+            batch.finished = True  # the next file is read while this batch commits
             self._hand_over(state, batch)
-            self.settle()
-            emit(
-                "import.file_done",
-                path=info.name,
-                records=state.row.records,
-                stored=state.row.stored,
-                duplicates=state.row.duplicates,
-                rejected=state.row.rejected,
-            )
         except ArchiveError:
             # what was read before the failure is committed, and the row stays unfinished
             if state is not None and (batch.texts or batch.bad or batch.records):
@@ -435,6 +439,16 @@ class _Runner:
 
         result = self.store.commit_pages(pages, self.clock.now(), record=record)
         state.row = after(result, self.clock.now())
+        if batch.finished:
+            row = state.row
+            emit(
+                "import.file_done",
+                path=name,
+                records=row.records,
+                stored=row.stored,
+                duplicates=row.duplicates,
+                rejected=row.rejected,
+            )
         self.totals.records += batch.records
         self.totals.events += events + len(bad)
         self.totals.stored += result.stored
