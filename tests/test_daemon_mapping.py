@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import platform
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from ingest.config import load_config
 from ingest.mapping import CompiledMapping
 from ingest.service.daemon import Daemon
 from ingest.service.mappers import SharedMapper
+from ingest.service.memory import tune_malloc
 from ingest.store.db import Store
 from tests.helpers import TOKEN, TOKEN_ENV, Sim, daemon_toml, make_sim, source_for, stored_uuids
 
@@ -268,3 +270,15 @@ def test_the_budget_is_configured_within_range(tmp_path: Path) -> None:
     daemon_toml(path, extra="[daemon]\nmappers = 2")
     with pytest.raises(ConfigError, match=r"daemon\.mappers: unknown key"):
         load_config(path)
+
+
+def test_malloc_is_tuned_on_glibc_unless_the_environment_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    glibc = platform.libc_ver()[0] == "glibc"
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    expected = {"arena_max": 2, "mmap_threshold": 1 << 20} if glibc else {}
+    assert tune_malloc() == expected
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert tune_malloc() == ({"mmap_threshold": 1 << 20} if glibc else {})

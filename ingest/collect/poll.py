@@ -21,7 +21,7 @@ from ingest.base.crashpoints import crash_point
 from ingest.base.errors import ConfigError
 from ingest.base.logs import emit
 from ingest.collect.budget import ByteBudget, Holding
-from ingest.collect.pagemap import InlineMapper, MappedPage, Mapper, PendingPage
+from ingest.collect.pagemap import InlineMapper, MappedPage, Mapper
 from ingest.collect.settings import SourceConfig
 from ingest.okta.client import LinkTrail, OktaClient, Stopped
 from ingest.store.db import CommitResult, PageRows, Store
@@ -138,10 +138,10 @@ def poll_cycle(
     holding = Holding(budget, source.name)  # this cycle's pages in flight, in bytes
     writer = _Writer(store, clock, tally, holding)
     fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{source.name}")
-    fetch = _Fetch(decode, holding.estimate(page_limit(url)))
+    reserved = holding.estimate(page_limit(url))  # the bytes taken for the page requested
     try:
-        if holding.take(fetch.reserved, stop):  # nothing held yet: waiting is safe
-            future = fetcher.submit(client.fetch, url, fetch)
+        if holding.take(reserved, stop):  # nothing held yet: waiting is safe
+            future = fetcher.submit(client.fetch, url, decode)
         else:
             stopped = True
         while not stopped:
@@ -150,7 +150,7 @@ def poll_cycle(
             except Stopped:
                 stopped = True
                 break
-            charge = holding.settle(fetch.reserved, len(page.decoded), fetch.size)
+            charge = holding.settle(reserved, len(page.decoded), page.body_bytes)
             crash_point("poll.fetched")
             next_url = page.next_url
             if next_url is None:
@@ -164,9 +164,9 @@ def poll_cycle(
                 trail.follow(next_url)  # a link back to an earlier page: this page is dropped
             later = False  # the budget has no room for the next page yet
             if not done and not halt:
-                fetch = _Fetch(decode, holding.estimate(page_limit(next_url)))
-                if holding.try_take(fetch.reserved):
-                    future = fetcher.submit(client.fetch, next_url, fetch)
+                reserved = holding.estimate(page_limit(next_url))
+                if holding.try_take(reserved):
+                    future = fetcher.submit(client.fetch, next_url, decode)
                 else:
                     later = True
             tally.fetched += len(page.decoded)
@@ -193,10 +193,10 @@ def poll_cycle(
             if later:
                 # every page this cycle holds is being committed, which gives its bytes back
                 # without this thread: waiting for room cannot wait for itself
-                if not holding.take(fetch.reserved, stop):
+                if not holding.take(reserved, stop):
                     stopped = True
                     break
-                future = fetcher.submit(client.fetch, next_url, fetch)
+                future = fetcher.submit(client.fetch, next_url, decode)
             url = next_url
     finally:
         fetcher.shutdown(wait=False, cancel_futures=True)
@@ -228,20 +228,6 @@ class _PageToCommit(NamedTuple):
     request_id: str | None
     rows: PageRows
     charge: int = 0  # its bytes in the budget, given back once committed
-
-
-class _Fetch:
-    """One page's decoding, which remembers the size of the body it was given (the last
-    one, when the client retried) and the bytes reserved for it."""
-
-    def __init__(self, decode: Callable[[bytes], PendingPage], reserved: int) -> None:
-        self.decode = decode
-        self.reserved = reserved
-        self.size = reserved
-
-    def __call__(self, body: bytes) -> PendingPage:
-        self.size = len(body)
-        return self.decode(body)
 
 
 _T = TypeVar("_T")

@@ -65,6 +65,7 @@ from ingest.mapping import load_mapping
 from ingest.okta.client import OktaClient
 from ingest.service.api import ApiServer, announce_path, api_token
 from ingest.service.mappers import SharedMapper, flow_metrics
+from ingest.service.memory import tune_malloc
 from ingest.service.metrics import render_metrics
 from ingest.store.db import Store
 from ingest.store.housekeeping import HousekeepingResult, housekeep
@@ -384,6 +385,7 @@ class Daemon:
             storage.lake or storage.path, self.mapping, storage.memory_limit, lease_clock=clock.now
         )
         # one mapping child for every source, and one bound on their pages in flight
+        tune_malloc()  # before the jobs' threads start: their arenas are capped
         self.mapper = SharedMapper(self.mapping)
         self.budget = ByteBudget(config.daemon.max_inflight_bytes)
         self.runners = [
