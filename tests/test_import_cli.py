@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import signal
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +16,9 @@ import orjson
 import pytest
 
 from ingest.simulate.generator import EventGenerator
-from tests.helpers import START, run_cli, stored_uuids
+from ingest.store.lake import LakeConfig, connect_lake
+from tests.helpers import START, daemon_toml, run_cli, stored_uuids
+from tests.helpers.lake import lake_toml
 
 pytestmark = pytest.mark.slow  # real import processes, each with its mapping process
 
@@ -94,3 +97,34 @@ def test_import_into_a_new_lake_named_by_store_and_data(tmp_path: Path) -> None:
     assert "50 stored, 0 duplicates, 1 rejected" in done.stdout
     read = run_cli("sql", "--store", catalog, "--format", "csv", "SELECT count(*) FROM events")
     assert read.stdout.split() == ["count_star()", "50"], read.stderr
+
+
+def test_sigkill_mid_import_on_a_postgres_lake(
+    tmp_path: Path, new_lake: Callable[..., LakeConfig]
+) -> None:
+    """The rerun names itself as the killed process did (``owner``), so it takes the
+    source's lease back at once."""
+    path, texts = archive(tmp_path, 450)
+    lake = new_lake("postgres")
+    config = daemon_toml(tmp_path / "oktaduck.toml", extra=lake_toml(lake) + 'owner = "imp"\n')
+    args = ("import", "--config", str(config), str(path), "--batch", "100")
+
+    crashed = run_cli(*args, env={"OKTADUCK_CRASH_AT": "store.events_inserted:3"})
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    rerun = run_cli(*args)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "250 stored, 0 duplicates" in rerun.stdout  # the two committed batches not again
+
+    con = connect_lake(lake, read_only=True)
+    try:
+        uuids = [r[0] for r in con.execute("SELECT uuid FROM events").fetchall()]
+        rows = con.execute(
+            "SELECT records, stored, duplicates, rejected, finished_at IS NOT NULL FROM imports"
+        ).fetchall()
+        cursors = con.execute("SELECT count(*) FROM cursors").fetchall()
+    finally:
+        con.close()
+    assert not [u for u, n in Counter(uuids).items() if n > 1]
+    assert set(uuids) == {orjson.loads(t)["uuid"] for t in texts}
+    assert rows == [(451, 450, 0, 1, True)]
+    assert cursors == [(0,)]
