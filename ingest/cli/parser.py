@@ -520,7 +520,9 @@ def build_parser() -> argparse.ArgumentParser:
         "an event goes to rejects with its file and line, and the import goes on. A file's "
         "progress commits with its events, so an interrupted import continues where it "
         "stopped, and a file imported before is skipped (--again imports it once more). "
-        "No poll cursor is touched. See docs/import.md.",
+        "No poll cursor is touched. A DuckDB file must be free (stop the daemon first); a "
+        "lake takes an import beside its daemons, under a source name of its own. See "
+        "docs/import.md.",
         (
             "oktaduck import --db state/acme.duckdb archive/2024/",
             "oktaduck import --config oktaduck.toml --source acme-archive 'dumps/*.ndjson.gz'",
