@@ -518,3 +518,29 @@ def test_a_file_named_twice_in_one_run_is_imported_once(store: Store, tmp_path: 
     totals = do_import(store, path, tmp_path, copy, batch=7)
     assert (totals.files, totals.skipped, totals.stored) == (1, 3, 30)  # the folder has both
     assert len(imports(store)) == 1
+
+
+def test_objects_over_several_lines_each_as_jq_prints_them(store: Store, tmp_path: Path) -> None:
+    evs = events(40, seed=20)
+    texts = [json.dumps(e, indent=2).encode() for e in evs]
+    path = tmp_path / "jq-output.json.gz"
+    content = b"\n".join(texts[:30]) + b"\n" + b"[" + b",".join(texts[30:]) + b"]\n"
+    path.write_bytes(gzip.compress(content))
+    stop = threading.Event()
+    first = run_import(
+        store,
+        InlineMapper(store.mapping),
+        [str(path)],
+        ImportOptions(batch=10),
+        FakeClock(START),
+        stop,
+        lambda totals: stop.set(),  # interrupted after its first batch
+    )
+    assert first.stored == 10
+    rest = do_import(store, path, batch=10)
+    assert (rest.stored, rest.duplicates, rest.rejected) == (30, 0, 0)
+    raw = stored_raw(store)
+    assert [raw[e["uuid"]] for e in evs] == texts
+    rows = store.con.execute("SELECT line, finished_at IS NOT NULL FROM imports").fetchall()
+    [(line, finished)] = rows
+    assert finished and line == content.count(b"\n") - 1  # the lines before the last "]"

@@ -7,7 +7,8 @@ gives a file's content decompressed as it is read: gzip and zstd are known by th
 bytes, whatever the name says. ``records`` splits the content into records without ever
 holding more than one record and a read chunk: NDJSON by lines, or, when its first byte
 that is not whitespace is ``[``, a JSON array (or several, one after the other) element by
-element. ``Unwrap`` takes the events out of each record's envelope.
+element, or objects written over several lines each (``detect``). ``Unwrap`` takes the
+events out of each record's envelope.
 
 Each record keeps the exact bytes it had in the file (an event inside an envelope: its
 exact bytes there), so ``raw`` stores what the archive holds. What is not an event
@@ -53,6 +54,8 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _ZSTD_FEED = 16 << 10  # compressed bytes given to zstd at a time (bounds what one gives out)
 _SPACE = re.compile(rb"[ \t\r\n]*")
 _ELEMENT_END = re.compile(rb"[}\]](?=[ \t\r\n]*[,\]])")
+# where a top-level value may end: before the next value, or where the bytes read end
+_VALUE_END = re.compile(rb"[}\]](?=[ \t\r\n]*(?:[,\]{\[]|\Z))")
 # a string, a bracket, or a quote whose string is not all read yet
 _BRACKETS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]|"')
 _SCALAR = re.compile(rb'"(?:[^"\\]|\\.)*"|[^,\]\[{} \t\r\n]+')
@@ -304,26 +307,42 @@ class Bad(NamedTuple):
     end_line: int
 
 
-def detect_array(content: Content) -> tuple[bool, bytes]:
-    """Whether the content is JSON arrays (its first byte that is not whitespace is ``[``),
-    and the bytes read to find out (handed to ``records``)."""
+LINES, ARRAYS, VALUES = "lines", "arrays", "values"
+
+
+def detect(content: Content) -> tuple[str, bytes]:
+    """How the content holds its records, and the bytes read to find out (handed to
+    ``records``): ``ARRAYS`` when its first byte that is not whitespace is ``[``;
+    ``VALUES`` when it is ``{`` and the first line is not a whole object (objects written
+    over several lines each, as ``jq .`` prints them); else ``LINES`` (NDJSON)."""
     seen = b""
     while True:
         data = content.read()
         if not data:
-            return False, seen
+            return LINES, seen
         seen += data
         stripped = seen.lstrip(b" \t\r\n")
         if stripped.startswith(_BOM):
             stripped = stripped[len(_BOM) :].lstrip(b" \t\r\n")
         if stripped:
-            return stripped[:1] == b"[", seen
+            break
+    if stripped[:1] == b"[":
+        return ARRAYS, seen
+    cut = stripped.find(b"\n")
+    if stripped[:1] != b"{" or cut < 0:
+        return LINES, seen
+    try:
+        _RAW.decode(stripped[:cut].rstrip(b"\r"))
+    except (msgspec.DecodeError, RecursionError) as err:
+        if "truncated" in str(err):
+            return VALUES, seen
+    return LINES, seen
 
 
 def records(
     content: Content,
     *,
-    array: bool,
+    kind: str,
     first: bytes,
     start: int = 0,
     line: int = 0,
@@ -331,8 +350,8 @@ def records(
 ) -> Iterator[Record | Bad]:
     """The records of the content from ``start`` (a position a record ended at; ``line``:
     the lines before it); ``first``: content read already from ``start`` on."""
-    if array:
-        return _ArrayReader(content, first, start, line, max_bytes).records()
+    if kind != LINES:
+        return _ArrayReader(content, first, start, line, max_bytes, kind == VALUES).records()
     return _lines(content, first, start, line, max_bytes)
 
 
@@ -395,10 +414,17 @@ def _line_records(
 
 
 class _ArrayReader:
-    """Elements of the top-level JSON arrays of a content, one after the other."""
+    """Elements of the top-level JSON arrays of a content, one after the other; or, for
+    ``values``, the top-level values themselves (objects, and arrays handed out whole)."""
 
     def __init__(
-        self, content: Content, first: bytes, start: int, line: int, max_bytes: int
+        self,
+        content: Content,
+        first: bytes,
+        start: int,
+        line: int,
+        max_bytes: int,
+        values: bool = False,
     ) -> None:
         self.content = content
         self.buf = first
@@ -408,8 +434,9 @@ class _ArrayReader:
         self.line_at = 0
         self.max_bytes = max_bytes
         self.eof = False
-        # a resumed read starts after an element, inside its array
-        self.state = "top" if start == 0 else "next"
+        self.values = values
+        # a resumed read starts after an element: inside its array, or after a value
+        self.state = "top" if start == 0 or values else "next"
 
     def _more(self) -> bool:
         """Read another chunk onto the buffer (dropping what is consumed); False at the end."""
@@ -450,6 +477,9 @@ class _ArrayReader:
             if self.state == "top":
                 if self.buf.startswith(_BOM, self.pos) and self.base + self.pos == 0:
                     self.pos += len(_BOM)
+                    continue
+                if self.values and byte in (b"{", b"["):
+                    yield self._element()
                     continue
                 if byte != b"[":
                     raise self._fail("expected a JSON array here")
@@ -510,7 +540,7 @@ class _ArrayReader:
         tries = 0
         search = self.pos
         while True:
-            m = _ELEMENT_END.search(self.buf, search)
+            m = (_VALUE_END if self.values else _ELEMENT_END).search(self.buf, search)
             if m is None:
                 if self.pos + self.max_bytes < len(self.buf):
                     raise self._fail(f"an element is longer than {_size(self.max_bytes)}")

@@ -45,7 +45,7 @@ from ingest.collect.archive import (
     Record,
     Unwrap,
     describe,
-    detect_array,
+    detect,
     expand,
     guess_unwrap,
     records,
@@ -274,7 +274,7 @@ class _Runner:
         state: _FileState | None = None
         batch = _Batch()
         try:
-            array, first = detect_array(content)
+            kind, first = detect(content)
             state = self._start(info, unwrap.spec if unwrap is not None else "auto")
             if state is None:
                 self.totals.skipped += 1
@@ -295,7 +295,7 @@ class _Runner:
             batch = _Batch(end=row.position, end_line=row.line)
             for item in records(
                 content,
-                array=array,
+                kind=kind,
                 first=first,
                 start=row.position,
                 line=row.line,
