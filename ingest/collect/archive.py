@@ -2,7 +2,7 @@
 
 ``expand`` turns the command's arguments into files: a file as given, a directory's files
 (recursively, sorted, symbolic links to directories not followed, so a link loop cannot
-trap it), a glob expanded here (so a quoted one works), ``-`` for stdin. ``open_content``
+trap it), a glob expanded here (so a quoted one works), ``-`` for stdin. ``Content``
 gives a file's content decompressed as it is read: gzip and zstd are known by their magic
 bytes, whatever the name says. ``records`` splits the content into records without ever
 holding more than one record and a read chunk: NDJSON by lines, or, when its first byte
