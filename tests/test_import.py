@@ -338,9 +338,6 @@ def test_files_that_cannot_be_read_are_named_and_the_others_go_on(
     loop.mkdir()
     (loop / "self").symlink_to(loop)
     (loop / "ok.ndjson").write_bytes(texts[-1])
-    unreadable = tmp_path / "private.ndjson"
-    unreadable.write_bytes(texts[-2])
-    unreadable.chmod(0)
 
     totals = do_import(
         store, cut, broken, garbage, loop, tmp_path / "missing.ndjson", "nothing/*.gz"
