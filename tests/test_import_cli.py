@@ -83,6 +83,9 @@ def test_summary_errors_and_exit_codes(tmp_path: Path) -> None:
     wrong = run_cli("import", "--db", str(db), "--unwrap", "kinesis", str(path))
     assert wrong.returncode == 2
     assert wrong.stderr.count("\n") == 1 and "--unwrap" in wrong.stderr
+    wrong = run_cli("import", "--db", str(db), "--source", " ", str(path))
+    assert wrong.returncode == 2
+    assert wrong.stderr.count("\n") == 1 and "--source" in wrong.stderr
     wrong = run_cli("import", "--db", str(db), "--data", str(tmp_path / "data"), str(path))
     assert wrong.returncode == 2
     assert wrong.stderr.count("\n") == 1 and "--data" in wrong.stderr

@@ -38,6 +38,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
         mapping_path = normalized_mapping_path()
     memory = (config.storage.memory_limit if config else None) or IMPORT_MEMORY_LIMIT
+    if not args.source.strip() or args.source != args.source.strip():
+        raise ConfigError(f"--source: {args.source!r} is not a name (empty, or spaces around)")
     options = ImportOptions(
         source=args.source,
         unwrap=args.unwrap,
