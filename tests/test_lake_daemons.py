@@ -28,6 +28,10 @@ from tests.helpers.lake import PostgresCluster, lake_toml
 pytestmark = pytest.mark.slow  # starts PostgreSQL and daemons
 
 LEASE_TTL = 5.0
+# the three daemons' leases: well above a commit's time on a loaded 2-core machine (three
+# daemons, 20 orgs and PostgreSQL on it), or leases run out under live daemons and move
+# (docs/lake.md), and short enough for the test to see the takeover
+TAKEOVER_TTL = 15.0
 POLL_INTERVAL = 3.0
 # a stopped daemon's sources are taken by another at its next poll: a poll, and 10 s for a
 # loaded machine to take six leases one catalog commit after another; well within leases of
@@ -294,7 +298,7 @@ def test_three_daemons_share_twenty_orgs_and_take_over_from_one_killed_mid_commi
     orgs: Callable[..., dict[str, Sim]],
     readers: Callable[[LakeConfig], Reader],
 ) -> None:
-    lake = new_lake("postgres", lease_ttl=timedelta(seconds=LEASE_TTL))
+    lake = new_lake("postgres", lease_ttl=timedelta(seconds=TAKEOVER_TTL))
     sims = orgs(20, 60, hostile=True)
     keys = 'compact_every = "2s"\nkeep_snapshots = "20s"\ninline_rows = 10\n'
     config = lake_config(tmp_path / "oktaduck.toml", lake, sims, keys)
@@ -303,7 +307,10 @@ def test_three_daemons_share_twenty_orgs_and_take_over_from_one_killed_mid_commi
     # one of the others dies by SIGKILL inside its second commit, after its events went in
     victim = LakeDaemon(config, {"OKTADUCK_CRASH_AT": "store.events_inserted:2"})
     daemons += [victim, LakeDaemon(config)]
-    wait_until(lambda: victim.exited_at is not None, 40, "the crash of the daemon killed")
+    try:
+        wait_until(lambda: victim.exited_at is not None, 40, "the crash of the daemon killed")
+    except AssertionError as err:
+        raise AssertionError(f"{err}\n{story(daemons, set(sims))}") from None
     assert victim.proc.returncode == -signal.SIGKILL
     died = victim.exited_at
     assert died is not None
@@ -315,8 +322,12 @@ def test_three_daemons_share_twenty_orgs_and_take_over_from_one_killed_mid_commi
         return orphans <= set().union(*(d.held() for d in survivors))
 
     seen_by_cli = cli_count(lake)
-    wait_until(taken_over, LEASE_TTL + 10, "the takeover of the killed daemon's sources")
-    wait_until(all_stored(lake, sims), 90, "every org's events in the lake")
+    wait_until(taken_over, TAKEOVER_TTL + 15, "the takeover of the killed daemon's sources")
+    try:
+        wait_until(all_stored(lake, sims), 90, "every org's events in the lake")
+    except AssertionError as err:  # what each daemon did with the orgs still missing
+        missing = all_stored(lake, sims)()
+        raise AssertionError(f"{err}\n{story(daemons, set(missing))}") from None
     for d in survivors:
         assert d.stop() == 0, d.crash
     reader.close()
@@ -338,7 +349,7 @@ def test_three_daemons_share_twenty_orgs_and_take_over_from_one_killed_mid_commi
         if log["previous_owner"] == victim.owner and log["kind"] == "source"
     )
     assert orphans <= {key for _, key in takes}
-    bound = LEASE_TTL + POLL_INTERVAL + 3  # and 3 s for a loaded machine's scheduling
+    bound = TAKEOVER_TTL + POLL_INTERVAL + 5  # and 5 s for a loaded machine's scheduling
     late = {key: round(when - died, 1) for when, key in takes if when - died > bound}
     assert late == {}, f"taken over later than the lease time and a poll: {late}"
     # a daemon polled only the sources whose lease it took
@@ -364,6 +375,26 @@ def test_three_daemons_share_twenty_orgs_and_take_over_from_one_killed_mid_commi
         assert sim.org.request_urls()[asked[name]] == cursors[name], name
         uuids = stored[name]
         assert len(uuids) == len(set(uuids)) and set(uuids) == sim.org.visible_uuids(), name
+
+
+def story(daemons: list[LakeDaemon], keys: set[str], last: int = 12) -> str:
+    """The last log events of each daemon about these sources, for a failed assertion (and
+    every daemon's whole log into the folder ``LAKE_DAEMON_LOGS`` names, if it exists)."""
+    lines = []
+    for number, d in enumerate(daemons):
+        about = [
+            {k: v for k, v in log.items() if k not in ("level",)}
+            for log in list(d.logs)
+            if log.get("key") in keys or log.get("source") in keys
+        ]
+        dump = Path(os.environ.get("LAKE_DAEMON_LOGS", "/nonexistent"))
+        if dump.is_dir():
+            (dump / f"daemon{number}.jsonl").write_bytes(
+                b"\n".join(orjson.dumps(log) for log in list(d.logs))
+            )
+        lines.append(f"daemon {number} ({d.owner}, exit {d.proc.poll()}):")
+        lines += [f"  {log}" for log in about[-last:]]
+    return "\n".join(lines)
 
 
 def stamp(log: dict[str, Any]) -> float:
