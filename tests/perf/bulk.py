@@ -3,7 +3,8 @@
 - remap: a store filled by ``tests/perf/fill.py`` with about N rows (1,000,000 / 100,000
   quick), then ``oktaduck remap --mapping`` with a copy of the shipped mappings whose
   normalized file differs by one comment line, so that its version differs and every row is
-  mapped again from ``raw``, as after a real mapping change.
+  mapped again from ``raw``, as after a real mapping change. (The fill's copies of an event
+  share its ``raw``, so afterwards their ``uuid`` columns repeat: a store for timing only.)
 - import: an NDJSON.gz archive of N generated events (one per line, each event's JSON bytes
   exactly as written, gzip level 6 as most tools write it), then ``oktaduck import FILE
   --db NEW``; the store is checked to hold every uuid once. Skipped with a note while the
