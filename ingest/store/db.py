@@ -60,7 +60,9 @@ STORAGE_VERSION = "v1.5.0"  # the storage format new database files are written 
 # needs far less, and a bounded cache keeps the daemon's footprint flat as tables grow. The
 # daemon's feeds want room (30-day detections over 5M rows slow down 2-3x at 128MB); a
 # one-shot `poll` or `backfill` serves no queries and runs in the smaller INGEST budget:
-# 100k events took as long at 48MB as at 128MB and peaked 80MB lower (tests/perf).
+# 100k events took as long at 48MB as at 128MB and peaked 80MB lower (tests/perf). With
+# DuckDB 1.5.5 a COMMIT of two 1000-event pages can need more than 48MB: a one-shot
+# ingest's commit that runs out of its limit is run again with twice the limit (``retrying``).
 DEFAULT_MEMORY_LIMIT = "512MB"
 INGEST_MEMORY_LIMIT = "48MB"
 # A one-shot ingest's pages are mapped by a child process on the other core; DuckDB working
@@ -223,6 +225,20 @@ def configuration_locked(con: duckdb.DuckDBPyConnection) -> bool:
 
 class _Conflict(Exception):
     """A lake commit lost a race with another writer; ``commit_pages`` tries it again."""
+
+
+class _OutOfMemory(Exception):
+    """A one-shot ingest's transaction ran out of its memory limit; ``retrying`` raises the
+    limit and runs it again."""
+
+
+def out_of_memory(err: duckdb.Error) -> bool:
+    """DuckDB could not get a buffer within its memory limit (at COMMIT it says so inside a
+    TransactionException)."""
+    text = str(err)
+    return isinstance(err, duckdb.OutOfMemoryException) or (
+        "could not allocate block" in text or "failed to pin block" in text
+    )
 
 
 StoreTarget = Path | LakeConfig
@@ -447,18 +463,23 @@ class Store:
         with self._lock:
             con = self.con
             self._fencing.clear()
+            next_seq = self._next_seq  # back to it if the transaction does not commit
             try:
                 con.execute("BEGIN TRANSACTION")
                 yield con
                 con.execute("COMMIT")
                 self._renewed.update(self._fencing)
             except duckdb.Error as err:
+                self._next_seq = next_seq
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
                 if self.lake and is_conflict(err):
                     raise _Conflict() from None
+                if self._adaptive and out_of_memory(err) and memory_bytes(con) < MAX_MEMORY_LIMIT:
+                    raise _OutOfMemory() from None
                 raise self._translate(err) from None
             except BaseException:
+                self._next_seq = next_seq
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
                 raise
@@ -536,11 +557,15 @@ class Store:
     def retrying(self, work: Callable[[duckdb.DuckDBPyConnection], _T]) -> _T:
         """``work(con)`` in one transaction; on the lake, run again from the start when its
         commit lost a race with another writer (each run reads what the winner stored, so a
-        page is never stored twice). A file store has one writer and runs it once."""
+        page is never stored twice). A file store has one writer and runs it once, or again
+        with twice the memory limit when a one-shot ingest's commit ran out of it (nothing of
+        the transaction was stored)."""
         for attempt in range(1, LAKE_COMMIT_ATTEMPTS + 1):
             try:
                 with self.transaction() as con:
                     return work(con)
+            except _OutOfMemory:
+                self._raise_memory_limit(2 * memory_bytes(self.con), "a commit ran out of it")
             except _Conflict:
                 emit("lake.commit_conflict", logging.DEBUG, attempt=attempt)
                 time.sleep(LAKE_RACE_BACKOFF.delay(attempt))  # let the winner finish
@@ -658,17 +683,21 @@ class Store:
                         self._recent_bytes -= self._recent[0]
                     self._recent.append(size)
                     self._recent_bytes += size
-        need = min(MAX_MEMORY_LIMIT, self._base_limit + 2 * self._recent_bytes)
-        if need <= memory_bytes(self.con):
-            return
-        megabytes = -(-need // 2**20)
+        need = self._base_limit + 2 * self._recent_bytes
+        if need > memory_bytes(self.con):
+            self._raise_memory_limit(need, "large events")
+
+    def _raise_memory_limit(self, need: int, reason: str) -> None:
+        """Raise a one-shot ingest's memory limit to ``need`` bytes (at most
+        MAX_MEMORY_LIMIT)."""
+        megabytes = -(-min(MAX_MEMORY_LIMIT, need) // 2**20)
         with self._lock:
             try:
                 self.con.execute(f"SET memory_limit = '{megabytes}MiB'")
             except duckdb.Error as err:
                 raise translate(err, self.path) from None
             self._room = overflow_room(self.con)
-        emit("store.memory_raised", memory_limit_mb=megabytes, reason="large events")
+        emit("store.memory_raised", memory_limit_mb=megabytes, reason=reason)
 
     def _make_room(self, large: int) -> None:
         """Checkpoint before a commit of ``large`` bytes of large texts if, with those
