@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +27,7 @@ from ingest.service.mappers import SharedMapper
 from ingest.service.memory import tune_malloc
 from ingest.store.db import Store
 from tests.helpers import TOKEN, TOKEN_ENV, Sim, daemon_toml, make_sim, source_for, stored_uuids
+from tests.helpers import Daemon as RunningDaemon
 
 
 def until(check: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -282,3 +284,32 @@ def test_malloc_is_tuned_on_glibc_unless_the_environment_says(
     assert tune_malloc() == expected
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert tune_malloc() == ({"mmap_threshold": 1 << 20} if glibc else {})
+
+
+@pytest.mark.slow  # `oktaduck run` in a subprocess
+def test_a_reload_starts_a_new_child_and_a_stop_ends_it(
+    live_orgs: list[Sim], tmp_path: Path
+) -> None:
+    config = daemon_toml(
+        tmp_path / "oktaduck.toml",
+        [("org0", live_orgs[0].url)],
+        token_env="TOK",
+        source_keys='poll_interval = "1h"',
+    )
+    daemon = RunningDaemon(config, {"TOK": TOKEN})
+
+    def started(count: int) -> Callable[[list[dict[str, Any]]], bool]:
+        return lambda logs: sum(g["event"] == "daemon.mapper_started" for g in logs) >= count
+
+    daemon.wait_for(started(1))
+    daemon.caught_up("org0")
+    first = next(g["pid"] for g in daemon.logs if g["event"] == "daemon.mapper_started")
+    assert parent_of(first) == daemon.proc.pid
+    daemon.proc.send_signal(signal.SIGHUP)
+    daemon.wait_for(started(2))
+    second = [g["pid"] for g in daemon.logs if g["event"] == "daemon.mapper_started"][1]
+    assert second != first and parent_of(second) == daemon.proc.pid
+    assert not Path(f"/proc/{first}").exists()  # stopped and reaped with the old config
+    assert daemon.stop() == 0
+    assert not Path(f"/proc/{second}").exists()
+    assert len(stored_uuids(tmp_path / "okta.duckdb")) == 300
