@@ -43,7 +43,7 @@ from typing import Any
 import duckdb
 import orjson
 
-from ingest.base.errors import StoreError
+from ingest.base.errors import OktaduckError
 from ingest.config import normalized_mapping_path
 from ingest.mapping import CompiledMapping, load_mapping
 from ingest.store.db import DEFAULT_MEMORY_LIMIT, PageRows, Store, StoreTarget
@@ -284,7 +284,7 @@ def feed_latency(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[float, float
         for since in (day, month):
             try:
                 times.append(time_feed(con, name, since, until))
-            except StoreError as err:  # reported as such: a figure of its own
+            except OktaduckError as err:  # a failure or a timeout: a figure of its own
                 print(f"  feed {name} since {since[:10]}: {err}", file=sys.stderr, flush=True)
                 times.append(float("nan"))
         out[name] = (times[0], times[1])
@@ -319,6 +319,7 @@ def scale(
         "lake_catalog_mb": lake_bytes(lake, cluster)[1] / 2**20,
         "files_per_million": files,
     }
+    print(f"scale: {json.dumps(out)}", file=sys.stderr, flush=True)  # kept if a feed fails
     print(
         f"scale: feeds on the file store, then on the lake ({time.monotonic() - began:.0f}s in)",
         file=sys.stderr,
