@@ -33,7 +33,8 @@ from ingest.collect.poll import poll_cycle
 from ingest.mapping import CompiledMapping
 from ingest.simulate.generator import EventGenerator
 from ingest.store.db import CommitResult, PageRows, Store
-from ingest.store.lake import LakeConfig, translate_lake
+from ingest.store.lake import LakeConfig, open_cursor, translate_lake
+from ingest.store.lakeschema import beat, list_leases
 from tests.helpers import REPO, TOKEN, Sim, daemon_toml, source_for, stored_uuids
 from tests.helpers.lake import lake_toml, make_lake, postgres_cluster
 
@@ -224,6 +225,30 @@ def test_a_lease_taken_over_after_it_ended_refuses_the_old_owner(
         uuids = stored_uuids(b)
         assert Counter(uuids) == Counter(u for p in pages for u in page_uuids(p))
         assert b.cursor("acme").next_url == "acme-p3"  # type: ignore[union-attr]
+
+
+def test_a_lease_lasts_while_its_owners_heartbeat_does_and_ends_when_given_back(
+    lake: LakeConfig, mapping: CompiledMapping
+) -> None:
+    """A daemon keeps every lease it holds with one heartbeat: the lease's own end may pass,
+    the lease stays its owner's until the owner's newest heartbeat ends too."""
+    with writer(lake, mapping, "a") as a, writer(lake, mapping, "b") as b:
+        a.hold("source", "acme", T0)  # its own end: T0 + 5s
+        a.hold("source", "globex", T0)
+        side = open_cursor(a.con)
+        try:
+            beat(side, "a", TTL, T0 + timedelta(seconds=4))  # a is alive until T0 + 9s
+        finally:
+            side.close()
+        with pytest.raises(LeaseLost, match=r"owned by a until .*12:00:09"):
+            b.hold("source", "acme", T0 + timedelta(seconds=7))
+        a.release("source", "globex")  # given back: free whatever the heartbeat says
+        b.hold("source", "globex", T0 + timedelta(seconds=7))
+        b.hold("source", "acme", T0 + timedelta(seconds=10))  # a stopped beating
+        leases = {(lease.key, lease.owner) for lease in list_leases(b.con)}
+        assert leases == {("acme", "b"), ("globex", "b")}
+        with pytest.raises(LeaseLost):
+            a.commit_pages([pages_of(mapping, "acme", 1)[0]], T0 + timedelta(seconds=11))
 
 
 def test_writers_opening_a_new_lake_at_once_all_get_its_schema(

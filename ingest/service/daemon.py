@@ -7,11 +7,12 @@
 - the local HTTP API (health, metrics, status, feeds, read-only SQL).
 
 On a lake (``[storage] lake``) several daemons share the store. A source is polled, and a
-sink delivered, only by the daemon holding its lease (``lakeschema``): each try of a job takes
-or renews it, every commit renews it, and a job every ``lease_ttl / 3`` renews the leases held,
+sink delivered, only by the daemon holding its lease (``lakeschema``): a job's first try takes
+it, every commit renews it, and a heartbeat every ``lease_ttl / 3`` keeps all the leases held,
 so a lease ends only when its daemon stops (which gives it back) or dies (and another daemon
-takes it at its next try once ``lease_ttl`` has passed). One of them, the holder of the lease
-("housekeeping", "lake"), compacts the lake every ``compact_every`` (``store.housekeeping``).
+takes it at its next try once ``lease_ttl`` has passed since the last heartbeat). One of
+them, the holder of the lease ("housekeeping", "lake"), compacts the lake every
+``compact_every`` (``store.housekeeping``).
 
 SIGTERM and SIGINT set a stop flag: no new page is requested, waits end at once, the page
 being committed finishes, and the process exits 0. Requests still in flight after a short
@@ -70,7 +71,16 @@ from ingest.service.metrics import render_metrics
 from ingest.store.db import Store
 from ingest.store.housekeeping import HousekeepingResult, housekeep
 from ingest.store.lake import LAKE, translate_lake
-from ingest.store.lakeschema import Lease, list_leases, read_lease, renew_leases
+from ingest.store.lakeschema import (
+    RELEASED,
+    Lease,
+    beat,
+    end_beat,
+    list_leases,
+    live_owners,
+    owner_alive,
+    read_lease,
+)
 from ingest.store.retention import apply_retention
 
 GRACE_SECONDS = 5.0
@@ -95,6 +105,9 @@ class LeaseKeeper:
     side: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection | None]] = field(
         default=lambda: contextlib.nullcontext()
     )  # a connection apart from the store's commits (None: the store's own)
+    room: Callable[[], bool] = field(default=lambda: True)  # may this daemon take one more
+    hold_off: timedelta = timedelta(0)  # how long after giving it back not to take it again
+    given_back_at: datetime | None = None
 
     def take(self) -> bool:
         """Take or renew the lease; True when this daemon holds it now (always in a file
@@ -107,9 +120,10 @@ class LeaseKeeper:
         if lake is None:
             return True
         now = self.clock.now()
-        renewed = self.last_renewed()
-        if self.owned and renewed and now - renewed < lake.lease_ttl / 3:
+        if self.owned and self.renewed_at and now - self.renewed_at < lake.lease_ttl / 3:
             return True
+        if not self.owned and self.given_back_at and now - self.given_back_at < self.hold_off:
+            return False  # given back to even out the daemons' shares: the others first
         with self.side() as con:  # so as not to wait for the store's commits
             if not self.owned:  # a look first: most leases are held, and alive
                 lease = self._read(con)
@@ -118,6 +132,14 @@ class LeaseKeeper:
                         self._held_elsewhere(lease)
                         return False
                     self.elsewhere = lease.owner  # whose lease ended: taken over below
+                # a dead or stopped daemon's lease is taken whatever the shares; one given
+                # back by a live daemon, or never taken, only by a daemon below its share
+                orphan = lease is not None and (
+                    lease.expires_at > RELEASED
+                    or (lease.owner != self.store.owner and not self._alive(con, lease.owner))
+                )
+                if not orphan and not self.room():
+                    return False
             try:
                 self.store.hold(self.kind, self.key, now, con)
             except LeaseLost:
@@ -137,13 +159,13 @@ class LeaseKeeper:
         self.elsewhere = None
         return True
 
-    def last_renewed(self) -> datetime | None:
-        """When this daemon last took or renewed the lease: a try, a renewal, or a commit
-        (whose fence renews it)."""
-        by_commit = self.store.renewed_at(self.kind, self.key)
-        if self.renewed_at is None or by_commit is None:
-            return self.renewed_at or by_commit
-        return max(self.renewed_at, by_commit)
+    def give_back(self) -> None:
+        """Give the lease back so that another daemon takes it (this one holds more than
+        its share); it is not taken again for ``hold_off``."""
+        self.store.release(self.kind, self.key)
+        self.owned = False
+        self.given_back_at = self.clock.now()
+        emit("lake.lease_given_back", kind=self.kind, key=self.key, owner=self.store.owner)
 
     def lost(self, err: LeaseLost) -> None:
         """A commit found the lease taken over: this daemon stops using it."""
@@ -158,6 +180,14 @@ class LeaseKeeper:
             return read_lease(con, self.kind, self.key)
         except duckdb.Error as err:
             raise translate_lake(err, lake) from None
+
+    def _alive(self, con: duckdb.DuckDBPyConnection | None, owner: str) -> bool:
+        if con is None:
+            return False
+        try:
+            return owner_alive(con, owner, self.clock.now())
+        except duckdb.Error as err:
+            raise translate_lake(err, self.store.lake or "") from None
 
     def _held_elsewhere(self, lease: Lease | None) -> None:
         if self.owned:
@@ -395,6 +425,11 @@ class Daemon:
         self.exporters = [SinkRunner(s, self.store, clock, stop) for s in config.sinks]
         for keeper in [*(r.lease for r in self.runners), *(x.lease for x in self.exporters)]:
             keeper.side = self._side
+        self._share: int | None = None  # sources this daemon may hold (None: all of them)
+        for r in self.runners:
+            r.lease.room = self._has_room
+            if storage.lake is not None:
+                r.lease.hold_off = 2 * max(storage.lake.lease_ttl, r.source.poll_interval)
         self.started = clock.now()
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -410,7 +445,10 @@ class Daemon:
         self.announce = announce_path(self.state)
         self.housekeeping = LeaseKeeper(self.store, *HOUSEKEEPING, clock, side=self._side)
         self.housekept: HousekeepingResult | None = None
-        self._lease_con: duckdb.DuckDBPyConnection | None = None  # the renewals' own
+        self._lease_con: duckdb.DuckDBPyConnection | None = None  # the heartbeats' own
+        # until when the last heartbeat (or, before the first, the leases taken) keeps them
+        lease_ttl = storage.lake.lease_ttl if storage.lake else timedelta(0)
+        self._alive_until = self.started + lease_ttl
         self._idle = threading.Condition()  # connections in use apart from the store's lock
         self._users = 0
         self._closing = False
@@ -461,7 +499,7 @@ class Daemon:
             return
         add = self.scheduler.add_job
         add(
-            self._renew,
+            self._beat,
             "interval",
             seconds=lake.lease_ttl.total_seconds() / 3,
             id="leases",
@@ -476,51 +514,63 @@ class Daemon:
             next_run_time=self.clock.now() + min(lake.compact_every, timedelta(minutes=5)),
         )
 
-    def _renew(self) -> None:
-        """Renew, in one commit, every lease this daemon holds that was not renewed for a
-        sixth of its time (so each is renewed at least every half of it), on a connection
-        of its own so that it never waits behind page commits. A lease found taken over is
-        given up; a lake out of reach is logged, and the next commit's fence decides
-        whether a lease is still ours."""
+    def _beat(self) -> None:
+        """Say in the lake that this daemon is alive for another ``lease_ttl``, which keeps
+        every lease it holds (``lakeschema.beat``: one insert, on a connection of its own so
+        that it never waits behind page commits). When the beat before had run out by the
+        time this one landed, other daemons may have taken leases meanwhile: each keeper
+        looks at its lease again at its next try. A lake out of reach is logged, and the
+        next commit's fence decides whether a lease is still ours."""
         lake = self.store.lake
         if lake is None or self.stop.is_set():
             return
         now = self.clock.now()
-        renewed = [(k.last_renewed() or now - lake.lease_ttl, k) for k in self._leases() if k.owned]
-        due = [  # the oldest first; those a commit renewed lately are left out (no race)
-            k for at, k in sorted(renewed, key=lambda r: r[0]) if now - at >= lake.lease_ttl / 6
-        ]
-        if not due:
-            return
-        leases = [(k.kind, k.key) for k in due]
         try:
             with self._using():
                 if self._lease_con is None:
                     self._lease_con = self.store.con.cursor()
                     self._lease_con.execute(f"USE {LAKE}")
-                lost, raced = renew_leases(  # counted from now, not from before any wait
-                    self._lease_con, leases, self.store.owner, lake.lease_ttl, self.clock.now()
-                )
+                at = self.clock.now()  # counted from now, not from before any wait
+                beat(self._lease_con, self.store.owner, lake.lease_ttl, at)
+                live = live_owners(self._lease_con, at)
         except OktaduckError:
             return  # stopping
         except duckdb.Error as err:
             error = str(translate_lake(err, lake))
-            emit("lake.lease_renew_failed", logging.WARNING, leases=len(due), error=error)
+            emit("lake.lease_renew_failed", logging.WARNING, error=error)
             return
-        took = self.clock.now() - now
-        if took > lake.lease_ttl / 3:  # two such and a lease runs out under a live daemon
+        landed = self.clock.now()
+        if landed - now > lake.lease_ttl / 3:  # two such and the leases run out
             emit(
                 "lake.lease_renewal_slow",
                 logging.WARNING,
-                leases=len(due),
-                seconds=round(took.total_seconds(), 1),
+                seconds=round((landed - now).total_seconds(), 1),
                 lease_ttl_s=lake.lease_ttl.total_seconds(),
             )
-        for keeper in due:
-            if (keeper.kind, keeper.key) in lost:  # the store's next fence finds it too
-                keeper.lost(LeaseLost(f"{keeper.kind} {keeper.key} was taken over"))
-            elif (keeper.kind, keeper.key) not in raced:  # those: the next round
-                keeper.renewed_at = now
+        lapsed = landed > self._alive_until
+        self._alive_until = at + lake.lease_ttl
+        for keeper in self._leases():
+            if keeper.owned:
+                keeper.renewed_at = None if lapsed else at
+        self._even_out(live)
+
+    def _even_out(self, live: int) -> None:
+        """Hold no more than a fair share of the sources: all of them divided among the
+        ``live`` daemons, rounded up. A daemon started first takes every source; once others
+        beat, it gives back its excess (sources not in a poll this moment), and each takes
+        sources given back only while it is below its share (a dead daemon's, always)."""
+        self._share = -(-len(self.runners) // max(live, 1))
+        held = [r for r in self.runners if r.lease.owned]
+        for runner in held[self._share :]:
+            if runner.lock.acquire(blocking=False):  # a source in a poll keeps its lease
+                try:
+                    runner.lease.give_back()
+                finally:
+                    runner.lock.release()
+
+    def _has_room(self) -> bool:
+        share = self._share
+        return share is None or sum(r.lease.owned for r in self.runners) < share
 
     @contextlib.contextmanager
     def _side(self) -> Iterator[duckdb.DuckDBPyConnection | None]:
@@ -684,6 +734,8 @@ class Daemon:
         if not idle:  # a lease or housekeeping statement still runs: the exit closes it
             return
         if self._lease_con is not None:
+            with contextlib.suppress(duckdb.Error):  # else it runs out by itself
+                end_beat(self._lease_con, self.store.owner, self.clock.now())
             self._lease_con.close()
         self.store.close()  # gives back the leases held
 

@@ -277,10 +277,6 @@ class Store:
         self.mapping = mapping
         self.owner = self.lake.owner_name() if self.lake else ""
         self._held: set[tuple[str, str]] = set()  # leases this store took (lake)
-        # when a commit's fence last renewed each lease (lake), and the fences of the
-        # transaction under way, which count once it commits
-        self._renewed: dict[tuple[str, str], datetime] = {}
-        self._fencing: dict[tuple[str, str], datetime] = {}
         self._lease_clock = lease_clock
         # the table events are written to: the lake's ``events`` is a view of ``event_rows``
         self.events_table = "event_rows" if self.lake else "events"
@@ -414,17 +410,11 @@ class Store:
             return
         if (kind, key) not in self._held:
             raise LeaseLost(f"{kind} {key}: this process ({self.owner}) does not hold its lease")
-        at = self._lease_time(now)
         try:
-            fence(con, kind, key, self.owner, self.lake.lease_ttl, at)
+            fence(con, kind, key, self.owner, self.lake.lease_ttl, self._lease_time(now))
         except LeaseLost:
             self._held.discard((kind, key))
             raise
-        self._fencing[(kind, key)] = at
-
-    def renewed_at(self, kind: str, key: str) -> datetime | None:
-        """When a commit of this store last renewed a lease it holds (None: none did)."""
-        return self._renewed.get((kind, key))
 
     def _lease_time(self, now: datetime) -> datetime:
         """The time a lease written now counts its ``lease_ttl`` from: the ``lease_clock``'s
@@ -462,13 +452,11 @@ class Store:
         with another writer raises ``_Conflict`` (see ``retrying``)."""
         with self._lock:
             con = self.con
-            self._fencing.clear()
             next_seq = self._next_seq  # back to it if the transaction does not commit
             try:
                 con.execute("BEGIN TRANSACTION")
                 yield con
                 con.execute("COMMIT")
-                self._renewed.update(self._fencing)
             except duckdb.Error as err:
                 self._next_seq = next_seq
                 with contextlib.suppress(duckdb.Error):

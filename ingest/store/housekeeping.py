@@ -7,7 +7,7 @@ daemon (the holder of the lease ("housekeeping", "lake")) runs :func:`housekeep`
 
 1. the append-only cursor logs lose the rows that are neither the newest of their source (or
    sink) nor younger than ``keep_snapshots`` (the ``cursors`` and ``export_cursors`` views show
-   the newest only, so nothing a query reads changes);
+   the newest only, so nothing a query reads changes), and the heartbeat log likewise;
 2. ``ducklake_flush_inlined_data``: rows kept in the catalog go to Parquet files;
 3. ``ducklake_merge_adjacent_files``: small files of one partition (a day of events) become
    one;
@@ -89,12 +89,14 @@ WHERE {written} < $cutoff
 _LOGS = (
     ("cursor_log", "source", "last_commit"),
     ("export_cursor_log", "sink", "coalesce(greatest(last_success, last_error_at), created_at)"),
+    ("heartbeat_log", "owner", "beat_at"),  # only each daemon's newest heartbeat counts
 )
 
 
 def compact_logs(con: duckdb.DuckDBPyConnection, cutoff: datetime) -> int:
-    """Delete the cursor logs' rows that are superseded and older than ``cutoff``, in one
-    transaction; how many. A conflict with a writer raises DuckDB's error."""
+    """Delete the rows of the cursor and heartbeat logs that are superseded and older than
+    ``cutoff``, in one transaction; how many. A conflict with a writer raises DuckDB's
+    error."""
     deleted = 0
     con.execute("BEGIN TRANSACTION")
     try:
