@@ -361,7 +361,9 @@ class _Pending:
                     raise _Refused(431, "request line and headers are larger than 64 KiB")
                 return None
             self.head_end = end.end()
-            if not self.buffer[: end.start()].split(b"\n", 1)[0].strip():
+            # as the handler reads it: Latin-1 text split on whitespace, which for Python's
+            # str includes \xa0, \x85 and \x1c-\x1f (a line of those alone got no answer)
+            if not self.buffer[: end.start()].split(b"\n", 1)[0].decode("latin-1").split():
                 raise _Refused(400, "the request line is empty")
             self.length, expects = _body_length(self.buffer[: end.start()])
             self.continue_due = expects and len(self.buffer) < self.head_end + self.length

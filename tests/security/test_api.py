@@ -658,6 +658,14 @@ _token = st.sampled_from(
 ) | st.binary(max_size=12)
 
 
+@pytest.mark.parametrize("line", [b"\xa0", b"\x85 ", b"\x1c\x1f", b"\t\xa0"])
+def test_a_request_line_of_what_python_counts_as_whitespace_gets_a_400(
+    quick: Served, line: bytes
+) -> None:
+    status, doc, _ = quick.raw(line + b"\r\n\r\n")
+    assert status == 400 and "request line is empty" in str(doc["error"])
+
+
 @settings(
     max_examples=80,
     deadline=None,
