@@ -456,13 +456,13 @@ def test_two_daemons_with_one_config_share_the_orgs_never_poll_one_at_once_and_h
     daemons.append(second)
     wait_until(all_stored(lake, sims), 60, "every org's events in the lake")
 
-    # the first takes every org; once the second beats, it gives back the half over its share
+    # the first takes the orgs the second did not take first; once both beat, the one over
+    # its share gives the excess back and the other takes it
     def evened() -> bool:
         return len(first.held()) == len(second.held()) == len(sims) // 2
 
     wait_until(evened, 60, "the orgs shared out between the daemons")
     assert first.held().isdisjoint(second.held())
-    assert {log["key"] for log in first.events("lake.lease_given_back")} >= second.held()
     # never both at once: each daemon polled an org only while it held its lease, and the
     # two held it one after the other (up to the order two processes' log lines are written)
     for name in sims:
