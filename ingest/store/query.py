@@ -121,26 +121,11 @@ class ReadOnlyCursor:
         self._wake.set()
         # Whatever still runs stops first: when Ctrl-C reaches DuckDB 1.5.5's client during a
         # query, it raises "Query interrupted" but may leave the query running, and ROLLBACK
-        # would wait for it to finish (a huge join: for ever). One interrupt can land between
-        # two steps of the query and be lost (and the watchdog stops once closed), so they go
-        # on every _REINTERRUPT seconds until the ROLLBACK is through. Nothing running: no-ops.
-        done = threading.Event()
-
-        def interrupt_until_done() -> None:
-            while True:
-                with contextlib.suppress(duckdb.Error):
-                    self.cursor.interrupt()
-                if done.wait(_REINTERRUPT):
-                    return
-
-        nudger = threading.Thread(target=interrupt_until_done, name="query-stop", daemon=True)
-        nudger.start()
-        try:
-            with contextlib.suppress(duckdb.Error):
-                self.cursor.execute("ROLLBACK")  # a read-only transaction has nothing to keep
-        finally:
-            done.set()
-            nudger.join()
+        # would wait for it to finish (a huge join: for ever). Nothing running: a no-op.
+        with contextlib.suppress(duckdb.Error):
+            self.cursor.interrupt()
+        with contextlib.suppress(duckdb.Error):
+            self.cursor.execute("ROLLBACK")  # a read-only transaction has nothing to keep
         with contextlib.suppress(duckdb.Error):
             self.cursor.close()
 
