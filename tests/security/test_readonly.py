@@ -662,14 +662,20 @@ def _cpu_seconds(pid: int) -> float:
 @pytest.mark.slow  # CLI subprocesses and 1 s time limits
 def test_ctrl_c_stops_a_running_query_at_once(store_file: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OKTADUCK_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ingest.cli", "sql", "--db", str(store_file), CROSS_JOIN],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # a child inherits an ignored SIGINT (a test run started in the background by a shell
+    # ignores it), and then Ctrl-C cannot reach it: a handler here makes the child's default
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ingest.cli", "sql", "--db", str(store_file), CROSS_JOIN],
+            cwd=Path(__file__).resolve().parents[2],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         # the join is running once the process burns CPU well past its start-up
         assert _eventually(lambda: _cpu_seconds(proc.pid) > 1.5, within=20)
