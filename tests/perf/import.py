@@ -12,7 +12,6 @@ then a duplicate.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import resource
 import subprocess
@@ -25,6 +24,7 @@ from pathlib import Path
 import orjson
 
 from ingest.simulate.generator import EventGenerator
+from tests.perf.versus import tree_rss_mb
 
 CHUNK = 20_000
 
@@ -42,20 +42,6 @@ def write_archive(path: Path, events: int) -> None:
             batch = gen.stream(count, lo, lo + span)
             out.write(b"".join(orjson.dumps(e) + b"\n" for e in batch))
             done += count
-
-
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and its children (the mapping process), summed."""
-    total = 0
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    for p in pids:
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-    return total / 1024
 
 
 def run(db: Path, archive: Path, *extra: str) -> tuple[float, float, str]:
