@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -23,11 +24,13 @@ from ingest.base.clock import FakeClock
 from ingest.base.errors import ConfigError, QueryRefused
 from ingest.cli.commands.common import _open_reader, _store_target
 from ingest.cli.parser import build_parser
-from ingest.mapping import CompiledMapping
+from ingest.config import normalized_mapping_path
+from ingest.mapping import CompiledMapping, load_mapping
 from ingest.service.metrics import render_metrics
 from ingest.simulate.generator import EventGenerator
 from ingest.store.db import Store
-from ingest.store.lake import LakeConfig
+from ingest.store.housekeeping import housekeep
+from ingest.store.lake import LakeConfig, connect_lake
 from ingest.store.limits import QueryLimits
 from ingest.store.query import run_query, run_user_query
 from tests.helpers import daemon_toml, run_cli
@@ -196,6 +199,58 @@ def test_a_read_only_lake_refuses_writes_even_past_the_guard(
         assert list(run_user_query(reader, "SELECT count(*) FROM events").rows) == [(10,)]
     finally:
         reader.close()
+
+
+EXTRA_FIELD = """
+[fields.ua_raw_copy]
+path = "$.client.userAgent.rawUserAgent"
+type = "string"
+doc = "client.userAgent.rawUserAgent, again (a field added by a mapping change)."
+"""
+
+
+@pytest.mark.slow  # the PostgreSQL cluster
+def test_readers_attached_before_housekeeping_read_on_after_its_flush(
+    new_lake: NewLake, mapping: CompiledMapping, tmp_path: Path
+) -> None:
+    # Every change of a table (made, a column added) leaves an inlined-data table that the
+    # next flush drops; a reader attached meanwhile kept its name and failed from the flush
+    # on (DuckLake issues 1305 and 1413). The writer that changes a table flushes at once.
+    lake = new_lake("postgres", inline_rows=50)
+    events = EventGenerator(seed=26).stream(30, NOW - timedelta(hours=2), NOW)
+    folder = tmp_path / "mappings"
+    shutil.copytree(normalized_mapping_path().parents[1], folder)
+    upgraded = folder / "okta" / "normalized.toml"
+    upgraded.write_text(upgraded.read_text() + EXTRA_FIELD)
+    limits = QueryLimits(timeout=30)
+    readers = []
+    try:
+        with Store(lake, mapping) as writer:
+            commit_events(writer, events[:10], NOW, page=5)  # kept in the catalog: inlined
+            readers.append(_open_reader(lake))
+            with Store(lake, load_mapping(upgraded)) as newer:  # adds a column
+                commit_events(newer, events[10:20], NOW, page=5)
+            readers.append(_open_reader(lake))
+            for reader in readers:
+                found = run_query(reader, "SELECT count(*) FROM events", limits=limits)
+                assert list(found.rows) == [(20,)]
+            side = connect_lake(lake, read_only=False)
+            try:
+                done = housekeep(side, lake, NOW)
+            finally:
+                side.close()
+            assert done.inlined_rows_flushed > 0 and not done.skipped
+            commit_events(writer, events[20:], NOW, page=5)
+        for reader in readers:
+            found = run_query(
+                reader,
+                "SELECT count(*), count(DISTINCT uuid), count(ua_raw_copy) FROM events",
+                limits=limits,
+            )
+            assert list(found.rows) == [(30, 30, 10)]
+    finally:
+        for reader in readers:
+            reader.close()
 
 
 README = Path(__file__).resolve().parents[1] / "README.md"

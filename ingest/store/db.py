@@ -42,6 +42,7 @@ from ingest.store.lakeschema import (
     migrate_lake,
     read_lease,
     release_lease,
+    settle_inlined_tables,
     take_lease,
 )
 from ingest.store.rawtexts import (
@@ -324,16 +325,18 @@ class Store:
         assert self.lake is not None
         for attempt in range(LAKE_COMMIT_ATTEMPTS):
             try:
-                migrate_lake(self.con)
+                created = migrate_lake(self.con)
                 # the columns in one commit: each ALTER on its own is a catalog commit (~60 ms)
                 self.con.execute("BEGIN TRANSACTION")
                 try:
-                    ensure_mapping_columns(self.con, self.mapping.columns, "event_rows")
+                    added = ensure_mapping_columns(self.con, self.mapping.columns, "event_rows")
                     self.con.execute("COMMIT")
                 except BaseException:
                     with contextlib.suppress(duckdb.Error):
                         self.con.execute("ROLLBACK")
                     raise
+                if created or added:
+                    settle_inlined_tables(self.con)
                 return
             except duckdb.Error as err:
                 if not is_conflict(err) or attempt == LAKE_COMMIT_ATTEMPTS - 1:

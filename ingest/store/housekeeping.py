@@ -33,6 +33,7 @@ import duckdb
 
 from ingest.base.errors import LakeUnavailable
 from ingest.store.lake import LAKE, LakeConfig, translate_lake
+from ingest.store.lakeschema import rollback
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def compact_logs(con: duckdb.DuckDBPyConnection, cutoff: datetime) -> int:
             deleted += int(rows[0][0]) if rows else 0
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)  # a COMMIT that lost has rolled back; its error is the one to see
         raise
     return deleted
 

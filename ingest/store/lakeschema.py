@@ -148,8 +148,8 @@ WHERE newest_ = 1;
 """
 
 
-def migrate_lake(con: duckdb.DuckDBPyConnection) -> int:
-    """Create the lake's tables where they are missing (one transaction); its schema version.
+def migrate_lake(con: duckdb.DuckDBPyConnection) -> bool:
+    """Create the lake's tables where they are missing (one transaction); whether it did.
 
     Two writers creating a new lake at once conflict: the loser's error reaches the caller,
     which tries again and then finds the tables there. Nothing here calls
@@ -163,7 +163,7 @@ def migrate_lake(con: duckdb.DuckDBPyConnection) -> int:
     if rows and rows[0][0]:
         found = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()
         if found and found[0][0] >= SCHEMA_VERSION:
-            return int(found[0][0])
+            return False
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(LAKE_SCHEMA)
@@ -172,13 +172,34 @@ def migrate_lake(con: duckdb.DuckDBPyConnection) -> int:
         )
         con.execute("COMMIT")
     except BaseException:
-        _rollback(con)
+        rollback(con)
         raise
+    return True
 
-    return SCHEMA_VERSION
+
+def settle_inlined_tables(con: duckdb.DuckDBPyConnection, attempts: int = 5) -> bool:
+    """Right after a change of the lake's tables (created, a column added), drop the inlined
+    tables the change superseded, so that no reader ever sees one; whether that was done.
+
+    DuckLake keeps a table's small commits in a catalog table named after the table's schema
+    version, and a change of the table starts a new one. The old, empty one is dropped by
+    the next ``ducklake_flush_inlined_data``, and every connection attached between the
+    change and that flush keeps naming it: its reads of the table fail from then on until it
+    attaches again (DuckDB 1.5.5 raises "Attempting to fetch from an unsuccessful query
+    result" or an INTERNAL error that ends the connection; duckdb/ducklake issues 1305 and
+    1413). Flushing here, a few milliseconds after the change, leaves nothing for the
+    housekeeping's flush to drop. A flush that loses a race with a writer is tried again;
+    when it never gets through, the housekeeping's flush drops them later."""
+    for _ in range(attempts):
+        try:
+            con.execute("CALL ducklake_flush_inlined_data(current_database())").fetchall()
+            return True
+        except duckdb.Error:
+            rollback(con)
+    return False
 
 
-def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
     """Roll back what is left of a transaction: a COMMIT that lost a race has rolled it
     back already, and a second ROLLBACK would hide the conflict behind its own error."""
     with contextlib.suppress(duckdb.Error):
@@ -294,7 +315,7 @@ def take_lease(
         )
         con.execute("COMMIT")
     except BaseException:
-        _rollback(con)
+        rollback(con)
         raise
     return Lease(kind, key, owner, now + ttl)
 
@@ -335,7 +356,7 @@ def release_lease(con: duckdb.DuckDBPyConnection, kind: str, key: str, owner: st
         )
         con.execute("COMMIT")
     except BaseException:
-        _rollback(con)
+        rollback(con)
         raise
 
 
