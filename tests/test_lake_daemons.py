@@ -20,6 +20,9 @@ import httpx
 import orjson
 import pytest
 
+from ingest.mapping import CompiledMapping
+from ingest.service.daemon import REOPEN_REASON
+from ingest.store.db import Store
 from ingest.store.lake import LakeConfig, connect_lake
 from ingest.store.lakeschema import list_leases
 from tests.helpers import REPO, TOKEN, Sim, daemon_api, make_sim
@@ -556,3 +559,53 @@ def test_a_catalog_outage_stops_polling_cleanly_and_the_daemon_resumes_after_it(
     stored = stored_by_source(lake)
     for name, sim in sims.items():
         assert sorted(stored[name]) == sorted(sim.org.visible_uuids()), name
+
+
+def test_a_daemon_whose_connection_goes_stale_starts_again_and_loses_nothing(
+    new_lake: Callable[..., LakeConfig],
+    tmp_path: Path,
+    daemons: list[LakeDaemon],
+    orgs: Callable[..., dict[str, Sim]],
+    mapping: CompiledMapping,
+) -> None:
+    # A change of event_rows leaves an inlined-data table that the next flush drops; a
+    # connection attached in between names it and fails every read of the whole table from
+    # then on (DuckDB 1.5.5, duckdb/ducklake issues 1305 and 1413). Oktaduck's own writers
+    # flush right after a change; this one is made behind their back, as by an older version.
+    lake = new_lake("postgres", lease_ttl=timedelta(seconds=LEASE_TTL), inline_rows=1000)
+    with Store(lake, mapping):
+        pass  # the lake's tables
+    other = connect_lake(lake, read_only=False)
+    sims = orgs(1, 30, hostile=False)
+    (sim,) = sims.values()
+    config = lake_config(tmp_path / "oktaduck.toml", lake, sims, api=True)
+    try:
+        other.execute("ALTER TABLE event_rows ADD COLUMN added_elsewhere VARCHAR")
+        d = first_daemon(config, daemons)
+        wait_until(all_stored(lake, sims), 60, "the first events in the lake")
+        other.execute("CALL ducklake_flush_inlined_data('lake')").fetchall()
+    finally:
+        other.close()
+    db = tmp_path / "state" / "oktaduck.duckdb"  # the API's address file is beside it
+    sql = "SELECT count(*) AS n FROM events"
+
+    def ask() -> httpx.Response:
+        url, headers = daemon_api(db)
+        headers = {**headers, "Content-Type": "application/sql"}
+        return httpx.post(f"{url}/api/sql?format=json", content=sql, headers=headers, timeout=30)
+
+    failed = ask()
+    assert failed.status_code == 503, failed.text
+    assert "opened again" in failed.text
+    wait_until(lambda: len(d.events("daemon.started")) == 2, 60, "the daemon starting again")
+    assert [e["reason"] for e in d.events("daemon.reopening")] == [REOPEN_REASON]
+    answer = ask()  # the API listens again, on a new port
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == [{"n": len(sim.org.visible_uuids())}]
+    now = datetime.now(UTC)
+    sim.org.add(sim.org.generator.stream(10, now - timedelta(seconds=1), now), delay=0)
+    wait_until(all_stored(lake, sims), 60, "the events after the new start")
+    assert d.proc.poll() is None  # the same process, on a new connection
+    assert d.stop() == 0, d.crash
+    stored = stored_by_source(lake)[next(iter(sims))]
+    assert sorted(stored) == sorted(sim.org.visible_uuids())

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import duckdb
+import orjson
 import pytest
 
 from ingest.base.clock import FakeClock
@@ -106,3 +107,36 @@ def test_remap_with_nothing_to_do_changes_nothing(history: tuple[Path, Path]) ->
     out = run_cli("remap", "--db", str(db))
     assert out.returncode == 0
     assert "0 events and 0 rejected events" in out.stdout
+
+
+def test_remap_rewrites_the_columns_a_change_touches_and_keeps_the_rest(
+    history: tuple[Path, Path],
+) -> None:
+    """Only the columns whose values change are written (``_changed_columns``): whatever
+    it skips, every row ends as the new mapping makes it from ``raw``, with its
+    ``ingest_seq`` and its exact bytes."""
+    db, v2 = history
+    text = v2.read_text()
+    v2.write_text(text.replace('path = "$.severity"', 'path = "$.displayMessage"', 1))
+    mapping = load_mapping(v2)
+    names = [c.name for c in mapping.columns]
+    query = f"SELECT ingest_seq, raw::VARCHAR, {', '.join(names)} FROM events ORDER BY 1"
+    con = duckdb.connect(str(db), read_only=True)
+    before = con.execute("SELECT ingest_seq, raw::VARCHAR FROM events ORDER BY 1").fetchall()
+    con.close()
+    out = run_cli("remap", "--db", str(db), "--mapping", str(v2), "--batch", "100")
+    assert out.returncode == 0, out.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    after = con.execute(query).fetchall()
+    con.close()
+    kept = {(seq, raw) for seq, raw, *_ in after}
+    assert kept >= set(before)  # every row keeps its ingest_seq and its bytes
+    assert len(after) == len(before) + 1  # and the resolved reject joins them
+    batch = mapping.apply_batch([orjson.loads(raw) for _, raw, *_ in after])
+    assert not batch.rejected
+    severity = names.index("severity")
+    assert {row[2 + severity] for row in after} != {"INFO", "WARN", "ERROR", "DEBUG"}
+    for name in ("severity", "display_message", "uuid", "published", "targets", "ua_raw_copy"):
+        stored = [row[2 + names.index(name)] for row in after]
+        mapped = batch.columns[name]
+        assert stored == mapped, name

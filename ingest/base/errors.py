@@ -22,6 +22,7 @@ The shape (exit code 2 where marked, 1 otherwise)::
     |-- StoreError                  the DuckDB store could not be opened or written
     |   |-- DatabaseLocked          another process holds the write lock
     |   |-- LakeUnavailable         the lake's catalog or data path cannot be reached
+    |   |-- StoreInvalidated        DuckDB ended the connection: open it again
     |   `-- LeaseLost               another daemon owns this source or sink now
     |-- FilterSyntaxError (2)       a filter or q Okta would refuse, with its position
     |-- QueryRefused (2)            not a single read-only SELECT
@@ -160,6 +161,13 @@ class DatabaseLocked(StoreError):
 class LakeUnavailable(StoreError):
     """The lake's catalog or data path cannot be reached (or its extensions are missing);
     nothing was committed, and the work is tried again later."""
+
+
+class StoreInvalidated(StoreError):
+    """DuckDB ended the store's connection after an internal error, or (on a lake) the
+    connection names an inlined-data table that a flush dropped: every later statement on it
+    fails the same way, and only a new connection works. Nothing of the failed transaction
+    was committed."""
 
 
 class LeaseLost(StoreError):

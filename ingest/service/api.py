@@ -64,7 +64,7 @@ import duckdb
 import orjson
 
 from ingest.base.clock import Clock
-from ingest.base.errors import ConfigError, OktaduckError, QueryRefused
+from ingest.base.errors import ConfigError, OktaduckError, QueryRefused, StoreInvalidated
 from ingest.base.logs import emit
 from ingest.base.secrets import Secret
 from ingest.base.tablewriter import FORMATS, write_rows
@@ -174,6 +174,7 @@ class ApiServer(HttpServer):
         self.leases = leases
         self.limits = limits or QueryLimits()
         self.con = con
+        self.invalidated = False  # a query found ``con`` of no use: the daemon starts again
         self.normalized = normalized
         self.clock = clock
         self.health = health
@@ -235,6 +236,9 @@ class _Handler(RequestHandler):
             self._dispatch(method)
         except QueryRefused as err:
             self.send_error(403, str(err))
+        except StoreInvalidated as err:  # the daemon opens the store again (daemon.run)
+            self.api.invalidated = True
+            self.send_error(503, str(err))
         except _Unsupported as err:
             self.send_error(415, str(err))
         except OktaduckError as err:
@@ -421,7 +425,9 @@ class _Handler(RequestHandler):
             except OktaduckError as err:
                 out.fail(str(err))
             except duckdb.Error as err:
-                out.fail(str(reader.error(err)))
+                error = reader.error(err)
+                self.api.invalidated |= isinstance(error, StoreInvalidated)
+                out.fail(str(error))
         except duckdb.Error as err:
             raise reader.error(err) from None
         finally:

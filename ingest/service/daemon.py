@@ -727,6 +727,10 @@ class Daemon:
         )
         self.scheduler.start()
 
+    def invalidated(self) -> bool:
+        """Whether a job's statement or a query found the store's connection of no use."""
+        return self.store.invalidated or (self.api is not None and self.api.invalidated)
+
     def _close_store(self) -> None:
         with self._idle:
             self._closing = True
@@ -762,6 +766,12 @@ class Daemon:
         return True
 
 
+REOPEN_REASON = (
+    "DuckDB ended the store's connection (an internal error, or an inlined-data table of the "
+    "lake dropped under it); the daemon starts again on a new one, nothing committed is lost"
+)
+
+
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
@@ -791,11 +801,14 @@ def run(
     clock = clock or SystemClock()
     stop = stop or threading.Event()
     hup = threading.Event()
+    signalled = threading.Event()  # SIGTERM or SIGINT: no starting again
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         if signum == signal.SIGHUP:
             hup.set()
+        else:
+            signalled.set()
         emit("daemon.reloading" if signum == signal.SIGHUP else "daemon.stopping", signal=name)
         stop.set()
 
@@ -804,19 +817,28 @@ def run(
             signal.signal(sig, on_signal)
     while True:
         daemon = Daemon(config, clock, stop)
+        reopen = False
         try:
             daemon.start()
             while not stop.wait(0.5):  # in slices: a signal is handled at once
-                pass
+                if daemon.invalidated():  # only a new connection works: start again
+                    emit("daemon.reopening", logging.ERROR, reason=REOPEN_REASON)
+                    reopen = True
+                    stop.set()
         finally:
             clean = daemon.shutdown()
             emit("daemon.stopped", clean=clean)
+        reopen = reopen and not signalled.is_set()
         reloading = hup.is_set() and reload is not None
         if not clean and not reloading:
             # a job is stuck in a network read; its page was not committed: leave now rather
-            # than wait for its timeout (Python would join the worker thread at exit)
+            # than wait for its timeout (Python would join the worker thread at exit); a
+            # daemon that should start again exits 1, for its supervisor to restart it
             logging.shutdown()
-            os._exit(0)
+            os._exit(1 if reopen else 0)
+        if reopen:
+            stop.clear()
+            continue
         if not reloading or reload is None:
             return 0
         hup.clear()

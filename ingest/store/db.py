@@ -30,12 +30,18 @@ from nanoarrow.c_array import CArray
 
 from ingest.base.backoff import Backoff
 from ingest.base.crashpoints import crash_point
-from ingest.base.errors import ConfigError, DatabaseLocked, LeaseLost, StoreError
+from ingest.base.errors import (
+    ConfigError,
+    DatabaseLocked,
+    LeaseLost,
+    StoreError,
+    StoreInvalidated,
+)
 from ingest.base.logs import emit
 from ingest.mapping import CompiledMapping, MappedBatch
 from ingest.mapping.arrow import Table, column, repeated, strings
 from ingest.okta.elements import BadEvent
-from ingest.store.lake import LakeConfig, connect_lake, is_conflict, translate_lake
+from ingest.store.lake import LakeConfig, connect_lake, is_conflict, stale, translate_lake
 from ingest.store.lakeschema import (
     Lease,
     fence,
@@ -160,6 +166,8 @@ def translate(err: duckdb.Error, path: Path | str) -> StoreError:
             f"database {path} is in use by another process{holder}; "
             "only one oktaduck writer can open it at a time"
         )
+    if stale(err):
+        return StoreInvalidated(f"database {path}: {text} (the connection must be opened again)")
     return StoreError(f"database {path}: {text}")
 
 
@@ -281,6 +289,7 @@ class Store:
         self._lease_clock = lease_clock
         # the table events are written to: the lake's ``events`` is a view of ``event_rows``
         self.events_table = "event_rows" if self.lake else "events"
+        self.invalidated = False  # a statement left the connection of no use (_translate)
         self.con = connect_lake(self.lake, read_only=False) if self.lake else connect(self.path)
         self._lock = threading.Lock()
         try:
@@ -317,7 +326,12 @@ class Store:
         self._recent_bytes = 0
 
     def _translate(self, err: duckdb.Error) -> StoreError:
-        return translate_lake(err, self.lake) if self.lake else translate(err, self.path)
+        """One line for ``err``; a connection it leaves of no use is marked ``invalidated``
+        (the daemon then opens the store again)."""
+        error = translate_lake(err, self.lake) if self.lake else translate(err, self.path)
+        if isinstance(error, StoreInvalidated):
+            self.invalidated = True
+        return error
 
     def _migrate_lake(self) -> None:
         """Create the lake's tables and the mapping's columns; a writer starting at the same

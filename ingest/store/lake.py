@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.base.errors import ConfigError, LakeUnavailable, StoreError
+from ingest.base.errors import ConfigError, LakeUnavailable, StoreError, StoreInvalidated
 from ingest.base.redact import redact
 from ingest.base.secrets import Secret, optional_secret
 
@@ -325,6 +325,8 @@ def translate_lake(err: duckdb.Error, lake: LakeConfig | str) -> StoreError:
     first = redact(first)
     if len(first) > 300:
         first = first[:297] + "..."
+    if stale(err):
+        return StoreInvalidated(f"{where}: {first} (the connection must be opened again)")
     if "database is locked" in text:  # often on a later line, under a generic first one
         return LakeUnavailable(
             f"{where}: the catalog is locked by another writer; a SQLite catalog takes one "
@@ -336,6 +338,19 @@ def translate_lake(err: duckdb.Error, lake: LakeConfig | str) -> StoreError:
             return LakeUnavailable(f"{where}: cannot reach the catalog: {redact(reason)[:200]}")
         return LakeUnavailable(f"{where}: {first}")
     return StoreError(f"{where}: {first}")
+
+
+def stale(err: duckdb.Error) -> bool:
+    """Whether a connection is of no use after ``err``: DuckDB invalidates a database after an
+    internal error, and a connection to a lake that still names an inlined-data table a
+    flush of another connection dropped fails every read of that table from then on, with
+    one of these messages (DuckDB 1.5.5; duckdb/ducklake issues 1305 and 1413)."""
+    text = str(err)
+    return (
+        isinstance(err, duckdb.InternalException | duckdb.FatalException)
+        or "unsuccessful query result" in text
+        or "ducklake_inlined_data_" in text
+    )
 
 
 def _unreachable(text: str) -> str | None:

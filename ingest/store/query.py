@@ -26,10 +26,17 @@ from typing import Any
 
 import duckdb
 
-from ingest.base.errors import OktaduckError, QueryCancelled, QueryRefused, QueryTimeout, StoreError
+from ingest.base.errors import (
+    OktaduckError,
+    QueryCancelled,
+    QueryRefused,
+    QueryTimeout,
+    StoreError,
+    StoreInvalidated,
+)
 from ingest.store.db import DEFAULT_MEMORY_LIMIT, connect, lock_configuration
 from ingest.store.guard import check_read_only
-from ingest.store.lake import LakeConfig, connect_lake, open_cursor, translate_lake
+from ingest.store.lake import LakeConfig, connect_lake, open_cursor, stale, translate_lake
 from ingest.store.limits import DEFAULT_LIMITS, QueryLimits, shown_seconds
 
 __all__ = [
@@ -357,6 +364,8 @@ def _translate(err: duckdb.Error) -> OktaduckError:
         return QueryRefused(f"queries only read the store: {first}")
     if isinstance(err, duckdb.InterruptException):
         return QueryCancelled("query cancelled")
+    if stale(err):
+        return StoreInvalidated(f"query failed: {first} (the connection must be opened again)")
     return StoreError(f"query failed: {first}")
 
 
