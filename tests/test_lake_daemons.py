@@ -119,7 +119,7 @@ class LakeDaemon:
     @property
     def crash(self) -> str:
         """What the daemon wrote that is not a log line (a traceback, faulthandler's dump)."""
-        return "".join(log["line"] for log in self.events("not-json"))[-4000:]
+        return "".join(log["line"] for log in self.events("not-json"))[:6000]
 
     def kill(self) -> None:
         if self.proc.poll() is None:

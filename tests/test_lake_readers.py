@@ -67,6 +67,9 @@ def test_every_reader_command_reads_a_lake_a_writer_holds_open(
         assert first.startswith(f"store: lake {lake.catalog} (data {lake.data}")
         assert " data files, " in first and " snapshots" in first
         assert "acme" in status.stdout
+        leases = status.stdout.split("\nleases:\n", 1)[1].splitlines()
+        assert leases[0].split() == ["kind", "key", "owner", "until", "held"]
+        assert any(line.split()[:3] == ["source", "acme", writer.owner] for line in leases)
         feed = run_cli(
             "feed", "logs", "--store", lake.catalog, "--since", "1d", "--limit", "0",
             "--format", "ndjson",

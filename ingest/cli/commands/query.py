@@ -120,10 +120,32 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "/api/sinks",
                 reader=lake,
             )
+        if table and lake is not None:
+            print("\nleases:")
+            _print_leases(lake)
     finally:
         if lake is not None:
             lake.close()
     return code
+
+
+def _print_leases(reader: duckdb.DuckDBPyConnection) -> None:
+    """Which daemon holds each source, sink and the housekeeping of a lake, and until when
+    (the daemon's ``/api/leases``, read from the catalog)."""
+    from ingest.store.lake import open_cursor
+    from ingest.store.lakeschema import list_leases
+
+    now = SystemClock().now()
+    cursor = open_cursor(reader)
+    try:
+        leases = list_leases(cursor)
+    finally:
+        cursor.close()
+    rows = [
+        (lease.kind, lease.key, lease.owner, lease.expires_at, lease.expires_at > now)
+        for lease in leases
+    ]
+    write_rows(["kind", "key", "owner", "until", "held"], rows, "table")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
