@@ -19,6 +19,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -104,7 +105,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.startswith(("http://", "https://")):
             return self.path
         host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
-        return f"http://{host}{self.path}"
+        scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
+        return f"{scheme}://{host}{self.path}"
 
     def do_GET(self) -> None:
         split = urlsplit(self.path)
@@ -223,10 +225,20 @@ def _number(params: dict[str, str], name: str, default: float) -> float:
 class SimulatorServer:
     """Serve ``org`` on ``host:port`` (0 = any free port) from a background thread."""
 
-    def __init__(self, org: SimulatedOrg, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        org: SimulatedOrg,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        """``tls``: serve HTTPS with this server context (a test's own certificate)."""
         self.org = org
+        self.tls = tls
         server_class = _Server6 if ":" in host else _Server
         self._server: _Server = server_class((host, port), _Handler)
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._server.org = org
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -246,9 +258,9 @@ class SimulatorServer:
 
     @property
     def url(self) -> str:
-        """``http://HOST:PORT`` of the running server."""
+        """``http://HOST:PORT`` of the running server (``https://`` with ``tls``)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def stop(self) -> None:
         """Stop serving and release the port (idempotent)."""
