@@ -1,7 +1,7 @@
 """``oktaduck store copy`` moves a store between a DuckDB file and a lake: every event with
-every column, cursors, rejects, conflicts and export cursors; a copy killed mid-way resumes
-without doubling anything; a target holding anything else is refused; a hostile SPEC gets
-one line."""
+every column, cursors, rejects, conflicts, export cursors and imports; a copy killed mid-way
+resumes without doubling anything; a target holding anything else is refused; a hostile
+SPEC gets one line."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from tests.helpers import run_cli
 from tests.helpers.lake import lake_toml
 
 END = datetime(2026, 11, 3, tzinfo=UTC)
-TABLES = ("events", "cursors", "rejects", "conflicts", "export_cursors")
+TABLES = ("events", "cursors", "rejects", "conflicts", "export_cursors", "imports")
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +74,11 @@ def fill_file(path: Path, mapping: CompiledMapping, events: int) -> None:
             "INSERT INTO export_cursors VALUES ('siem', 300, 300, 4, $t, NULL, NULL, $t), "
             "('archive', $all, $all, 9, $t, 'HTTP 503', $t, $t)",
             {"t": END, "all": events + 40},
+        )
+        con.execute(  # an import half done: a rerun on the copy resumes at its position
+            "INSERT INTO imports VALUES ('f1', 'archive', '/srv/okta/2024.ndjson.gz', 9000, "
+            "$t, 'ab12', 'auto', 4500, 17, 17, 15, 1, 1, $t, $t, NULL)",
+            {"t": END},
         )
 
 
@@ -142,6 +147,7 @@ def test_a_file_copied_to_a_postgres_lake_and_back_is_identical(
         "rejects": 1,
         "conflicts": 1,
         "export_cursors": 2,
+        "imports": 1,
     }
     assert there.days == 3
     assert seen[-1] == CopyProgress(1240, 1240, there.batches)

@@ -13,8 +13,10 @@ Both stores are attached to one DuckDB connection (the lake's, with the file att
   (the rows of one commit are numbered partition by partition), so a batch also ends there.
   A batch ends at every export cursor too, so the events a sink has received are exactly those
   numbered up to some number on the lake, which becomes its cursor there.
-- **Cursors, rejects, conflicts, export cursors** follow in one transaction once every event
-  is there, replacing the target's (a rerun writes the same again).
+- **Cursors, rejects, conflicts, export cursors, imports** (what ``oktaduck import`` read
+  from which file, so an import resumes on the target as it would have on the source) follow
+  in one transaction once every event is there, replacing the target's (a rerun writes the
+  same again). A source made before imports were recorded has none to copy.
 - **Verification**: every table's row count, and per day of ``published`` the count, an
   order-independent hash of the uuids (a sum and an xor of each uuid's hash) and a sum of
   the raw events' hashes, computed by DuckDB on both sides.
@@ -42,7 +44,7 @@ from ingest.store.lake import LAKE, LakeConfig, connect_lake, translate_lake
 DEFAULT_BATCH = 50_000
 FILE = "copy_file"  # the name the DuckDB file is attached as
 PROGRESS_TABLE = "store_copy_progress"
-_TABLES = ("cursors", "rejects", "conflicts", "export_cursors")
+_TABLES = ("cursors", "rejects", "conflicts", "export_cursors", "imports")
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,9 @@ class _Side:
         return f"{self.db}.event_rows" if self.lake else f"{self.db}.events"
 
     def table(self, name: str) -> str:
-        """Where rows of ``name`` are written: the lake's cursors are append-only logs."""
-        if self.lake and name in ("cursors", "export_cursors"):
+        """Where rows of ``name`` are written: the lake's cursors and imports are append-only
+        logs."""
+        if self.lake and name in ("cursors", "export_cursors", "imports"):
             return f"{self.db}.{name.removesuffix('s')}_log"
         return f"{self.db}.{name}"
 
@@ -311,6 +314,10 @@ def _copy_tables(con: duckdb.DuckDBPyConnection, src: _Side, dst: _Side) -> None
         con.execute(f"INSERT INTO {dst.table('cursors')} BY NAME SELECT * FROM {src.db}.cursors")
         con.execute(f"INSERT INTO {dst.db}.rejects BY NAME SELECT * FROM {src.db}.rejects")
         con.execute(f"INSERT INTO {dst.db}.conflicts BY NAME SELECT * FROM {src.db}.conflicts")
+        if _has(con, src, "imports"):
+            con.execute(
+                f"INSERT INTO {dst.table('imports')} BY NAME SELECT * FROM {src.db}.imports"
+            )
         for sink, seq in seqs.items():
             con.execute(
                 f"INSERT INTO {dst.table('export_cursors')} BY NAME "
@@ -323,6 +330,20 @@ def _copy_tables(con: duckdb.DuckDBPyConnection, src: _Side, dst: _Side) -> None
         with contextlib.suppress(duckdb.Error):
             con.execute("ROLLBACK")
         raise
+
+
+def _has(con: duckdb.DuckDBPyConnection, side: _Side, name: str) -> bool:
+    """Whether a store has table or view ``name`` (a source opened read-only is not brought
+    up to the newest schema: one made by an older oktaduck may lack a table)."""
+    return bool(
+        _one(
+            con,
+            "SELECT count(*) FROM (SELECT table_name AS n FROM duckdb_tables() "
+            "WHERE database_name = $db UNION ALL SELECT view_name FROM duckdb_views() "
+            "WHERE database_name = $db) WHERE n = $name",
+            {"db": side.db, "name": name},
+        )
+    )
 
 
 def _translated(con: duckdb.DuckDBPyConnection, src: _Side, dst: _Side, seq: int) -> int:
@@ -346,6 +367,8 @@ def _verify(con: duckdb.DuckDBPyConnection, src: _Side, dst: _Side) -> tuple[dic
     and raw events, equal on both sides; StoreError naming what differs."""
     counts: dict[str, int] = {}
     for name in ("events", *_TABLES):
+        if not _has(con, src, name):
+            continue  # a source older than the table: nothing was copied into it
         here = _one(con, f"SELECT count(*) FROM {src.db}.{name}")
         there = _one(con, f"SELECT count(*) FROM {dst.db}.{name}")
         if here != there:

@@ -53,7 +53,8 @@ def cmd_store_copy(args: argparse.Namespace) -> int:
         f"({result.events - result.copied} were there from an earlier run) "
         f"in {result.seconds:.1f}s; verified: {result.events} events over {result.days} days "
         f"(uuids and raw per day), {counts['cursors']} cursors, {counts['rejects']} rejects, "
-        f"{counts['conflicts']} conflicts, {counts['export_cursors']} export cursors"
+        f"{counts['conflicts']} conflicts, {counts['export_cursors']} export cursors, "
+        f"{counts.get('imports', 0)} imported files"
     )
     return 0
 
