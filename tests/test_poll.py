@@ -319,3 +319,32 @@ def test_the_store_bounds_duckdb_memory_and_checkpoints_rarely_while_catching_up
         threads = store.con.execute("SELECT current_setting('threads')").fetchall()
     assert got == wanted
     assert threads == [(1,)]
+
+
+def test_a_one_shot_poll_at_its_defaults_stores_twenty_pages_once_within_48mb(
+    sim: Sim, tmp_path: Path, mapping: CompiledMapping, clock: FakeClock, token_env: str,
+    client_for: Client,
+) -> None:  # fmt: skip
+    """Groups of two 1000-event pages ran out of the one-shot 48MB at COMMIT once tens of MB
+    waited for a checkpoint, and the failed COMMIT, run again with a higher limit, stored a
+    group twice (or left a column longer than its row group). At the defaults a one-shot
+    poll commits a page at a time; the daemon keeps its groups."""
+    from ingest.collect.poll import group_events
+
+    fill(sim, 20_000)
+    source = source_for(sim, page_limit=1000)
+    path = tmp_path / "okta.duckdb"
+    with Store(path, mapping, "48MB", 1, serves_queries=False) as store:
+        assert group_events(source, store) == 1000
+        assert group_events(source_for(sim, group_events=3000), store) == 3000  # as set
+        result = poll_cycle(source, store, client_for(source, clock), clock)
+        limit = store.con.execute("SELECT current_setting('memory_limit')").fetchall()
+        rows = store.con.execute("SELECT count(*), count(DISTINCT ingest_seq) FROM events")
+        counts = rows.fetchall()
+        uuids = stored_uuids(store)
+    assert result.caught_up and result.stored == 20_000 and result.pages == 21
+    assert counts == [(20_000, 20_000)]
+    assert len(uuids) == len(set(uuids)) and set(uuids) == sim.org.visible_uuids()
+    assert limit == [("45.7 MiB",)]  # never ran out of it
+    with Store(path, mapping) as daemon:
+        assert group_events(source, daemon) == 2000

@@ -68,8 +68,10 @@ STORAGE_VERSION = "v1.5.0"  # the storage format new database files are written 
 # daemon's feeds want room (30-day detections over 5M rows slow down 2-3x at 128MB); a
 # one-shot `poll` or `backfill` serves no queries and runs in the smaller INGEST budget:
 # 100k events took as long at 48MB as at 128MB and peaked 80MB lower (tests/perf). With
-# DuckDB 1.5.5 a COMMIT of two 1000-event pages can need more than 48MB: a one-shot
-# ingest's commit that runs out of its limit is run again with twice the limit (``retrying``).
+# DuckDB 1.5.5 a COMMIT of two 1000-event pages ran out of 48MB once tens of MB waited for a
+# checkpoint, so a one-shot poll commits a page at a time by default (``Store.default_group``).
+# A one-shot ingest's statement that runs out of its limit before COMMIT is run again with
+# twice the limit (``retrying``).
 DEFAULT_MEMORY_LIMIT = "512MB"
 INGEST_MEMORY_LIMIT = "48MB"
 # A one-shot ingest's pages are mapped by a child process on the other core; DuckDB working
@@ -80,6 +82,9 @@ INGEST_THREADS = 1
 # checkpoints compress the same raw JSON over and over: at 16MB, storing 100k events cost
 # 10.0 CPU s; at 256MB, 5.8 (tests/perf). A larger WAL only costs disk and replay time.
 CHECKPOINT_THRESHOLD = "256MB"
+# the events a one-shot ingest commits at a time when its source leaves ``group_events`` at
+# its default: one page (see INGEST_MEMORY_LIMIT)
+ONE_SHOT_GROUP = 1000
 # DuckDB keeps a string this long or longer in an overflow block, which stays in memory
 # from the insert until the next checkpoint whatever the memory limit: a commit holding
 # more than the limit of such strings fails ("failed to pin block"). A group's large raw
@@ -314,6 +319,7 @@ class Store:
             if not locked and serves_queries:
                 lock_configuration(self.con)
             self._adaptive = not locked and not serves_queries and not self.lake
+            self._one_shot = not serves_queries
         except duckdb.Error as err:
             self.con.close()
             raise self._translate(err) from None
@@ -324,6 +330,13 @@ class Store:
         self._large = 0  # bytes of large texts committed since the last checkpoint
         self._recent: deque[int] = deque(maxlen=CHECKPOINT_VECTOR)  # sizes of the last large
         self._recent_bytes = 0
+
+    def default_group(self, events: int) -> int:
+        """The events a source catching up commits at a time when its ``group_events`` is
+        left at its default (``events``): one page in a one-shot ingest of a file (DuckDB
+        1.5.5 ran out of the one-shot 48MB committing two, see ``INGEST_MEMORY_LIMIT``), the
+        default otherwise."""
+        return min(events, ONE_SHOT_GROUP) if self._one_shot and not self.lake else events
 
     def _translate(self, err: duckdb.Error) -> StoreError:
         """One line for ``err``; a connection it leaves of no use is marked ``invalidated``
@@ -470,9 +483,11 @@ class Store:
         with self._lock:
             con = self.con
             next_seq = self._next_seq  # back to it if the transaction does not commit
+            committing = False
             try:
                 con.execute("BEGIN TRANSACTION")
                 yield con
+                committing = True
                 con.execute("COMMIT")
             except duckdb.Error as err:
                 self._next_seq = next_seq
@@ -480,7 +495,15 @@ class Store:
                     con.execute("ROLLBACK")
                 if self.lake and is_conflict(err):
                     raise _Conflict() from None
-                if self._adaptive and out_of_memory(err) and memory_bytes(con) < MAX_MEMORY_LIMIT:
+                # Not after a failed COMMIT: DuckDB 1.5.5 may have applied part of it (a
+                # rerun stored a group twice, or a checkpoint found a column longer than its
+                # row group), so only a new connection, reading the WAL, knows what is stored
+                if (
+                    self._adaptive
+                    and not committing
+                    and out_of_memory(err)
+                    and memory_bytes(con) < MAX_MEMORY_LIMIT
+                ):
                     raise _OutOfMemory() from None
                 raise self._translate(err) from None
             except BaseException:
@@ -563,8 +586,8 @@ class Store:
         """``work(con)`` in one transaction; on the lake, run again from the start when its
         commit lost a race with another writer (each run reads what the winner stored, so a
         page is never stored twice). A file store has one writer and runs it once, or again
-        with twice the memory limit when a one-shot ingest's commit ran out of it (nothing of
-        the transaction was stored)."""
+        with twice the memory limit when a one-shot ingest's statements ran out of it before
+        COMMIT (rolled back, nothing stored); never after a failed COMMIT (``transaction``)."""
         for attempt in range(1, LAKE_COMMIT_ATTEMPTS + 1):
             try:
                 with self.transaction() as con:

@@ -31,9 +31,8 @@ import duckdb
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "bench-token"
-# ``oktaduck poll``'s options besides the org and database: its defaults otherwise (a group
-# of 2000 events that runs out of the one-shot 48MB at COMMIT with DuckDB 1.5.5 is committed
-# again with a higher limit, see ``Store.retrying``)
+# ``oktaduck poll``'s options besides the org and database: its defaults otherwise (a page a
+# commit, see ``Store.default_group``)
 POLL_OPTIONS = ("--lookback", "89d")
 ENV = {**os.environ, "OKTA_API_TOKEN": TOKEN}
 
