@@ -9,7 +9,7 @@ import json
 import os
 import threading
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -321,6 +321,31 @@ def test_an_unfinished_import_resumes_from_its_committed_position(
     assert len(uuids) == len(set(uuids)) == 100
     [row] = imports(store)
     assert row[1:] == (100, 100, 0, 0, True)
+
+
+class TickingClock(FakeClock):
+    """A second later at every reading, so each commit of an import has a time of its own."""
+
+    def now(self) -> datetime:
+        self.advance(1)
+        return super().now()
+
+
+def test_a_files_progress_row_is_written_again_at_each_commit(store: Store, tmp_path: Path) -> None:
+    """One ``imports`` row per file however many batches it takes: each commit updates it,
+    keeping when the import started."""
+    texts = [orjson.dumps(e) for e in events(100, seed=8)]
+    path = tmp_path / "batches.ndjson"
+    path.write_bytes(b"\n".join(texts) + b"\n")
+    clock = TickingClock(START)
+    run_import(store, InlineMapper(store.mapping), [str(path)], ImportOptions(batch=30), clock)
+    rows = store.con.execute(
+        "SELECT records, stored, position, started_at, updated_at, finished_at FROM imports"
+    ).fetchall()
+    [(records, stored, position, started, updated, finished)] = rows
+    assert (records, stored, position) == (100, 100, path.stat().st_size)
+    assert START < started < updated == finished < clock.now()
+    assert (updated - started).total_seconds() >= 4  # four commits, each read the clock
 
 
 def test_files_that_cannot_be_read_are_named_and_the_others_go_on(
