@@ -1043,20 +1043,31 @@ class Store:
                 {**params, "owner": self.owner},
             )
             return
+        # An UPDATE, and an INSERT only for a source's first commit: DuckDB 1.5.5 spent twice
+        # the CPU on the same change as INSERT ... ON CONFLICT DO UPDATE (4.1 against 2.0 ms,
+        # once a commit: a one-shot poll commits a page at a time)
+        updated = con.execute(
+            """
+            UPDATE cursors SET
+                org_url = $org,
+                next_url = coalesce($next, next_url),
+                pages = pages + $pages,
+                events = events + $stored,
+                duplicates = duplicates + $dups,
+                rejects = rejects + $rejected,
+                newest_published = greatest(newest_published, $newest),
+                last_commit = $now
+            WHERE source = $source
+            """,
+            params,
+        ).fetchall()
+        if updated and updated[0][0]:
+            return
         con.execute(
             """
             INSERT INTO cursors (source, org_url, next_url, pages, events, duplicates, rejects,
                                  newest_published, last_commit, created_at)
             VALUES ($source, $org, $next, $pages, $stored, $dups, $rejected, $newest, $now, $now)
-            ON CONFLICT (source) DO UPDATE SET
-                org_url = excluded.org_url,
-                next_url = coalesce(excluded.next_url, cursors.next_url),
-                pages = cursors.pages + excluded.pages,
-                events = cursors.events + excluded.events,
-                duplicates = cursors.duplicates + excluded.duplicates,
-                rejects = cursors.rejects + excluded.rejects,
-                newest_published = greatest(cursors.newest_published, excluded.newest_published),
-                last_commit = excluded.last_commit
             """,
             params,
         )
