@@ -224,6 +224,7 @@ class SourceRunner:
     lease: LeaseKeeper = field(init=False)
     mapper: SharedMapper | None = None  # the daemon's mapping child (None: map inline)
     budget: ByteBudget | None = None  # bytes of pages in flight, shared by the sources
+    give_back_after: bool = False  # give the lease back once the poll in progress ends
 
     def __post_init__(self) -> None:
         self.lease = LeaseKeeper(self.store, "source", self.source.name, self.clock)
@@ -233,6 +234,10 @@ class SourceRunner:
             return
         with self.lock:  # the poll and the completeness check share the client
             self._poll()
+            if self.give_back_after:  # the daemon holds more than its share (_even_out)
+                self.give_back_after = False
+                if self.lease.owned:
+                    self.lease.give_back()
 
     def _poll(self) -> None:
         try:
@@ -557,16 +562,24 @@ class Daemon:
     def _even_out(self, live: int) -> None:
         """Hold no more than a fair share of the sources: all of them divided among the
         ``live`` daemons, rounded up. A daemon started first takes every source; once others
-        beat, it gives back its excess (sources not in a poll this moment), and each takes
-        sources given back only while it is below its share (a dead daemon's, always)."""
-        self._share = -(-len(self.runners) // max(live, 1))
+        beat, it gives back its excess (a source in a poll when its poll ends), and each
+        takes sources given back only while it is below its share (a dead daemon's,
+        always)."""
+        share = -(-len(self.runners) // max(live, 1))
+        if share != self._share:
+            emit("lake.share_changed", daemons=live, share=share, sources=len(self.runners))
+        self._share = share
         held = [r for r in self.runners if r.lease.owned]
+        for runner in held[: self._share]:
+            runner.give_back_after = False
         for runner in held[self._share :]:
-            if runner.lock.acquire(blocking=False):  # a source in a poll keeps its lease
+            if runner.lock.acquire(blocking=False):
                 try:
                     runner.lease.give_back()
                 finally:
                     runner.lock.release()
+            else:  # in a poll (a busy org's can last minutes): given back when it ends
+                runner.give_back_after = True
 
     def _has_room(self) -> bool:
         share = self._share
