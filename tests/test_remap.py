@@ -140,3 +140,26 @@ def test_remap_rewrites_the_columns_a_change_touches_and_keeps_the_rest(
         stored = [row[2 + names.index(name)] for row in after]
         mapped = batch.columns[name]
         assert stored == mapped, name
+
+
+def test_remap_of_a_field_whose_type_changed(history: tuple[Path, Path]) -> None:
+    """A field the new mapping types otherwise keeps its column's type: the new values are
+    compared, and stored, as that type."""
+    db, v2 = history
+    text = v2.read_text()
+    start = text.index("[fields.severity]")
+    end = text.index("[fields.", start + 1)
+    v2.write_text(
+        text[:start] + text[start:end].replace('type = "string"', 'type = "int"') + text[end:]
+    )
+    out = run_cli("remap", "--db", str(db), "--mapping", str(v2), "--batch", "100")
+    assert out.returncode == 0, out.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT typeof(severity), count(*), count(severity), count(DISTINCT mapping_version) "
+            "FROM events GROUP BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+    assert rows == [("VARCHAR", 351, 0, 1)]  # no severity is a number: none is left

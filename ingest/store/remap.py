@@ -239,8 +239,19 @@ def _changed_columns(
     in at least one row of the batch: only those are updated. A mapping change touches a
     few columns; an UPDATE of all of them costs some 60x one of ``mapping_version`` alone
     (DuckDB rewrites a row whose list column is updated as a delete and an insert), and
-    the comparison, one join of the batch, costs a tenth of that."""
-    differs = ", ".join(f'bool_or({target}."{n}" IS DISTINCT FROM r."{n}")' for n in names)
+    the comparison, one join of the batch, costs a tenth of that. Each new value is compared
+    as the UPDATE would store it, cast to its column's type (a field whose type the mapping
+    changed keeps its column's old type, and DuckDB does not compare a VARCHAR with a
+    BIGINT)."""
+    types = dict(
+        con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {target})").fetchall()
+    )
+
+    def new_value(name: str) -> str:
+        kind = types.get(name)
+        return f'CAST(r."{name}" AS {kind})' if kind else f'r."{name}"'
+
+    differs = ", ".join(f'bool_or({target}."{n}" IS DISTINCT FROM {new_value(n)})' for n in names)
     rows = con.execute(
         f"SELECT {differs} FROM {target} JOIN remap_rows r ON {seq} = r.ingest_seq "
         f"WHERE {seq} BETWEEN $lo AND $hi",
