@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
+from pathlib import Path
 
+import duckdb
 import orjson
 
 from ingest.base.tablewriter import write_rows
+from tests.helpers import run_cli
 
 COLUMNS = ["uuid", "published", "raw", "n"]
 ROWS = [
@@ -54,3 +57,24 @@ def test_table_aligns_columns_and_counts_rows() -> None:
     text = render("table")
     assert text.splitlines()[0].split() == COLUMNS
     assert text.rstrip().endswith("(2 rows)")
+
+
+def test_a_table_shows_control_characters_instead_of_passing_them_to_the_terminal() -> None:
+    # what a failed sign-in's user name can hold: whatever was typed at the login page
+    hostile = "\x1b[2J\x1b]0;pwned\x07evil\rmallory\x9b31m\x7f\tné"
+    out = io.StringIO()
+    write_rows([f"who{hostile}"], iter([(hostile,)]), "table", out)
+    text = out.getvalue()
+    assert not any((ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) <= 0x9F for c in text)
+    shown = r"\x1b[2J\x1b]0;pwned\x07evil\x0dmallory\x9b31m\x7f\x09né"
+    assert text.splitlines()[0] == f"who{shown}"
+    assert text.splitlines()[2] == shown
+
+
+def test_an_error_quoting_stored_text_shows_its_control_characters(tmp_path: Path) -> None:
+    db = tmp_path / "okta.duckdb"
+    duckdb.connect(str(db)).close()
+    done = run_cli("sql", "--db", str(db), "SELECT CAST(chr(27) || '[2J' || chr(155) AS INT)")
+    assert done.returncode != 0
+    assert "\x1b" not in done.stderr and "\x9b" not in done.stderr
+    assert r"\x1b[2J\x9b" in done.stderr and done.stderr.count("\n") == 1

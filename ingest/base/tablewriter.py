@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time
@@ -101,10 +102,11 @@ def write_rows(
 
 def _write_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], out: TextSink) -> int:
     cells = [[_clip(_text(v)) for v in row] for row in rows]
-    widths = [len(c) for c in columns]
+    widths = [len(_clip(c)) for c in columns]
     for row in cells:
         widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
-    out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip() + "\n")
+    names = [_clip(c) for c in columns]
+    out.write("  ".join(c.ljust(w) for c, w in zip(names, widths, strict=True)).rstrip() + "\n")
     out.write("  ".join("-" * w for w in widths) + "\n")
     for row in cells:
         out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
@@ -113,5 +115,17 @@ def _write_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], out: Tex
 
 
 def _clip(text: str) -> str:
-    text = text.replace("\n", " ")
+    text = visible(text.replace("\n", " "))
     return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
+
+
+# C0 and C1 control characters and DEL: what a terminal acts on instead of showing
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """``text`` for a terminal, every control character written as ``\\xNN``: event fields
+    are whatever a client sent Okta (a failed sign-in's user name is what was typed), and an
+    ESC or CSI in them would otherwise move the cursor, recolour or rewrite what an analyst
+    sees."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from ingest.base import logs, runtime
 from ingest.base.errors import OktaduckError
 from ingest.base.redact import redact
+from ingest.base.tablewriter import visible
 from ingest.cli.help import COMMAND_GROUPS, commands_overview
 from ingest.cli.parser import LOG_LEVELS, build_parser
 
@@ -39,7 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except OktaduckError as err:
-        print(f"oktaduck: error: {err}", file=sys.stderr)
+        # a message may quote stored text (a failed cast names the value): shown, not obeyed
+        print(f"oktaduck: error: {visible(str(err))}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         return 130
@@ -57,7 +59,7 @@ def _internal_error(err: Exception, debug: bool) -> int:
     ``--log-level debug``), exit 70. A bug to report, never a way to leak a secret."""
     if debug:  # redacted too: the message, and the source lines, may hold a secret
         print(redact("".join(traceback.format_exception(err))), end="", file=sys.stderr)
-    message = redact(" ".join(str(err).split()))[:300]
+    message = visible(redact(" ".join(str(err).split())))[:300]
     hint = "" if debug else " (--log-level debug shows the traceback)"
     print(f"oktaduck: internal error: {type(err).__name__}: {message}{hint}", file=sys.stderr)
     return INTERNAL_ERROR
