@@ -129,6 +129,14 @@ def test_hostile_sql_is_refused_through_the_api(daemon: tuple[Daemon, Path]) -> 
     assert out.stderr.startswith("oktaduck: error: only SELECT")
     count = httpx.post(url + "/api/sql", content="SELECT count(*) AS n FROM events", headers=auth)
     assert count.json() == [{"n": 512}]
+    # a query's own error that reads like a connection of no use is the query's (400): a 503
+    # would mean the daemon found its connection unusable and starts again
+    for text in (
+        "Attempting to fetch from an unsuccessful query result",
+        "ducklake_inlined_data_1",
+    ):
+        answer = httpx.post(url + "/api/sql", content=f"SELECT error('{text}')", headers=auth)
+        assert answer.status_code == 400, answer.text
 
 
 def test_hostile_sql_is_refused_on_the_file(polled_db: Path) -> None:

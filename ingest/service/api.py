@@ -76,6 +76,7 @@ from ingest.feeds.run import run_feed
 from ingest.mapping import CompiledMapping
 from ingest.service.httpanswer import Chunked, Request, RequestHandler, target_path
 from ingest.service.httpserver import HttpServer
+from ingest.store.lake import open_cursor, stale
 from ingest.store.limits import QueryLimits
 from ingest.store.query import (
     Cancel,
@@ -189,6 +190,21 @@ class ApiServer(HttpServer):
             setting="api.listen",
         )
 
+    def confirm_stale(self) -> bool:
+        """After a query failed the way a connection of no use fails: whether the store's
+        connection really is (then ``invalidated`` is set and the daemon starts again). A
+        query's own error can read the same (``error('...')`` raises any text), so a fixed
+        query on a cursor of its own decides."""
+        try:
+            cursor = open_cursor(self.con)
+            try:
+                cursor.execute("SELECT count(*) FROM events").fetchall()
+            finally:
+                cursor.close()
+        except duckdb.Error as err:
+            self.invalidated |= stale(err)
+        return self.invalidated
+
     def start(self, announce: Path | None = None) -> None:
         super().start()
         if announce is not None:
@@ -237,8 +253,8 @@ class _Handler(RequestHandler):
         except QueryRefused as err:
             self.send_error(403, str(err))
         except StoreInvalidated as err:  # the daemon opens the store again (daemon.run)
-            self.api.invalidated = True
-            self.send_error(503, str(err))
+            stale = self.api.confirm_stale()
+            self.send_error(503 if stale else 400, str(err))
         except _Unsupported as err:
             self.send_error(415, str(err))
         except OktaduckError as err:
@@ -426,7 +442,8 @@ class _Handler(RequestHandler):
                 out.fail(str(err))
             except duckdb.Error as err:
                 error = reader.error(err)
-                self.api.invalidated |= isinstance(error, StoreInvalidated)
+                if isinstance(error, StoreInvalidated):
+                    self.api.confirm_stale()
                 out.fail(str(error))
         except duckdb.Error as err:
             raise reader.error(err) from None
