@@ -352,22 +352,26 @@ class Store:
         assert self.lake is not None
         for attempt in range(LAKE_COMMIT_ATTEMPTS):
             try:
-                created = migrate_lake(self.con)
+                made = migrate_lake(self.con, self._add_mapping_columns)
                 # the columns in one commit: each ALTER on its own is a catalog commit (~60 ms)
                 self.con.execute("BEGIN TRANSACTION")
                 try:
-                    added = ensure_mapping_columns(self.con, self.mapping.columns, "event_rows")
+                    added = self._add_mapping_columns()
                     self.con.execute("COMMIT")
                 except BaseException:
                     with contextlib.suppress(duckdb.Error):
                         self.con.execute("ROLLBACK")
                     raise
-                if created or added:
+                if made == "upgraded" or added:
                     settle_inlined_tables(self.con)
                 return
             except duckdb.Error as err:
                 if not is_conflict(err) or attempt == LAKE_COMMIT_ATTEMPTS - 1:
                     raise
+
+    def _add_mapping_columns(self) -> list[str]:
+        """Inside a transaction: a column of ``event_rows`` for every mapping field it lacks."""
+        return ensure_mapping_columns(self.con, self.mapping.columns, "event_rows")
 
     def hold(
         self,

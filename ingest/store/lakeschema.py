@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -148,8 +149,14 @@ WHERE newest_ = 1;
 """
 
 
-def migrate_lake(con: duckdb.DuckDBPyConnection) -> bool:
-    """Create the lake's tables where they are missing (one transaction); whether it did.
+def migrate_lake(
+    con: duckdb.DuckDBPyConnection, columns: Callable[[], object] = lambda: None
+) -> str:
+    """Create the lake's tables where they are missing (one transaction): "" when they were
+    up to date, "new" when this made them, "upgraded" when it brought an older lake's up to
+    date. ``columns`` runs in the same transaction once the tables are there (the mapping's
+    columns): a new lake's tables then change once, so each starts with a single inlined-data
+    table and none is left behind for a flush to drop (``settle_inlined_tables``).
 
     Two writers creating a new lake at once conflict: the loser's error reaches the caller,
     which tries again and then finds the tables there. Nothing here calls
@@ -160,13 +167,15 @@ def migrate_lake(con: duckdb.DuckDBPyConnection) -> bool:
         "SELECT count(*) FROM duckdb_tables() "
         "WHERE database_name = current_database() AND table_name = 'schema_migrations'"
     ).fetchall()
-    if rows and rows[0][0]:
+    existed = bool(rows and rows[0][0])
+    if existed:
         found = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()
         if found and found[0][0] >= SCHEMA_VERSION:
-            return False
+            return ""
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(LAKE_SCHEMA)
+        columns()
         con.execute(
             "INSERT INTO schema_migrations VALUES ($version, now())", {"version": SCHEMA_VERSION}
         )
@@ -174,12 +183,13 @@ def migrate_lake(con: duckdb.DuckDBPyConnection) -> bool:
     except BaseException:
         rollback(con)
         raise
-    return True
+    return "upgraded" if existed else "new"
 
 
 def settle_inlined_tables(con: duckdb.DuckDBPyConnection, attempts: int = 5) -> bool:
-    """Right after a change of the lake's tables (created, a column added), drop the inlined
-    tables the change superseded, so that no reader ever sees one; whether that was done.
+    """Right after a change of an existing lake's tables (a column added, an upgrade), drop
+    the inlined tables the change superseded, so that no reader ever sees one; whether that
+    was done.
 
     DuckLake keeps a table's small commits in a catalog table named after the table's schema
     version, and a change of the table starts a new one. The old, empty one is dropped by
@@ -188,8 +198,10 @@ def settle_inlined_tables(con: duckdb.DuckDBPyConnection, attempts: int = 5) -> 
     attaches again (DuckDB 1.5.5 raises "Attempting to fetch from an unsuccessful query
     result" or an INTERNAL error that ends the connection; duckdb/ducklake issues 1305 and
     1413). Flushing here, a few milliseconds after the change, leaves nothing for the
-    housekeeping's flush to drop. A flush that loses a race with a writer is tried again;
-    when it never gets through, the housekeeping's flush drops them later."""
+    housekeeping's flush to drop; a connection attached within those milliseconds is caught
+    all the same (a new lake is made without any, ``migrate_lake``). A flush that loses a
+    race with a writer is tried again; when it never gets through, the housekeeping's flush
+    drops them later."""
     for _ in range(attempts):
         try:
             con.execute("CALL ducklake_flush_inlined_data(current_database())").fetchall()
