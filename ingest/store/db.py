@@ -352,16 +352,9 @@ class Store:
         assert self.lake is not None
         for attempt in range(LAKE_COMMIT_ATTEMPTS):
             try:
+                # a lake made or upgraded gets the columns in that transaction
                 made = migrate_lake(self.con, self._add_mapping_columns)
-                # the columns in one commit: each ALTER on its own is a catalog commit (~60 ms)
-                self.con.execute("BEGIN TRANSACTION")
-                try:
-                    added = self._add_mapping_columns()
-                    self.con.execute("COMMIT")
-                except BaseException:
-                    with contextlib.suppress(duckdb.Error):
-                        self.con.execute("ROLLBACK")
-                    raise
+                added = [] if made else self._add_mapping_columns_at_once()
                 if made == "upgraded" or added:
                     settle_inlined_tables(self.con)
                 return
@@ -372,6 +365,19 @@ class Store:
     def _add_mapping_columns(self) -> list[str]:
         """Inside a transaction: a column of ``event_rows`` for every mapping field it lacks."""
         return ensure_mapping_columns(self.con, self.mapping.columns, "event_rows")
+
+    def _add_mapping_columns_at_once(self) -> list[str]:
+        """The missing columns in one commit: each ALTER on its own is a catalog commit
+        (~60 ms)."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            added = self._add_mapping_columns()
+            self.con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                self.con.execute("ROLLBACK")
+            raise
+        return added
 
     def hold(
         self,
