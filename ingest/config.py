@@ -17,7 +17,12 @@ from ingest.base.errors import ConfigError, UnsafeURL
 from ingest.base.secrets import Secret, optional_secret
 from ingest.base.timeparse import parse_duration
 from ingest.base.tomlfile import read_toml
-from ingest.collect.settings import DEFAULT_TOKEN_ENV, SourceConfig
+from ingest.collect.settings import (
+    DEFAULT_GROUP_BYTES,
+    DEFAULT_GROUP_EVENTS,
+    DEFAULT_TOKEN_ENV,
+    SourceConfig,
+)
 from ingest.export.settings import SinkSpec, parse_sink
 from ingest.mapping import default_mapping_dir
 from ingest.okta.client import MAX_RESPONSE_BYTES, ClientPolicy
@@ -284,10 +289,10 @@ def _source(table: _Table, base: Path) -> SourceConfig:
     interval = parse_duration(table.get("poll_interval", "60s"), table.key("poll_interval"))
     if interval < timedelta(seconds=1):
         raise ConfigError(f"{table.key('poll_interval')}: must be at least 1s")
-    group = table.get("group_events", 2000, int)
+    group = table.get("group_events", DEFAULT_GROUP_EVENTS, int)
     if not 1 <= group <= MAX_GROUP_EVENTS:
         raise ConfigError(f"{table.key('group_events')}: must be between 1 and {MAX_GROUP_EVENTS}")
-    group_bytes = table.get("group_bytes", 16 << 20, int)
+    group_bytes = table.get("group_bytes", DEFAULT_GROUP_BYTES, int)
     if not 1 << 20 <= group_bytes <= 1 << 30:
         raise ConfigError(f"{table.key('group_bytes')}: must be between 1048576 and 1073741824")
     limit = table.get("page_limit", 1000, int)

@@ -26,6 +26,7 @@ from ingest.service.daemon import Daemon
 from ingest.service.mappers import SharedMapper
 from ingest.service.memory import tune_malloc
 from ingest.store.db import Store
+from ingest.store.lake import open_cursor
 from tests.helpers import TOKEN, TOKEN_ENV, Sim, daemon_toml, make_sim, source_for, stored_uuids
 from tests.helpers import Daemon as RunningDaemon
 
@@ -194,7 +195,7 @@ def live_orgs() -> Iterator[list[Sim]]:
 
 def stored(store: Store) -> int:
     """Events in a store a daemon is writing to (on a cursor of its own)."""
-    cursor = store.con.cursor()
+    cursor = open_cursor(store.con)
     try:
         row = cursor.execute("SELECT count(*) FROM events").fetchone()
         return int(row[0]) if row else 0

@@ -300,16 +300,17 @@ def test_the_store_bounds_duckdb_memory_and_checkpoints_rarely_while_catching_up
 
     from ingest.cli.commands.collect import _ingest_memory
     from ingest.config import Config, StorageConfig
+    from ingest.store.db import INGEST_MEMORY_LIMIT, INGEST_THREADS
 
     reference = duckdb.connect()
-    reference.execute("SET memory_limit = '48MB'; SET checkpoint_threshold = '256MB'")
+    reference.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
+    reference.execute("SET checkpoint_threshold = '256MB'")
     wanted = reference.execute(
         "SELECT current_setting('memory_limit'), current_setting('checkpoint_threshold')"
     ).fetchall()
     unconfigured = Config(sources=())
-    assert _ingest_memory(unconfigured) == "48MB"
+    assert _ingest_memory(unconfigured) == INGEST_MEMORY_LIMIT == "64MB"
     assert _ingest_memory(Config(sources=(), storage=StorageConfig(memory_limit="2GB"))) == "2GB"
-    from ingest.store.db import INGEST_THREADS
 
     path = tmp_path / "okta.duckdb"
     with Store(path, mapping, _ingest_memory(unconfigured), INGEST_THREADS) as store:
@@ -321,22 +322,25 @@ def test_the_store_bounds_duckdb_memory_and_checkpoints_rarely_while_catching_up
     assert threads == [(1,)]
 
 
-def test_a_one_shot_poll_at_its_defaults_stores_twenty_pages_once_within_48mb(
+def test_a_one_shot_poll_at_its_defaults_stores_twenty_pages_once_within_its_memory(
     sim: Sim, tmp_path: Path, mapping: CompiledMapping, clock: FakeClock, token_env: str,
     client_for: Client,
 ) -> None:  # fmt: skip
     """Groups of two 1000-event pages ran out of the one-shot 48MB at COMMIT once tens of MB
     waited for a checkpoint, and the failed COMMIT, run again with a higher limit, stored a
     group twice (or left a column longer than its row group). At the defaults a one-shot
-    poll commits a page at a time; the daemon keeps its groups."""
-    from ingest.collect.poll import group_events
+    poll commits a row group's worth at a time, which goes to the file without waiting for
+    a checkpoint; the daemon keeps its groups."""
+    from ingest.collect.poll import group_limits
+    from ingest.store.db import INGEST_MEMORY_LIMIT, ONE_SHOT_GROUP_BYTES, ROW_GROUP_SIZE
 
     fill(sim, 20_000)
     source = source_for(sim, page_limit=1000)
     path = tmp_path / "okta.duckdb"
-    with Store(path, mapping, "48MB", 1, serves_queries=False) as store:
-        assert group_events(source, store) == 1000
-        assert group_events(source_for(sim, group_events=3000), store) == 3000  # as set
+    with Store(path, mapping, INGEST_MEMORY_LIMIT, 1, serves_queries=False) as store:
+        assert group_limits(source, store) == (ROW_GROUP_SIZE, ONE_SHOT_GROUP_BYTES)
+        as_set = group_limits(source_for(sim, group_events=3000), store)
+        assert as_set == (3000, 16 << 20)
         result = poll_cycle(source, store, client_for(source, clock), clock)
         limit = store.con.execute("SELECT current_setting('memory_limit')").fetchall()
         rows = store.con.execute("SELECT count(*), count(DISTINCT ingest_seq) FROM events")
@@ -345,6 +349,13 @@ def test_a_one_shot_poll_at_its_defaults_stores_twenty_pages_once_within_48mb(
     assert result.caught_up and result.stored == 20_000 and result.pages == 21
     assert counts == [(20_000, 20_000)]
     assert len(uuids) == len(set(uuids)) and set(uuids) == sim.org.visible_uuids()
-    assert limit == [("45.7 MiB",)]  # never ran out of it
+    assert limit == [("61.0 MiB",)]  # never ran out of it
     with Store(path, mapping) as daemon:
-        assert group_events(source, daemon) == 2000
+        assert group_limits(source, daemon) == (2000, 16 << 20)
+        groups = daemon.con.execute(
+            "SELECT count(*), max(n) FROM (SELECT row_group_id, sum(count) AS n "
+            "FROM pragma_storage_info('events') "
+            "WHERE column_name = 'uuid' AND segment_type = 'VARCHAR' GROUP BY ALL)"
+        ).fetchall()
+    # the one-shot commits went to the file as row groups of the writer's size
+    assert groups == [(5, ROW_GROUP_SIZE)]

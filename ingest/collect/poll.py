@@ -22,7 +22,7 @@ from ingest.base.errors import ConfigError
 from ingest.base.logs import emit
 from ingest.collect.budget import ByteBudget, Holding
 from ingest.collect.pagemap import InlineMapper, MappedPage, Mapper
-from ingest.collect.settings import DEFAULT_GROUP_EVENTS, SourceConfig
+from ingest.collect.settings import DEFAULT_GROUP_BYTES, DEFAULT_GROUP_EVENTS, SourceConfig
 from ingest.okta.client import LinkTrail, OktaClient, Stopped
 from ingest.store.db import CommitResult, PageRows, Store
 from ingest.store.rawtexts import total_size
@@ -91,13 +91,14 @@ def resume_url(
     return state.next_url
 
 
-def group_events(source: SourceConfig, store: Store) -> int:
-    """The events after which a group is committed: the source's ``group_events``, or where
-    it is left at its default, what suits the store (``Store.default_group``: a page at a
-    time in a one-shot ingest of a file)."""
-    if source.group_events == DEFAULT_GROUP_EVENTS:
-        return store.default_group(source.group_events)
-    return source.group_events
+def group_limits(source: SourceConfig, store: Store) -> tuple[int, int]:
+    """The events and bytes after which a group is committed: the source's
+    ``group_events`` and ``group_bytes``, or where both are left at their defaults, what
+    suits the store (``Store.default_group``: a row group's worth in a one-shot ingest of a
+    file)."""
+    if (source.group_events, source.group_bytes) == (DEFAULT_GROUP_EVENTS, DEFAULT_GROUP_BYTES):
+        return store.default_group(source.group_events, source.group_bytes)
+    return source.group_events, source.group_bytes
 
 
 def page_rows(source: SourceConfig, page: MappedPage, next_url: str | None) -> PageRows:
@@ -124,8 +125,8 @@ def poll_cycle(
     ``next`` link) and has ``mapper`` parse and map it, by default in that thread, while a
     writer thread commits the previous group. Pages are committed in groups of up to
     ``source.group_events`` events or ``source.group_bytes`` bytes of events' JSON,
-    whichever comes first (``group_events`` left at its default: what suits the store, see
-    ``group_events``), each group in ONE transaction with the ``next`` URL after
+    whichever comes first (both left at their defaults: what suits the store, see
+    ``group_limits``), each group in ONE transaction with the ``next`` URL after
     its last page, strictly in order, at most one group in flight. A crash loses at most the
     groups not yet committed and the rerun fetches them again from the stored cursor; a failed
     commit stops the cycle before any later group is committed. ``since`` overrides the cold
@@ -140,7 +141,7 @@ def poll_cycle(
     decode = (mapper or InlineMapper(store.mapping)).decode
     store.claim("source", source.name, clock.now())  # on a lake: LeaseLost if another owns it
     url = resume_url(source, store, clock.now(), since)
-    group_size = group_events(source, store)
+    group_size, group_bytes = group_limits(source, store)
     tally = _Tally(source, url, on_page)
     trail = LinkTrail(url)
     caught_up = stopped = False
@@ -191,7 +192,7 @@ def poll_cycle(
             nbytes = sum(
                 total_size(p.rows.raw) + sum(len(b.raw) for b in p.rows.bad) for p in pending
             )
-            full = size >= group_size or nbytes >= source.group_bytes
+            full = size >= group_size or nbytes >= group_bytes
             if done or halt or later or full:
                 writer.submit(pending)
                 pending = []

@@ -19,9 +19,10 @@ from ingest.okta.oauth_config import OAuthConfig
 from ingest.okta.urls import OrgURL
 
 DEFAULT_TOKEN_ENV = "OKTA_API_TOKEN"  # noqa: S105 - a variable name
-# A source left at this commits what suits its store (``Store.default_group``): a page at a
-# time in a one-shot ingest of a file.
+# A source left at these commits what suits its store (``Store.default_group``): a row
+# group's worth in a one-shot ingest of a file.
 DEFAULT_GROUP_EVENTS = 2000
+DEFAULT_GROUP_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class SourceConfig:
     poll_interval: timedelta = timedelta(seconds=60)
     page_limit: int = 1000
     group_events: int = DEFAULT_GROUP_EVENTS  # events committed per transaction while catching up
-    group_bytes: int = 16 << 20  # and at most this many bytes of their JSON
+    group_bytes: int = DEFAULT_GROUP_BYTES  # and at most this many bytes of their JSON
     client: ClientPolicy = field(default_factory=ClientPolicy)
     timeout: float = 60.0
     ca_bundle: Path | None = None

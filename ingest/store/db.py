@@ -41,7 +41,15 @@ from ingest.base.logs import emit
 from ingest.mapping import CompiledMapping, MappedBatch
 from ingest.mapping.arrow import Table, column, repeated, strings
 from ingest.okta.elements import BadEvent
-from ingest.store.lake import LakeConfig, connect_lake, is_conflict, stale, translate_lake
+from ingest.store.lake import (
+    STORE,
+    LakeConfig,
+    connect_lake,
+    is_conflict,
+    sql_literal,
+    stale,
+    translate_lake,
+)
 from ingest.store.lakeschema import (
     Lease,
     fence,
@@ -63,17 +71,24 @@ from ingest.store.schema import ensure_mapping_columns, migrate
 
 DEFAULT_DB = Path("state/oktaduck.duckdb")
 STORAGE_VERSION = "v1.5.0"  # the storage format new database files are written in
+# The rows of a row group the writer makes. A transaction's appends that fill a row group go
+# straight to the file, compressed, without a copy in the WAL; with DuckDB's 122,880 a
+# one-shot ingest's rows all went through the WAL first and each checkpoint compressed the
+# table's last row group again. 9000-event commits of 8192-row groups took the commits from
+# 40-43 to 22-24 µs of CPU an event (docs/performance.md, "the write path"). Files written
+# before keep their 122,880-row groups; new ones follow them.
+ROW_GROUP_SIZE = 8192
 # DuckDB's own default is 80% of the machine's memory, kept as buffer cache; a collector
 # needs far less, and a bounded cache keeps the daemon's footprint flat as tables grow. The
 # daemon's feeds want room (30-day detections over 5M rows slow down 2-3x at 128MB); a
 # one-shot `poll` or `backfill` serves no queries and runs in the smaller INGEST budget:
-# 100k events took as long at 48MB as at 128MB and peaked 80MB lower (tests/perf). With
-# DuckDB 1.5.5 a COMMIT of two 1000-event pages ran out of 48MB once tens of MB waited for a
-# checkpoint, so a one-shot poll commits a page at a time by default (``Store.default_group``).
-# A one-shot ingest's statement that runs out of its limit before COMMIT is run again with
-# twice the limit (``retrying``).
+# 100k events took as long at 48MB as at 128MB and peaked 80MB lower (tests/perf). Its
+# commits of a row group's worth of events (``Store.default_group``) ran out of 48MB at
+# COMMIT now and then (1 run in 4 of tests/test_poll.py's twenty pages), never at 64MB in
+# six. A one-shot ingest's statement that runs out of its limit before COMMIT is run again
+# with twice the limit (``retrying``); a failed COMMIT never is (``transaction``).
 DEFAULT_MEMORY_LIMIT = "512MB"
-INGEST_MEMORY_LIMIT = "48MB"
+INGEST_MEMORY_LIMIT = "64MB"
 # A one-shot ingest's pages are mapped by a child process on the other core; DuckDB working
 # on one thread leaves it that core (100k events: 3% faster than on two).
 INGEST_THREADS = 1
@@ -82,9 +97,11 @@ INGEST_THREADS = 1
 # checkpoints compress the same raw JSON over and over: at 16MB, storing 100k events cost
 # 10.0 CPU s; at 256MB, 5.8 (tests/perf). A larger WAL only costs disk and replay time.
 CHECKPOINT_THRESHOLD = "256MB"
-# the events a one-shot ingest commits at a time when its source leaves ``group_events`` at
-# its default: one page (see INGEST_MEMORY_LIMIT)
-ONE_SHOT_GROUP = 1000
+# What a one-shot ingest of a file commits at a time when its source leaves ``group_events``
+# and ``group_bytes`` at their defaults: a row group's worth of events (``ROW_GROUP_SIZE``),
+# which goes to the file without the WAL, in up to this many bytes of their JSON (8192 events
+# of 4 KB; larger events make smaller groups, whose rows go through the WAL)
+ONE_SHOT_GROUP_BYTES = 32 << 20
 # DuckDB keeps a string this long or longer in an overflow block, which stays in memory
 # from the insert until the next checkpoint whatever the memory limit: a commit holding
 # more than the limit of such strings fails ("failed to pin block"). A group's large raw
@@ -164,6 +181,8 @@ class CursorState:
 def translate(err: duckdb.Error, path: Path | str) -> StoreError:
     """One-line StoreError for a DuckDB exception, naming the lock holder where DuckDB does."""
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if "Unique file handle conflict" in str(err):  # a writer of this process attached it
+        return DatabaseLocked(f"database {path} is open for writing in this process")
     if "Could not set lock" in str(err) or "Conflicting lock" in str(err):
         pid = re.search(r"PID (\d+)", str(err))
         holder = f" (PID {pid.group(1)})" if pid else ""
@@ -177,6 +196,8 @@ def translate(err: duckdb.Error, path: Path | str) -> StoreError:
 
 
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """The database file ``path``: opened read-only as it is, or for writing attached as
+    ``STORE`` (see ``_attach_file``), in UTC with file access off either way."""
     try:
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -197,23 +218,20 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     except ValueError:
         raise StoreError(f"database {path!r}: not a valid path") from None
     try:
-        # No SQL run here may read or write files: the database is its only file. A new file
-        # is written in 1.5's storage format: the default (0.10's, readable by old versions)
-        # has no zstd for strings, and the raw events would take ~7x the room.
-        con = duckdb.connect(
-            str(path),
-            read_only=read_only,
-            config={
-                "enable_external_access": False,
-                "storage_compatibility_version": STORAGE_VERSION,
-            },
-        )
-        if not configuration_locked(con):  # else another handle in this process did it
-            # GLOBAL: every cursor of this database (each query has one) is in UTC too, and
-            # after the lock below a cursor could not set it for itself.
-            con.execute("SET GLOBAL TimeZone = 'UTC'")
-            con.execute("SET enable_progress_bar = false")
-            if read_only:
+        if not read_only:
+            con = _attach_file(path)
+        else:
+            # No SQL run here may read or write files: the database is its only file.
+            con = duckdb.connect(
+                str(path),
+                read_only=True,
+                config={
+                    "enable_external_access": False,
+                    "storage_compatibility_version": STORAGE_VERSION,
+                },
+            )
+            if not configuration_locked(con):  # else another handle in this process did it
+                _settle(con)
                 con.execute(f"SET memory_limit = '{DEFAULT_MEMORY_LIMIT}'")
                 lock_configuration(con)
     except duckdb.Error as err:
@@ -222,6 +240,82 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         with contextlib.suppress(OSError):
             path.chmod(0o600)
     return con
+
+
+def _settle(con: duckdb.DuckDBPyConnection) -> None:
+    """What every connection to a store runs under. GLOBAL: every cursor of this database
+    (each query has one) is in UTC too, and after the configuration is locked a cursor could
+    not set it for itself."""
+    con.execute("SET GLOBAL TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
+
+
+@dataclass
+class _Attached:
+    """A writer's in-memory DuckDB with a database file attached, and the handles on it that
+    this process has open (``connect``, ``disconnect``)."""
+
+    root: duckdb.DuckDBPyConnection
+    users: int = 0
+
+
+_attached: dict[str, _Attached] = {}
+_attached_lock = threading.Lock()
+
+
+def _attach_file(path: Path) -> duckdb.DuckDBPyConnection:
+    """A handle on ``path`` for writing: a cursor of an in-memory DuckDB with the file
+    attached as ``STORE`` and in use, shared by every writer's handle on it in this process
+    (DuckDB refuses to attach one file twice). The file is attached rather than opened so
+    that new row groups hold ``ROW_GROUP_SIZE`` rows (an ATTACH option only: DuckDB keeps no
+    row group size in the file). Give each handle back with ``disconnect``."""
+    key = str(path.resolve())
+    with _attached_lock:
+        held = _attached.get(key)
+        if held is None:
+            # A new file is written in 1.5's storage format: the default (0.10's, readable by
+            # old versions) has no zstd for strings, and the raw events would take ~7x the room.
+            root = duckdb.connect(
+                ":memory:", config={"storage_compatibility_version": STORAGE_VERSION}
+            )
+            try:
+                root.execute(
+                    f"ATTACH {sql_literal(str(path))} AS {STORE} (ROW_GROUP_SIZE "
+                    f"{ROW_GROUP_SIZE}, STORAGE_VERSION {sql_literal(STORAGE_VERSION)})"
+                )
+                # after the ATTACH: no SQL run from here may read or write another file
+                root.execute("SET enable_external_access = false")
+                _settle(root)
+            except BaseException:
+                root.close()
+                raise
+            held = _attached[key] = _Attached(root)
+        con = held.root.cursor()
+        try:
+            con.execute(f"USE {STORE}")
+        except BaseException:
+            con.close()
+            if not held.users:
+                held.root.close()
+                del _attached[key]
+            raise
+        held.users += 1
+        return con
+
+
+def disconnect(path: Path, con: duckdb.DuckDBPyConnection) -> None:
+    """Close a writer's handle from ``connect``; the last one of a file detaches it (DuckDB
+    checkpoints it then)."""
+    con.close()
+    key = str(path.resolve())
+    with _attached_lock:
+        held = _attached.get(key)
+        if held is None:
+            return
+        held.users -= 1
+        if held.users <= 0:
+            del _attached[key]
+            held.root.close()
 
 
 def lock_configuration(con: duckdb.DuckDBPyConnection) -> None:
@@ -305,6 +399,13 @@ class Store:
                     self.con.execute(f"SET memory_limit = '{LAKE_MEMORY_LIMIT}'")
                 if not self.lake:
                     self.con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+                if not self.lake and not serves_queries:
+                    # A one-shot ingest's commits leave a row group and a part of one each;
+                    # merging those at every checkpoint cost 15-18 µs an event and made the
+                    # file larger (docs/performance.md, "the write path").
+                    self.con.execute("SET max_vacuum_tasks = 0")
+                    # a full row group goes to the file at once, not after five (memory)
+                    self.con.execute("SET write_buffer_row_group_count = 1")
             if threads is not None and not locked:
                 self.con.execute(f"SET threads = {int(threads)}")
             if self.lake:
@@ -321,22 +422,24 @@ class Store:
             self._adaptive = not locked and not serves_queries and not self.lake
             self._one_shot = not serves_queries
         except duckdb.Error as err:
-            self.con.close()
+            self._disconnect()
             raise self._translate(err) from None
         except BaseException:
-            self.con.close()
+            self._disconnect()
             raise
         self._next_seq = int(row[0][0]) + 1 if row else 1
         self._large = 0  # bytes of large texts committed since the last checkpoint
         self._recent: deque[int] = deque(maxlen=CHECKPOINT_VECTOR)  # sizes of the last large
         self._recent_bytes = 0
 
-    def default_group(self, events: int) -> int:
-        """The events a source catching up commits at a time when its ``group_events`` is
-        left at its default (``events``): one page in a one-shot ingest of a file (DuckDB
-        1.5.5 ran out of the one-shot 48MB committing two, see ``INGEST_MEMORY_LIMIT``), the
-        default otherwise."""
-        return min(events, ONE_SHOT_GROUP) if self._one_shot and not self.lake else events
+    def default_group(self, events: int, nbytes: int) -> tuple[int, int]:
+        """The events and bytes after which a source catching up commits, when it leaves
+        ``group_events`` and ``group_bytes`` at their defaults (given): in a one-shot ingest
+        of a file, enough to fill a row group (see ``ROW_GROUP_SIZE``); the defaults
+        otherwise (the daemon's commits stay small: its API's queries wait for them)."""
+        if self._one_shot and not self.lake:
+            return max(events, ROW_GROUP_SIZE), max(nbytes, ONE_SHOT_GROUP_BYTES)
+        return events, nbytes
 
     def _translate(self, err: duckdb.Error) -> StoreError:
         """One line for ``err``; a connection it leaves of no use is marked ``invalidated``
@@ -469,7 +572,13 @@ class Store:
         for kind, key in list(self._held):
             self.release(kind, key)
         with self._lock:
+            self._disconnect()
+
+    def _disconnect(self) -> None:
+        if self.lake:
             self.con.close()
+        else:
+            disconnect(self.path, self.con)
 
     def __enter__(self) -> Store:
         return self

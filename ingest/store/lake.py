@@ -28,6 +28,7 @@ from ingest.base.redact import redact
 from ingest.base.secrets import Secret, optional_secret
 
 LAKE = "lake"  # the name the lake is attached as; every table is reached through USE lake
+STORE = "store"  # the name a writer attaches a database file as (``db.connect``)
 CATALOG_KINDS = ("postgres", "sqlite", "duckdb")
 _KIND_EXTENSION = {"postgres": "postgres_scanner", "sqlite": "sqlite_scanner", "duckdb": None}
 _PG_SECRET = "oktaduck_catalog"  # noqa: S105 (a DuckDB secret's name, not its value)
@@ -151,7 +152,8 @@ def extension_file(name: str) -> Path:
     return found[0]
 
 
-def _literal(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """``text`` as a SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -211,25 +213,25 @@ def _attach(
             if name == "httpfs" and lake.s3 is None and read_only:
                 continue  # a reader of a lake on a filesystem does without
             raise
-        con.execute(f"LOAD {_literal(str(path))}")
+        con.execute(f"LOAD {sql_literal(str(path))}")
     options = []
     password = lake.password()
     if password is not None:
         con.execute(
-            f"CREATE SECRET {_PG_SECRET} (TYPE postgres, PASSWORD {_literal(password.reveal())})"
+            f"CREATE SECRET {_PG_SECRET} (TYPE postgres, PASSWORD {sql_literal(password.reveal())})"
         )
         options.append(f"METADATA_PARAMETERS MAP {{'SECRET': '{_PG_SECRET}'}}")
     if lake.s3 is not None:
         _s3_secret(con, lake.s3)
     if lake.kind == "postgres":
-        options.append(f"METADATA_SCHEMA {_literal(lake.metadata_schema)}")
+        options.append(f"METADATA_SCHEMA {sql_literal(lake.metadata_schema)}")
     if read_only:
         options.append("READ_ONLY")
     else:  # an ATTACH option: ducklake_set_option crashes DuckDB 1.5.5 once a view exists
         options.append(f"DATA_INLINING_ROW_LIMIT {int(lake.inline_rows)}")
         if lake.data:
-            options.append(f"DATA_PATH {_literal(lake.data)}")
-    target = _literal(f"ducklake:{lake.catalog}")
+            options.append(f"DATA_PATH {sql_literal(lake.data)}")
+    target = sql_literal(f"ducklake:{lake.catalog}")
     con.execute(f"ATTACH {target} AS {LAKE} ({', '.join(options)})")
     con.execute(f"USE {LAKE}")
     con.execute("SET GLOBAL TimeZone = 'UTC'")
@@ -252,33 +254,35 @@ def _attach(
 
 def open_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """A cursor of ``con`` that sees the store's tables. DuckDB starts every cursor in the
-    instance's first database, which for a lake is the empty in-memory one: ``USE lake``
-    puts it in the lake (it is allowed after the configuration is locked). Use this, never
-    ``con.cursor()``, wherever a store's connection may be a lake's."""
+    instance's first database, which for a lake, and for a database file a writer opened
+    (``db.connect``), is an empty in-memory one: ``USE`` puts it in the store (it is allowed
+    after the configuration is locked). Use this, never ``con.cursor()``, on a store's
+    connection."""
     cursor = con.cursor()
     attached = cursor.execute(
-        "SELECT count(*) FROM duckdb_databases() WHERE database_name = $name AND type = 'ducklake'",
-        {"name": LAKE},
+        "SELECT database_name FROM duckdb_databases() "
+        "WHERE (database_name = $lake AND type = 'ducklake') OR database_name = $store",
+        {"lake": LAKE, "store": STORE},
     ).fetchall()
-    if attached and attached[0][0]:
-        cursor.execute(f"USE {LAKE}")
+    if attached:
+        cursor.execute(f"USE {attached[0][0]}")
     return cursor
 
 
 def _s3_secret(con: duckdb.DuckDBPyConnection, s3: S3Config) -> None:
     parts = [
         "TYPE s3",
-        f"REGION {_literal(s3.region)}",
-        f"URL_STYLE {_literal(s3.url_style)}",
+        f"REGION {sql_literal(s3.region)}",
+        f"URL_STYLE {sql_literal(s3.url_style)}",
         f"USE_SSL {'true' if s3.use_ssl else 'false'}",
     ]
     if s3.endpoint:
-        parts.append(f"ENDPOINT {_literal(s3.endpoint)}")
+        parts.append(f"ENDPOINT {sql_literal(s3.endpoint)}")
     key_id, secret = s3.key_id(), s3.secret()
     if key_id is not None:
-        parts.append(f"KEY_ID {_literal(key_id.reveal())}")
+        parts.append(f"KEY_ID {sql_literal(key_id.reveal())}")
     if secret is not None:
-        parts.append(f"SECRET {_literal(secret.reveal())}")
+        parts.append(f"SECRET {sql_literal(secret.reveal())}")
     con.execute(f"CREATE SECRET {_S3_SECRET} ({', '.join(parts)})")
 
 

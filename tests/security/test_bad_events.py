@@ -343,15 +343,15 @@ def test_pages_of_undecodable_elements_count_towards_the_group_bounds(
 def test_a_crash_between_the_parts_of_a_split_group_loses_and_duplicates_nothing(
     serve: Callable[[list[bytes]], Pages], tmp_path: Path
 ) -> None:
-    # 30 MB in one page: the one-shot store raises its limit to 48 + 2 x 30 MB for the
-    # checkpoint, and a part may hold a quarter of that (27 MB): two parts
-    big = events(600, seed=15)
+    # 45 MB in one page: the one-shot store raises its limit to its 64 MB + 2 x 45 MB for the
+    # checkpoint, and a part may hold a quarter of that (38.5 MB): two parts
+    big = events(900, seed=15)
     for event in big:
         event["debugContext"] = {"debugData": {"pad": "x" * 50_000}}
     okta = serve([orjson.dumps(big)])
-    okta.limit = 600
+    okta.limit = 900
     db = tmp_path / "d.duckdb"
-    args = ("poll", "--org", okta.url, "--db", str(db), "--page-limit", "600")
+    args = ("poll", "--org", okta.url, "--db", str(db), "--page-limit", "900")
     env = {"OKTA_API_TOKEN": TOKEN}
     crashed = run_cli(*args, env={**env, "OKTADUCK_CRASH_AT": "store.part_committed"})
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
@@ -361,10 +361,10 @@ def test_a_crash_between_the_parts_of_a_split_group_loses_and_duplicates_nothing
         [(cursor,)] = con.execute("SELECT next_url FROM cursors").fetchall()
     finally:
         con.close()
-    assert 0 < part < 600 and cursor is None  # some events in, the cursor not moved
+    assert 0 < part < 900 and cursor is None  # some events in, the cursor not moved
     rerun = run_cli(*args, env=env)
     assert rerun.returncode == 0, rerun.stderr
-    assert f"{600 - part} stored, {part} duplicates skipped" in rerun.stderr + rerun.stdout
+    assert f"{900 - part} stored, {part} duplicates skipped" in rerun.stderr + rerun.stdout
     assert sorted(stored_uuids(db)) == sorted(e["uuid"] for e in big)
 
 

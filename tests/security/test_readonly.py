@@ -39,6 +39,7 @@ from ingest.config import load_config
 from ingest.mapping import CompiledMapping
 from ingest.simulate.generator import EventGenerator
 from ingest.store.db import PageRows, Store
+from ingest.store.lake import STORE, open_cursor
 from ingest.store.query import (
     Cancel,
     QueryLimits,
@@ -173,7 +174,7 @@ SETTINGS = (
 
 def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """What a hostile statement must not change: tables, counts, cursors, settings."""
-    cur = con.cursor()
+    cur = open_cursor(con)
     try:
         tables = cur.execute(
             "SELECT database_name, schema_name, table_name FROM duckdb_tables() ORDER BY ALL"
@@ -200,8 +201,13 @@ def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 
 def connections(con: duckdb.DuckDBPyConnection) -> int:
-    """Open connections to the database, cursors included (this question's own too)."""
-    return int(con.execute("SELECT count FROM duckdb_connection_count()").fetchall()[0][0])
+    """Open connections to the database, cursors included (this question's own too), but a
+    writer's in-memory root that holds its file attached (``db.connect``)."""
+    count = int(con.execute("SELECT count FROM duckdb_connection_count()").fetchall()[0][0])
+    attached = con.execute(
+        "SELECT count(*) FROM duckdb_databases() WHERE database_name = $s", {"s": STORE}
+    )
+    return count - int(attached.fetchall()[0][0])
 
 
 def fill(path: Path, mapping: CompiledMapping) -> None:
