@@ -357,5 +357,6 @@ def test_a_one_shot_poll_at_its_defaults_stores_twenty_pages_once_within_its_mem
             "FROM pragma_storage_info('events') "
             "WHERE column_name = 'uuid' AND segment_type = 'VARCHAR' GROUP BY ALL)"
         ).fetchall()
-    # the one-shot commits went to the file as row groups of the writer's size
-    assert groups == [(5, ROW_GROUP_SIZE)]
+    # the one-shot commits went to the file as row groups of the writer's size: four groups
+    # of five pages, each a full row group and the rest of its fifth page
+    assert groups == [(8, ROW_GROUP_SIZE)] and ROW_GROUP_SIZE == 4096
