@@ -18,6 +18,8 @@ from ingest.config import (
 from ingest.feeds.feedfile import MAX_INT_PARAM
 from ingest.simulate import options as simulate_options
 from ingest.store.db import DEFAULT_DB
+from ingest.store.db import ONE_SHOT_GROUP_BYTES as IMPORT_BATCH_BYTES
+from ingest.store.db import ROW_GROUP_SIZE as IMPORT_BATCH
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -551,8 +553,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch",
         type=whole(1, MAX_GROUP_EVENTS),
-        default=2000,
-        help="events per transaction (default: 2000; fewer when they pass 8 MiB)",
+        default=IMPORT_BATCH,
+        help=f"events per transaction (default: {IMPORT_BATCH}; fewer when they pass "
+        f"{IMPORT_BATCH_BYTES >> 20} MiB)",
     )
     p.add_argument(
         "--max-event-bytes",

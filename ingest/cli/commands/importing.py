@@ -15,9 +15,8 @@ from ingest.config import load_config
 from ingest.store.db import INGEST_THREADS
 from ingest.store.lake import LakeConfig
 
-# DuckDB's memory for an import: a transaction of 2000 archived events (~5 MB of raw JSON,
-# compressed at commit) does not fit the one-shot poll's 48MB; at 64MB 50k events imported
-# as fast as at 128MB or 256MB, and the processes peaked at 287MB (412MB at 256MB)
+# DuckDB's memory for an import: at 64MB 50k events imported as fast as at 128MB or 256MB
+# (in transactions of 2000 events then), and the processes peaked at 287MB (412MB at 256MB)
 IMPORT_MEMORY_LIMIT = "64MB"
 
 
