@@ -43,6 +43,13 @@ def test_a_one_shot_commit_of_a_row_groups_worth_goes_to_the_file_in_row_groups(
         wal = path.with_name(path.name + ".wal")
         assert wal.stat().st_size < 2000 * 1000  # the 500 rows left over, not every event
         assert result.stored == 2 * ROW_GROUP_SIZE + 500
+        # what DuckDB must spill goes next to the file, not into the working directory
+        spill = store.con.execute("SELECT current_setting('temp_directory')").fetchall()
+        assert spill == [(f"{path}.tmp",)]
+        options = store.con.execute(
+            "SELECT options FROM duckdb_databases() WHERE database_name = 'store'"
+        ).fetchall()
+        assert options[0][0]["row_group_size"] == str(ROW_GROUP_SIZE)
     con = duckdb.connect(str(path), read_only=True)
     try:
         groups = [(0, ROW_GROUP_SIZE), (1, ROW_GROUP_SIZE), (2, 500)]
@@ -80,8 +87,12 @@ def test_writers_in_one_process_share_the_file_and_the_last_one_detaches_it(
     tmp_path: Path, mapping: CompiledMapping
 ) -> None:
     path = tmp_path / "okta.duckdb"
-    first = Store(path, mapping)
-    second = Store(path, mapping)  # DuckDB refuses a second ATTACH of one file
+    first = Store(path, mapping)  # the daemon's kind: DuckDB's own row groups (memory)
+    second = Store(path, mapping, serves_queries=False)  # DuckDB refuses a second ATTACH
+    options = second.con.execute(
+        "SELECT options FROM duckdb_databases() WHERE database_name = 'store'"
+    ).fetchall()
+    assert options and "row_group_size" not in options[0][0]  # the first handle's holds
     first.commit_pages(pages(mapping, 10, seed=3), START)
     first.close()
     # the second's connection outlives the first's

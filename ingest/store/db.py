@@ -78,7 +78,9 @@ STORAGE_VERSION = "v1.5.0"  # the storage format new database files are written 
 # 40-43 to 22-24 µs of CPU an event (docs/performance.md, "the write path"); 4096 costs the
 # same CPU and a one-shot poll holds 5 pages per group instead of 9 (peak RSS 275 against 295
 # MB at 100k events), for a larger file (435 against 365 bytes an event; 304 before). Files
-# written before keep their 122,880-row groups; new ones follow them.
+# written before keep their 122,880-row groups; new ones follow them. The daemon keeps
+# DuckDB's 122,880: its commits of two pages go through the WAL whatever the size, and with
+# 4096-row groups its 50 orgs catching up peaked at 855-1008 MB against 672-695.
 ROW_GROUP_SIZE = 4096
 # DuckDB's own default is 80% of the machine's memory, kept as buffer cache; a collector
 # needs far less, and a bounded cache keeps the daemon's footprint flat as tables grow. The
@@ -197,9 +199,12 @@ def translate(err: duckdb.Error, path: Path | str) -> StoreError:
     return StoreError(f"database {path}: {text}")
 
 
-def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: Path, read_only: bool = False, row_group_size: int | None = None
+) -> duckdb.DuckDBPyConnection:
     """The database file ``path``: opened read-only as it is, or for writing attached as
-    ``STORE`` (see ``_attach_file``), in UTC with file access off either way."""
+    ``STORE`` (see ``_attach_file``), in UTC with file access off either way.
+    ``row_group_size``: of the row groups a writer makes (DuckDB's 122,880 when None)."""
     try:
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -221,7 +226,7 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         raise StoreError(f"database {path!r}: not a valid path") from None
     try:
         if not read_only:
-            con = _attach_file(path)
+            con = _attach_file(path, row_group_size)
         else:
             # No SQL run here may read or write files: the database is its only file.
             con = duckdb.connect(
@@ -265,26 +270,33 @@ _attached: dict[str, _Attached] = {}
 _attached_lock = threading.Lock()
 
 
-def _attach_file(path: Path) -> duckdb.DuckDBPyConnection:
+def _attach_file(path: Path, row_group_size: int | None) -> duckdb.DuckDBPyConnection:
     """A handle on ``path`` for writing: a cursor of an in-memory DuckDB with the file
     attached as ``STORE`` and in use, shared by every writer's handle on it in this process
-    (DuckDB refuses to attach one file twice). The file is attached rather than opened so
-    that new row groups hold ``ROW_GROUP_SIZE`` rows (an ATTACH option only: DuckDB keeps no
-    row group size in the file). Give each handle back with ``disconnect``."""
+    (DuckDB refuses to attach one file twice; the first handle's ``row_group_size`` holds).
+    The file is attached rather than opened so that new row groups can hold fewer rows
+    (``ROW_GROUP_SIZE``: an ATTACH option only, DuckDB keeps no row group size in the file).
+    Give each handle back with ``disconnect``."""
     key = str(path.resolve())
     with _attached_lock:
         held = _attached.get(key)
         if held is None:
             # A new file is written in 1.5's storage format: the default (0.10's, readable by
             # old versions) has no zstd for strings, and the raw events would take ~7x the room.
+            # Buffers DuckDB must spill go next to the file, as for a file opened directly
+            # (an in-memory database would use ".tmp" in the working directory).
             root = duckdb.connect(
-                ":memory:", config={"storage_compatibility_version": STORAGE_VERSION}
+                ":memory:",
+                config={
+                    "storage_compatibility_version": STORAGE_VERSION,
+                    "temp_directory": f"{path}.tmp",
+                },
             )
             try:
-                root.execute(
-                    f"ATTACH {sql_literal(str(path))} AS {STORE} (ROW_GROUP_SIZE "
-                    f"{ROW_GROUP_SIZE}, STORAGE_VERSION {sql_literal(STORAGE_VERSION)})"
-                )
+                options = [f"STORAGE_VERSION {sql_literal(STORAGE_VERSION)}"]
+                if row_group_size is not None:
+                    options.append(f"ROW_GROUP_SIZE {int(row_group_size)}")
+                root.execute(f"ATTACH {sql_literal(str(path))} AS {STORE} ({', '.join(options)})")
                 # after the ATTACH: no SQL run from here may read or write another file
                 root.execute("SET enable_external_access = false")
                 _settle(root)
@@ -391,7 +403,10 @@ class Store:
         # the table events are written to: the lake's ``events`` is a view of ``event_rows``
         self.events_table = "event_rows" if self.lake else "events"
         self.invalidated = False  # a statement left the connection of no use (_translate)
-        self.con = connect_lake(self.lake, read_only=False) if self.lake else connect(self.path)
+        if self.lake:
+            self.con = connect_lake(self.lake, read_only=False)
+        else:  # a one-shot ingest's commits fill row groups (``default_group``)
+            self.con = connect(self.path, row_group_size=None if serves_queries else ROW_GROUP_SIZE)
         self._lock = threading.Lock()
         try:
             locked = configuration_locked(self.con)  # by another Store of this process
