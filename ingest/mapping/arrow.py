@@ -37,6 +37,7 @@ JSON_TEXT = na.c_schema(
 TIMESTAMP = na.c_schema(na.timestamp("us", timezone="UTC"))
 STRING = na.c_schema(na.string())
 INT64 = na.c_schema(na.int64())
+BOOL = na.c_schema(na.bool_())
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -101,10 +102,7 @@ def _list(values: Sequence[Any], type_name: str, members: _Members) -> CArray:
     offsets = _int32(itertools.accumulate(lengths, initial=0))
     flat = [item for v in values if v for item in v]
     if members:
-        children = [
-            column([None if item is None else item.get(name) for item in flat], kind)
-            for name, kind in members
-        ]
+        children = [column(_member(flat, name), kind) for name, kind in members]
         validity, nulls = _validity(flat)
         child = na.c_array_from_buffers(
             _struct_schema(members), len(flat), [validity], null_count=nulls, children=children
@@ -121,16 +119,25 @@ def _list(values: Sequence[Any], type_name: str, members: _Members) -> CArray:
     )
 
 
+def _member(items: list[Any], name: str) -> list[Any]:
+    """Each struct's value of member ``name`` (``None`` for a null struct or a missing
+    member); ``dict.get`` mapped in C over a page's structs takes half the time of a loop."""
+    try:
+        return list(map(dict.get, items, itertools.repeat(name)))
+    except TypeError:  # a null struct, or a mapping of another kind
+        return [None if item is None else item.get(name) for item in items]
+
+
 def _validity(values: Sequence[Any]) -> tuple[bytes | None, int]:
-    """Arrow's validity bitmap of ``values`` (``None`` when none is null) and the null count."""
-    bits = bytearray((len(values) + 7) // 8)
-    nulls = 0
-    for i, value in enumerate(values):
-        if value is None:
-            nulls += 1
-        else:
-            bits[i >> 3] |= 1 << (i & 7)
-    return (bytes(bits) if nulls else None), nulls
+    """Arrow's validity bitmap of ``values`` (``None`` when none is null) and the null count.
+
+    Counted in C, and the bits set by nanoarrow as a boolean array's (the same layout): a
+    loop in Python over a page's values took nearly a tenth of building its Arrow columns."""
+    nulls = values.count(None)
+    if not nulls:
+        return None, 0
+    flags = na.c_array([value is not None for value in values], BOOL)
+    return bytes(flags.view().buffer(1)), nulls
 
 
 def _int32(values: Any) -> bytes:
