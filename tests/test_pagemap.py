@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import nanoarrow as na
 import orjson
 import pytest
+from nanoarrow.c_schema import CSchema
 
 from ingest.base.clock import FakeClock
 from ingest.base.errors import MapperFailed
 from ingest.collect.pagemap import InlineMapper, MappedPage, ProcessMapper
 from ingest.collect.poll import poll_cycle
-from ingest.mapping import CompiledMapping
+from ingest.mapping import CompiledMapping, load_mapping
 from ingest.mapping.arrow import Table
+from ingest.mapping.reads import paths_read
 from ingest.okta.body import BadBody
 from ingest.simulate.generator import EventGenerator
 from ingest.store.db import PageRows, Store
 from ingest.store.rawtexts import RawTexts
 from tests.helpers import Sim, source_for
+from tests.test_mapping_fast_columns import MAPPINGS, generated, odd_events, sample_events
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
+# the tables a page writes to, and an order of their rows that does not depend on timing
+TABLES = {"events": "ingest_seq", "rejects": "raw_hash", "conflicts": "uuid, raw_hash"}
 
 
 @pytest.fixture
@@ -186,3 +194,135 @@ def test_a_page_from_the_child_is_stored_as_the_same_rows(
             tables.append(store.con.execute("SELECT * FROM rejects ORDER BY raw_hash").fetchall())
     assert tables[0] == tables[2] and tables[1] == tables[3]
     assert len(tables[0]) == 200 and len(tables[1]) == 2
+
+
+def odd_values(base: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Events with values at the edges of what the columns hold: nulls, empty lists, unicode
+    (NUL, emoji, CJK, right-to-left), the int64 limits and past them, timestamps with
+    offsets and at the ends of the calendar."""
+    variants: list[dict[str, Any]] = [
+        {"published": "2026-03-01T10:15:30.123456+05:30"},
+        {"published": "2026-03-01T00:00:00.000001-08:00"},
+        {"published": "1970-01-01T00:00:00Z"},
+        {"published": "0001-01-01T00:00:00Z"},
+        {"published": "9999-12-31T23:59:59.999999Z"},
+        {"published": "2026-03-01T00:00:00.1234567Z"},
+        {"published": None},
+        {"actor": {"id": None, "type": "User", "displayName": "Zoë 日本語 🎉 שלום \u0000 end"}},
+        {"actor": None, "client": None, "target": None, "request": None},
+        {"target": [], "request": {"ipChain": []}},
+        {"target": [None, {}, {"id": None, "type": None, "displayName": "✓"}]},
+        {"request": {"ipChain": [None, {"ip": None}, {"ip": "2001:db8::1", "version": "V6"}]}},
+        {"securityContext": {"asNumber": 2**63 - 1, "isProxy": None}},
+        {"securityContext": {"asNumber": -(2**63), "isProxy": True}},
+        {"securityContext": {"asNumber": 2**64}},
+        {"client": {"ipAddress": "::ffff:10.0.0.1", "geographicalContext": {
+            "geolocation": {"lat": -0.0, "lon": 1e308}}}},
+        {"displayMessage": "", "eventType": "", "severity": None},
+        {"debugContext": {"debugData": {"threatSuspected": "TRUE", "big": 10**30, "u": "ü"}}},
+    ]  # fmt: skip
+    out = []
+    for n, change in enumerate(variants):
+        event = {**base[n % len(base)], **change}
+        event["uuid"] = f"odd-{n:03d}"  # its own event, not another content of one stored
+        out.append(event)
+    return out
+
+
+def a_varied_page() -> bytes:
+    """Every public catalog type, the shipped samples, odd values at the mapped paths."""
+    plenty = generated(300, seed=23)
+    odd = list(odd_events(plenty[:200], sorted(paths_read(load_mapping(MAPPINGS[0]))), 23))
+    events = [*plenty, *sample_events(), *odd, *odd_values(plenty)]
+    # orjson writes no int past 64 bits (and reads one back as a float, as a poll would)
+    return json.dumps(events, ensure_ascii=False).encode()
+
+
+def arrow_values(page: MappedPage, mapping: CompiledMapping) -> dict[str, object]:
+    """Each column's Arrow type (its format, members and metadata) and values."""
+
+    def shape(schema: CSchema) -> object:
+        children = [schema.child(i) for i in range(schema.n_children)]
+        metadata = dict(schema.metadata.items()) if schema.metadata else {}
+        return schema.format, metadata, [(c.name, shape(c)) for c in children]
+
+    arrays = page.batch.arrow_columns(mapping)
+    return {
+        c.name: (shape(a.schema), a.length, a.null_count, na.Array(a).to_pylist())
+        for c, a in zip(mapping.columns, arrays, strict=True)
+    }
+
+
+@pytest.mark.parametrize("path", MAPPINGS, ids=[p.stem for p in MAPPINGS])
+def test_a_varied_page_comes_from_the_child_with_the_same_arrow_columns(path: Path) -> None:
+    """The child builds the Arrow columns and the parent reads them back from bytes: the
+    same types, nulls and values as the columns built in-process, column by column."""
+    mapping = load_mapping(path)
+    body = a_varied_page()
+    here = InlineMapper(mapping).decode(body).result()
+    with ProcessMapper(mapping) as mapper:
+        there = mapper.decode(body).result()
+    assert there.batch.arrays is not None and not set(there.batch.columns) - {"uuid", "published"}
+    assert (there.batch.accepted, there.batch.rejected, there.batch.issues) == (
+        here.batch.accepted,
+        here.batch.rejected,
+        here.batch.issues,
+    )
+    assert (list(there.raw), there.uuids) == (list(here.raw), here.uuids)
+    mine, theirs = arrow_values(there, mapping), arrow_values(here, mapping)
+    for name in mine:
+        assert mine[name] == theirs[name], name
+    assert len(here.batch.accepted) > 1500 and here.batch.rejected and any(here.batch.issues)
+
+
+def test_a_varied_page_from_the_child_is_stored_as_the_inline_one_is(
+    mapping: CompiledMapping, tmp_path: Path
+) -> None:
+    """Every column of every table the page writes to, the child's against the in-process
+    mapping's: timestamps to the microsecond, lists and lists of structs, unicode, nulls."""
+    body = a_varied_page()
+    pages = {"inline": InlineMapper(mapping).decode(body).result()}
+    with ProcessMapper(mapping) as mapper:
+        pages["child"] = mapper.decode(body).result()
+    stored: dict[str, dict[str, list[object]]] = {}
+    for name, page in pages.items():
+        with Store(tmp_path / f"{name}.duckdb", mapping) as store:
+            rows = PageRows("s", "https://x.okta.com", None, page.batch, page.raw, page.uuids)
+            result = store.commit_page(rows, START)
+            assert result.stored > 1500 and result.rejected and result.conflicts
+            stored[name] = {
+                f"{table}.{column}": [
+                    r[0]
+                    for r in store.con.execute(
+                        f'SELECT "{column}" FROM {table} ORDER BY {order}'
+                    ).fetchall()
+                ]
+                for table, order in TABLES.items()
+                for (column,) in store.con.execute(
+                    "SELECT column_name FROM information_schema.columns "
+                    f"WHERE table_name = '{table}' AND column_name NOT IN ('ingested_at', "
+                    "'seen_at', 'rejected_at') ORDER BY ordinal_position"
+                ).fetchall()
+            }
+    assert list(stored["child"]) == list(stored["inline"])
+    for column in stored["inline"]:
+        assert stored["child"][column] == stored["inline"][column], column
+    published = stored["inline"]["events.published"]
+    assert datetime(2026, 3, 1, 4, 45, 30, 123456, tzinfo=UTC) in published
+    assert datetime(2026, 3, 1, 8, 0, 0, 1, tzinfo=UTC) in published
+
+
+def test_a_page_the_parent_cannot_read_back_fails_its_body_and_the_mapper(
+    mapping: CompiledMapping,
+) -> None:
+    """The child sends the columns of the file it loaded; a parent expecting others refuses
+    the page (it is not stored under the wrong names), and the body waiting for it fails
+    instead of waiting for ever."""
+    fewer = dataclasses.replace(mapping, columns=mapping.columns[:-1])
+    with ProcessMapper(fewer) as mapper:
+        pending = mapper.decode(a_page())
+        with pytest.raises(MapperFailed, match="sent the columns"):
+            pending.result()
+        assert not mapper.alive()
+        with pytest.raises(MapperFailed, match="sent the columns"):
+            mapper.decode(b"[]")

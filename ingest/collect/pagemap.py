@@ -27,17 +27,14 @@ from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
-
-import orjson
+from typing import IO, Any, Protocol
 
 from ingest.base.errors import MapperFailed
-from ingest.mapping import Column, CompiledMapping, MappedBatch, load_mapping
+from ingest.mapping import CompiledMapping, MappedBatch, load_mapping
+from ingest.mapping.arrow import from_ipc, to_ipc
 from ingest.okta.body import BadBody
 from ingest.okta.elements import BadEvent, ParsedPage, parse_page
-
-if TYPE_CHECKING:
-    from ingest.store.rawtexts import RawTexts
+from ingest.store.rawtexts import RawTexts
 
 _LENGTH = struct.Struct("<Q")
 _COLLECT_EVERY = 50  # pages
@@ -49,8 +46,9 @@ class MappedPage:
     the page's events; ``bad``: the page's elements that could not be decoded (they go to
     ``rejects`` with their bytes).
 
-    A page mapped by the child comes with its Arrow columns built (by the parent, which
-    holds the Arrow library for DuckDB anyway) and its texts in one buffer (``RawTexts``).
+    A page mapped by the child comes with its Arrow columns built (by the child: the parent
+    only reads them back from bytes), of its Python columns only ``_KEPT``, and its texts
+    in one buffer (``RawTexts``).
     """
 
     batch: MappedBatch
@@ -182,10 +180,12 @@ class ProcessMapper:
                 if kind == "count":
                     counted.set_result(value)
                     continue
-                self._waiting.popleft()
                 if kind == "page":
-                    mapped.set_result(unpack(self._mapping, value))
+                    page = unpack(self._mapping, value)  # failing, it fails this body too
+                    self._waiting.popleft()
+                    mapped.set_result(page)
                 else:  # "bad": the body is not a page
+                    self._waiting.popleft()
                     counted.set_exception(value)
         except BaseException as err:
             failed = err if isinstance(err, MapperFailed) else MapperFailed(str(err))
@@ -230,14 +230,11 @@ class ProcessMapper:
         self.close()
 
 
-def _as_json(column: Column) -> bool:
-    """Whether a column's values come back from JSON as they went in (all but timestamps)."""
-    return "timestamp" not in column.type and all("timestamp" not in t for _, t in column.members)
-
-
-# A mapped page on its way to the parent: the columns that survive JSON as orjson text (a
-# fifth of pickle's cost on both sides), the rest of the batch pickled, the events' texts in
-# one buffer with their offsets, the uuids, and the elements that could not be decoded.
+# A mapped page on its way to the parent: its Arrow columns as an Arrow IPC stream (built
+# in the child, which has CPU to spare; the parent, which fetches and commits, only copies
+# them back), the Python columns the store reads (``_KEPT``), the rest of the batch pickled
+# (accepted, rejected, issues), the events' texts in one buffer with their offsets, the
+# uuids, and the elements that could not be decoded.
 Packed = tuple[
     bytes, dict[str, list[Any]], MappedBatch, bytes, bytes, list[str | None], list[BadEvent]
 ]
@@ -245,30 +242,30 @@ Packed = tuple[
 _KEPT = ("uuid", "published")
 
 
-def pack(mapping: CompiledMapping, page: ParsedPage, json_names: frozenset[str]) -> Packed:
-    """Map the page's events and put the page in the form it travels in."""
+def pack(mapping: CompiledMapping, page: ParsedPage) -> Packed:
+    """Map the page's events, build their Arrow columns and put the page in the form it
+    travels in."""
     batch = mapping.apply_batch(page.events)
+    arrays = batch.arrow_columns(mapping)
+    columns = to_ipc({c.name: a for c, a in zip(mapping.columns, arrays, strict=True)})
     texts = page.texts
     starts = array("i", itertools.accumulate(map(len, texts), initial=0))  # int32 offsets
     if sys.byteorder == "big":
         starts.byteswap()  # Arrow's buffers are little-endian
     offsets = starts.tobytes()
-    columns = batch.columns
-    as_json = {name: values for name, values in columns.items() if name in json_names}
-    other = {name: values for name, values in columns.items() if name not in json_names}
+    kept = {name: batch.columns[name] for name in _KEPT if name in batch.columns}
     rest = dataclasses.replace(batch, columns={})
     data = b"".join(texts)
-    return orjson.dumps(as_json), other, rest, data, offsets, _uuids(page.events), page.bad
+    return columns, kept, rest, data, offsets, _uuids(page.events), page.bad
 
 
 def unpack(mapping: CompiledMapping, packed: Packed) -> MappedPage:
-    """The page again, its Arrow columns built and its Python columns let go (but ``_KEPT``)."""
-    from ingest.store.rawtexts import RawTexts  # nanoarrow: the parent's side only
-
-    text, other, rest, data, offsets, uuids, bad = packed
-    values = {**orjson.loads(text), **other}
-    ordered = {column.name: values[column.name] for column in mapping.columns}
-    batch = dataclasses.replace(rest, columns=ordered).with_arrow(mapping, _KEPT)
+    """The page again, its Arrow columns read back from the child's bytes."""
+    columns, kept, rest, data, offsets, uuids, bad = packed
+    arrays = from_ipc(columns)
+    if list(arrays) != [column.name for column in mapping.columns]:
+        raise MapperFailed(f"the mapping process sent the columns {list(arrays)}")
+    batch = dataclasses.replace(rest, columns=kept, arrays=tuple(arrays.values()))
     return MappedPage(batch, RawTexts(data, offsets), uuids, tuple(bad))
 
 
@@ -284,7 +281,6 @@ def serve(mapping_path: Path, stdin: IO[bytes], stdout: IO[bytes]) -> int:
     until stdin closes: ("count", n) as soon as it is parsed, then ("page", MappedPage); or
     ("bad", BadBody) alone."""
     mapping = load_mapping(mapping_path)
-    json_names = frozenset(column.name for column in mapping.columns if _as_json(column))
     _send(stdout, mapping.version)
     # A page is a tree of a few hundred thousand new objects that all live until the page
     # is answered: the collector would walk them again and again to find no garbage. It
@@ -305,7 +301,7 @@ def serve(mapping_path: Path, stdin: IO[bytes], stdout: IO[bytes]) -> int:
             _send(stdout, ("bad", err))
             continue
         _send(stdout, ("count", parsed.count))
-        page = pack(mapping, parsed, json_names)
+        page = pack(mapping, parsed)
         del parsed  # the parsed page is the child's largest object: gone before pickling
         _send(stdout, ("page", page))
     return 0  # not reached

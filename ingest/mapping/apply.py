@@ -78,18 +78,10 @@ class MappedBatch:
     accepted: list[int]
     rejected: list[tuple[int, str]]
     issues: list[list[str]]
-    # arrow_columns' answer made ahead of time (see ``with_arrow``)
+    # arrow_columns' answer made ahead of time: a page from the mapping process comes with
+    # its Arrow columns and, of its Python columns, only those the store reads (a page's
+    # values as Python objects take about four times the memory; ingest.collect.pagemap)
     arrays: tuple[CArray, ...] | None = dataclasses.field(default=None, repr=False, compare=False)
-
-    def with_arrow(self, mapping: _Shape, keep: Sequence[str]) -> MappedBatch:
-        """This batch with its Arrow columns built now and, of its Python columns, only
-        ``keep`` left: a page's values as Python objects take about four times the memory of
-        its Arrow columns."""
-        return dataclasses.replace(
-            self,
-            columns={name: self.columns[name] for name in keep},
-            arrays=self.arrow_columns(mapping),
-        )
 
     def arrow_columns(self, mapping: _Shape) -> tuple[CArray, ...]:
         """The accepted rows' values as one Arrow array per mapping column, in column order."""

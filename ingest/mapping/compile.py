@@ -38,7 +38,7 @@ class Column:
 
     @property
     def arrow_type(self) -> CSchema:
-        from ingest.mapping.arrow import arrow_schema  # nanoarrow: not in the mapping child
+        from ingest.mapping.arrow import arrow_schema  # nanoarrow: loaded when needed
 
         return arrow_schema(self.type, self.members)
 

@@ -6,12 +6,13 @@ at a time in this process, timing the CPU this process uses (DuckDB's threads in
 
 - child (``ingest.collect.pagemap``, garbage collection off as there): ``parse_page`` (split
   the page, parse each event), ``apply_batch`` (the normalized mapping), packing the answer
-  (``pack`` less its mapping) and pickling it;
+  (``pack`` less its mapping: the Arrow arrays, their IPC stream, the texts in one buffer;
+  the arrays alone are timed too) and pickling it;
 - parent: fetching the pages over HTTP (httpx, as the poller's transport does), unpickling,
-  decoding the JSON-carried columns, building the Arrow arrays (``with_arrow``), committing
-  pages of 1000 events (``Store.commit_pages`` with a one-shot poll's DuckDB settings: insert,
-  cursor, WAL) and the closing checkpoint; then committing the same pages again, every event
-  now a duplicate (the uuid lookup's path).
+  reading the page back (``unpack``: the arrays from their IPC stream, the texts' buffer),
+  committing pages of 1000 events (``Store.commit_pages`` with a one-shot poll's DuckDB
+  settings: insert, cursor, WAL) and the closing checkpoint; then committing the same pages
+  again, every event now a duplicate (the uuid lookup's path).
 
 The stages follow ``ingest/collect/pagemap.py`` and ``ingest/store/db.py`` as they are; a
 real poll overlaps them on two cores, so its wall time is less than their sum. The last line
@@ -21,7 +22,6 @@ is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gc
 import json
 import pickle
@@ -32,8 +32,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 from tests.perf.bench import fetch_pages
 from tests.perf.versus import Org
@@ -60,15 +58,17 @@ def stages(bodies: list[bytes], work: Path) -> dict[str, float]:
     from ingest.store.db import INGEST_MEMORY_LIMIT, INGEST_THREADS, PageRows, Store
 
     mapping = load_mapping(normalized_mapping_path())
-    json_names = frozenset(c.name for c in mapping.columns if pagemap._as_json(c))
     seconds: dict[str, float] = {}
 
     seconds["parse"], parsed = cpu(lambda: [parse_page(b) for b in bodies], gc_off=True)
     events = sum(p.count for p in parsed)
-    seconds["map"], _ = cpu(lambda: [mapping.apply_batch(p.events) for p in parsed], gc_off=True)
-    packing, packed = cpu(
-        lambda: [pagemap.pack(mapping, p, json_names) for p in parsed], gc_off=True
+    seconds["map"], batches = cpu(
+        lambda: [mapping.apply_batch(p.events) for p in parsed], gc_off=True
     )
+    # (pack's share of building the arrays, alone: it is not added to the child's total)
+    seconds["arrow"], _ = cpu(lambda: [b.arrow_columns(mapping) for b in batches], gc_off=True)
+    batches.clear()
+    packing, packed = cpu(lambda: [pagemap.pack(mapping, p) for p in parsed], gc_off=True)
     seconds["pack"] = packing - seconds["map"]
     parsed.clear()
     seconds["pickle"], sent = cpu(
@@ -77,30 +77,8 @@ def stages(bodies: list[bytes], work: Path) -> dict[str, float]:
     packed.clear()
     seconds["unpickle"], received = cpu(lambda: [pickle.loads(s)[1] for s in sent])
     sent.clear()
-
-    def decode() -> list[Any]:
-        out = []
-        for text, other, rest, data, offsets, uuids, bad in received:
-            values = {**orjson.loads(text), **other}
-            ordered = {c.name: values[c.name] for c in mapping.columns}
-            out.append((dataclasses.replace(rest, columns=ordered), data, offsets, uuids, bad))
-        return out
-
-    seconds["json_columns"], decoded = cpu(decode)
+    seconds["unpack"], pages = cpu(lambda: [pagemap.unpack(mapping, p) for p in received])
     received.clear()
-
-    def arrow() -> list[Any]:
-        from ingest.store.rawtexts import RawTexts
-
-        return [
-            pagemap.MappedPage(
-                batch.with_arrow(mapping, pagemap._KEPT), RawTexts(data, offsets), uuids, bad
-            )
-            for batch, data, offsets, uuids, bad in decoded
-        ]
-
-    seconds["arrow"], pages = cpu(arrow)
-    decoded.clear()
     now = datetime.now(UTC)
     rows = [
         PageRows("bench", "http://127.0.0.1", None, p.batch, p.raw, p.uuids, p.bad) for p in pages
@@ -127,7 +105,7 @@ def main(argv: list[str]) -> int:
         figures: dict[str, float] = stages(bodies, Path(work))
     figures["http"] = fetching / figures["events"] * 1e6
     child = ("parse", "map", "pack", "pickle")
-    parent = ("http", "unpickle", "json_columns", "arrow", "commit", "checkpoint")
+    parent = ("http", "unpickle", "unpack", "commit", "checkpoint")
     print(f"{figures['events']:,.0f} events, {len(bodies)} pages; CPU us per event:")
     for side, names in (("mapping child", child), ("polling process", parent)):
         total = sum(figures[n] for n in names)
@@ -135,6 +113,8 @@ def main(argv: list[str]) -> int:
         print(f"  {side}: {total:.1f}")
         for name in names:
             print(f"    {name:<14} {figures[name]:6.1f}")
+            if name == "pack":
+                print(f"      (the Arrow arrays alone: {figures['arrow']:.1f})")
     print(f"  both: {figures['mapping_total'] + figures['polling_total']:.1f}")
     print(
         f"  (a second commit of the same pages, all duplicates: {figures['commit_duplicates']:.1f})"
