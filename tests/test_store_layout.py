@@ -108,3 +108,18 @@ def test_writers_in_one_process_share_the_file_and_the_last_one_detaches_it(
         assert reader.execute("SELECT count(*) FROM events").fetchall() == [(10,)]
     finally:
         reader.close()
+
+
+@pytest.mark.parametrize("name", ["it's.duckdb", "a b ü.duckdb", "x'); DETACH store; --.duckdb"])
+def test_a_file_name_with_quotes_is_attached_as_named(
+    tmp_path: Path, mapping: CompiledMapping, name: str
+) -> None:
+    path = tmp_path / name
+    with Store(path, mapping, serves_queries=False) as store:
+        store.commit_pages(pages(mapping, 5, seed=4), START)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".duckdb") == [name]
+    reader = connect(path, read_only=True)
+    try:
+        assert reader.execute("SELECT count(*) FROM events").fetchall() == [(5,)]
+    finally:
+        reader.close()
