@@ -52,6 +52,7 @@ def cpu(work: Callable[[], Any], gc_off: bool = False) -> tuple[float, Any]:
 
 def stages(bodies: list[bytes], work: Path) -> dict[str, float]:
     from ingest.collect import pagemap
+    from ingest.collect.settings import DEFAULT_GROUP_BYTES, DEFAULT_GROUP_EVENTS
     from ingest.config import normalized_mapping_path
     from ingest.mapping import load_mapping
     from ingest.okta.elements import parse_page
@@ -86,9 +87,16 @@ def stages(bodies: list[bytes], work: Path) -> dict[str, float]:
     with Store(
         work / "stages.duckdb", mapping, INGEST_MEMORY_LIMIT, INGEST_THREADS, serves_queries=False
     ) as store:
-        seconds["commit"], _ = cpu(lambda: [store.commit_pages([r], now) for r in rows])
+        # in groups as a one-shot poll at its defaults commits them (``poll.group_limits``)
+        size, _ = store.default_group(DEFAULT_GROUP_EVENTS, DEFAULT_GROUP_BYTES)
+        groups: list[list[PageRows]] = [[]]
+        for row in rows:
+            if sum(len(r.raw) for r in groups[-1]) >= size:
+                groups.append([])
+            groups[-1].append(row)
+        seconds["commit"], _ = cpu(lambda: [store.commit_pages(g, now) for g in groups])
         seconds["checkpoint"], _ = cpu(lambda: store.con.execute("CHECKPOINT"))
-        seconds["commit_duplicates"], _ = cpu(lambda: [store.commit_pages([r], now) for r in rows])
+        seconds["commit_duplicates"], _ = cpu(lambda: [store.commit_pages(g, now) for g in groups])
     return {"events": events, **{k: v / events * 1e6 for k, v in seconds.items()}}
 
 
