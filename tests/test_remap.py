@@ -163,3 +163,29 @@ def test_remap_of_a_field_whose_type_changed(history: tuple[Path, Path]) -> None
     finally:
         con.close()
     assert rows == [("VARCHAR", 351, 0, 1)]  # no severity is a number: none is left
+
+
+def test_remap_in_several_mapping_processes_writes_what_one_does(
+    history: tuple[Path, Path], tmp_path: Path
+) -> None:
+    db, v2 = history
+    alone = tmp_path / "alone.duckdb"
+    shutil.copy(db, alone)
+    for target, mappers in ((db, "3"), (alone, "1")):
+        args = ("remap", "--db", str(target), "--mapping", str(v2), "--batch", "40")
+        out = run_cli(*args, "--mappers", mappers)
+        assert out.returncode == 0, out.stderr
+        assert "events 351/351" in out.stderr or "events 350/350" in out.stderr, out.stderr
+
+    def rows(path: Path) -> list[tuple[object, ...]]:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            # ingested_at: when the reject resolved by each run was stored
+            query = "SELECT * EXCLUDE (ingested_at) FROM events ORDER BY ingest_seq"
+            return con.execute(query).fetchall()
+        finally:
+            con.close()
+
+    together, one = rows(db), rows(alone)
+    assert len(together) == 351 and together == one
+    assert snapshot(db)[0] == [(load_mapping(v2).version, 351, 351)]

@@ -21,7 +21,9 @@ texts it mapped do not change; a row deleted meanwhile is not written back).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence, Sized
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence, Sized
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -99,20 +101,18 @@ def remap(
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
     include_current: bool = False,
-    mapper: PageMapper | None = None,
+    mapper: PageMapper | Sequence[PageMapper] | None = None,
 ) -> RemapProgress:
     """Re-map every row and reject not made by the current mapping version.
 
     A batch's stored texts make one page, mapped here (decoded whole by orjson, then
     ``apply_batch``) or by ``mapper``: the mapping process a poll uses (``parse_page``, then
-    ``apply_batch``), which maps the next batch while this one is written.
+    ``apply_batch``), which maps the next batch while this one is written; or by several,
+    in turn, each given a batch ahead.
     """
     total_events, total_rejects = pending(store)
     state = RemapProgress(total_events=total_events, total_rejects=total_rejects)
-    ahead = _read_batch(store, mapper, batch_size, -1)
-    while ahead is not None:
-        batch = ahead
-        ahead = _read_batch(store, mapper, batch_size, batch.rows[-1][0])
+    for batch in _batches(store, mapper, batch_size):
         done, moved = _write_events(store, clock.now(), batch)
         state = _bump(state, remapped=done - moved, moved_to_rejects=moved)
         if progress:
@@ -125,6 +125,28 @@ def remap(
         if progress:
             progress(state)
     return state
+
+
+def _batches(
+    store: Store, mapper: PageMapper | Sequence[PageMapper] | None, batch_size: int
+) -> Iterator[_Batch]:
+    """The batches to re-map, in order, each read (and handed to its mapper) while those
+    before it are mapped and written: one ahead per mapper."""
+    mappers: list[PageMapper | None] = list(mapper) if isinstance(mapper, Sequence) else [mapper]
+    turn = itertools.cycle(mappers)
+    ahead: deque[_Batch] = deque()
+    after: int | None = -1
+    while True:
+        while len(ahead) < len(mappers) and after is not None:
+            batch = _read_batch(store, next(turn), batch_size, after)
+            if batch is None:
+                after = None  # none left: what is ahead is all there is
+            else:
+                ahead.append(batch)
+                after = batch.rows[-1][0]
+        if not ahead:
+            return
+        yield ahead.popleft()
 
 
 def _bump(state: RemapProgress, **inc: int) -> RemapProgress:

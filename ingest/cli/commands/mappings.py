@@ -128,11 +128,18 @@ def cmd_remap(args: argparse.Namespace) -> int:
             )
 
         with contextlib.ExitStack() as stack:
-            # more than a batch: mapped by the poll's mapping process, the next batch while
-            # this one is written
-            mapper = stack.enter_context(ProcessMapper(mapping)) if events > args.batch else None
+            # more than a batch: mapped by the poll's mapping processes, the next batches
+            # while this one is written
+            mappers = [
+                stack.enter_context(ProcessMapper(mapping))
+                for _ in range(args.mappers if events > args.batch else 0)
+            ]
             final = remap(
-                store, SystemClock(), batch_size=args.batch, progress=progress, mapper=mapper
+                store,
+                SystemClock(),
+                batch_size=args.batch,
+                progress=progress,
+                mapper=mappers or None,
             )
     print(
         f"remapped {final.remapped} events, {final.moved_to_rejects} now rejected; "
