@@ -103,8 +103,8 @@ INGEST_THREADS = 1
 CHECKPOINT_THRESHOLD = "256MB"
 # What a one-shot ingest of a file commits at a time when its source leaves ``group_events``
 # and ``group_bytes`` at their defaults: a row group's worth of events (``ROW_GROUP_SIZE``),
-# which goes to the file without the WAL, in up to this many bytes of their JSON (8192 events
-# of 4 KB; larger events make smaller groups, whose rows go through the WAL)
+# which goes to the file without the WAL, in up to this many bytes of their JSON (4096 events
+# of 8 KB; larger events make smaller groups, whose rows go through the WAL)
 ONE_SHOT_GROUP_BYTES = 32 << 20
 # DuckDB keeps a string this long or longer in an overflow block, which stays in memory
 # from the insert until the next checkpoint whatever the memory limit: a commit holding
@@ -320,8 +320,14 @@ def _attach_file(path: Path, row_group_size: int | None) -> duckdb.DuckDBPyConne
 def disconnect(path: Path, con: duckdb.DuckDBPyConnection) -> None:
     """Close a writer's handle from ``connect``; the last one of a file detaches it (DuckDB
     checkpoints it then)."""
-    con.close()
-    key = str(path.resolve())
+    try:
+        con.close()
+    finally:
+        _let_go(str(path.resolve()))
+
+
+def _let_go(key: str) -> None:
+    """One handle on the attached file ``key`` fewer; the root goes with the last."""
     with _attached_lock:
         held = _attached.get(key)
         if held is None:
