@@ -28,7 +28,7 @@ from ingest.simulate.generator import EventGenerator
 from ingest.store.db import PageRows, Store
 from ingest.store.rawtexts import RawTexts
 from tests.helpers import Sim, source_for
-from tests.test_mapping_fast_columns import MAPPINGS, generated, odd_events, sample_events
+from tests.helpers.odd_events import MAPPINGS, generated, odd_events, sample_events
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 # the tables a page writes to, and an order of their rows that does not depend on timing
