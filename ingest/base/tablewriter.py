@@ -102,10 +102,10 @@ def write_rows(
 
 def _write_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], out: TextSink) -> int:
     cells = [[_clip(_text(v)) for v in row] for row in rows]
-    widths = [len(_clip(c)) for c in columns]
+    names = [_clip(c) for c in columns]
+    widths = [len(c) for c in names]
     for row in cells:
         widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
-    names = [_clip(c) for c in columns]
     out.write("  ".join(c.ljust(w) for c, w in zip(names, widths, strict=True)).rstrip() + "\n")
     out.write("  ".join("-" * w for w in widths) + "\n")
     for row in cells:

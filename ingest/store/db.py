@@ -56,6 +56,7 @@ from ingest.store.lakeschema import (
     migrate_lake,
     read_lease,
     release_lease,
+    rollback,
     settle_inlined_tables,
     take_lease,
 )
@@ -500,8 +501,7 @@ class Store:
             added = self._add_mapping_columns()
             self.con.execute("COMMIT")
         except BaseException:
-            with contextlib.suppress(duckdb.Error):
-                self.con.execute("ROLLBACK")
+            rollback(self.con)
             raise
         return added
 
@@ -633,8 +633,7 @@ class Store:
                 con.execute("COMMIT")
             except duckdb.Error as err:
                 self._next_seq = next_seq
-                with contextlib.suppress(duckdb.Error):
-                    con.execute("ROLLBACK")
+                rollback(con)
                 if self.lake and is_conflict(err):
                     raise _Conflict() from None
                 # Not after a failed COMMIT: DuckDB 1.5.5 may have applied part of it (a
@@ -650,8 +649,7 @@ class Store:
                 raise self._translate(err) from None
             except BaseException:
                 self._next_seq = next_seq
-                with contextlib.suppress(duckdb.Error):
-                    con.execute("ROLLBACK")
+                rollback(con)
                 raise
 
     def cursor(self, source: str) -> CursorState | None:
@@ -1187,7 +1185,7 @@ class Store:
             return
         # An UPDATE, and an INSERT only for a source's first commit: DuckDB 1.5.5 spent twice
         # the CPU on the same change as INSERT ... ON CONFLICT DO UPDATE (4.1 against 2.0 ms,
-        # once a commit: a one-shot poll commits a page at a time)
+        # once a commit)
         updated = con.execute(
             """
             UPDATE cursors SET
