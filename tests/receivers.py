@@ -442,12 +442,27 @@ class Rsyslog:
             if proc.poll() is not None:
                 raise AssertionError(f"rsyslogd exited with {proc.returncode}:\n{self.log_text()}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                if self.tls is None:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                else:  # a TLS listener may take connections before it completes handshakes
+                    self._handshake()
             except OSError:
                 return False
             return True
 
         wait_until(listening, timeout, f"rsyslogd on port {self.port}", detail=self.log_text)
+
+    def _handshake(self) -> None:
+        """A TLS handshake with the listener, presenting its own certificate (imrelp asks
+        for one); OSError until it completes."""
+        assert self.tls is not None
+        context = ssl.create_default_context(cafile=str(self.tls.cert))
+        context.load_cert_chain(str(self.tls.cert), str(self.tls.key))
+        with (
+            socket.create_connection(("127.0.0.1", self.port), timeout=1) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1"),
+        ):
+            pass
 
     def stop(self, timeout: float = 10.0) -> None:
         proc, self._proc = self._proc, None
