@@ -20,7 +20,7 @@ import pytest
 from ingest.collect.progress import PollProgress, ProgressLine
 from ingest.okta.client import ClientStats
 from ingest.store.db import CommitResult
-from tests.helpers import REPO, TOKEN, Sim, run_cli
+from tests.helpers import REPO, TOKEN, TOKEN_ENV, Sim, daemon_toml, run_cli, stored_uuids
 
 pytestmark = pytest.mark.slow  # every test runs CLI subprocesses
 
@@ -257,6 +257,44 @@ def test_poll_shows_no_progress_when_stderr_is_not_a_terminal(
     assert done.returncode == 0, done.stderr
     assert "200 stored" in done.stdout
     assert done.stderr == ""
+
+
+def test_poll_and_backfill_with_two_mapping_processes_store_every_event_once(
+    live_sim: Sim, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    gen = live_sim.org.generator
+    live_sim.org.add(gen.stream(230, now - timedelta(hours=3), now - timedelta(minutes=1)))
+    polled = tmp_path / "polled.duckdb"
+    done = run_cli(
+        "poll", "--org", live_sim.url, "--db", str(polled), "--page-limit", "20",
+        "--mappers", "2", env={"OKTA_API_TOKEN": TOKEN},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "230 stored" in done.stdout
+    uuids = stored_uuids(polled)
+    assert len(uuids) == len(set(uuids)) and set(uuids) == live_sim.org.visible_uuids()
+
+    config = daemon_toml(
+        tmp_path / "oktaduck.toml", [("acme", live_sim.url)], source_keys="page_limit = 20"
+    )
+    filled = run_cli(
+        "backfill", "--config", str(config), "--source", "acme", "--since", "4h",
+        "--mappers", "2", env={TOKEN_ENV: TOKEN},
+    )  # fmt: skip
+    assert filled.returncode == 0, filled.stderr
+    assert "230 stored" in filled.stdout
+    assert sorted(stored_uuids(tmp_path / "okta.duckdb")) == sorted(uuids)
+
+
+@pytest.mark.parametrize("count", ["0", "17", "two"])
+def test_a_mappers_count_out_of_range_is_refused_in_one_usage_line(
+    tmp_path: Path, count: str
+) -> None:
+    out = run_cli("poll", "--org", "https://acme.okta.com", "--mappers", count)
+    assert out.returncode == 2
+    assert "--mappers" in out.stderr.splitlines()[-1]
+    assert "Traceback" not in out.stderr
 
 
 class _Terminal(io.StringIO):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import signal
@@ -18,7 +19,14 @@ from nanoarrow.c_schema import CSchema
 
 from ingest.base.clock import FakeClock
 from ingest.base.errors import MapperFailed
-from ingest.collect.pagemap import InlineMapper, MappedPage, ProcessMapper
+from ingest.collect.pagemap import (
+    InlineMapper,
+    MappedPage,
+    MapperRing,
+    PendingPage,
+    ProcessMapper,
+    start_mappers,
+)
 from ingest.collect.poll import poll_cycle
 from ingest.mapping import CompiledMapping, load_mapping
 from ingest.mapping.arrow import Table
@@ -111,6 +119,58 @@ def test_pages_handed_over_in_a_row_come_back_in_order(
         same(page.result(), inline.decode(body).result(), mapping)
 
 
+class _Recording:
+    """A mapper that maps inline and notes the bodies it was given."""
+
+    def __init__(self, mapping: CompiledMapping) -> None:
+        self.inline = InlineMapper(mapping)
+        self.bodies: list[bytes] = []
+
+    def decode(self, body: bytes) -> PendingPage:
+        self.bodies.append(body)
+        return self.inline.decode(body)
+
+
+def test_a_ring_hands_the_bodies_to_its_mappers_in_turn(mapping: CompiledMapping) -> None:
+    first, second = _Recording(mapping), _Recording(mapping)
+    ring = MapperRing([first, second])
+    bodies = [orjson.dumps([{"n": n}]) for n in range(5)]
+    assert [ring.decode(body).count for body in bodies] == [1] * 5
+    assert (first.bodies, second.bodies) == (bodies[0::2], bodies[1::2])
+    with pytest.raises(ValueError, match="no mappers"):
+        MapperRing([])
+
+
+def test_pages_handed_to_two_children_come_back_in_order_and_as_mapped_inline(
+    mapping: CompiledMapping,
+) -> None:
+    gen = EventGenerator(seed=11)
+    bodies = [
+        orjson.dumps(gen.stream(n, START, START + timedelta(hours=1))) for n in (250, 3, 0, 90)
+    ]
+    bodies.append(a_page())
+    inline = InlineMapper(mapping)
+    with contextlib.ExitStack() as stack:
+        ring = start_mappers(stack, mapping, 2)
+        assert isinstance(ring, MapperRing)
+        pending = [ring.decode(body) for body in bodies]  # two pages being mapped at once
+        assert [p.count for p in pending] == [250, 3, 0, 90, 202]
+        for body, page in zip(bodies, pending, strict=True):
+            same(page.result(), inline.decode(body).result(), mapping)
+    with contextlib.ExitStack() as stack:  # one is the child itself
+        assert isinstance(start_mappers(stack, mapping, 1), ProcessMapper)
+
+
+def test_a_ring_whose_child_died_fails_its_pages_not_waits(mapping: CompiledMapping) -> None:
+    with ProcessMapper(mapping) as alive, ProcessMapper(mapping) as dead:
+        dead._proc.send_signal(signal.SIGKILL)
+        dead._proc.wait()
+        ring = MapperRing([alive, dead])
+        assert ring.decode(a_page()).result().count == 202
+        with pytest.raises(MapperFailed, match=r"exit code -9"):
+            ring.decode(a_page())
+
+
 @pytest.mark.parametrize("body", [b"<html>busy</html>", b'{"errorCode": "E0000009"}', b"[{"])
 def test_a_body_that_is_not_a_page_is_refused_and_the_child_goes_on(
     mapper: ProcessMapper, mapping: CompiledMapping, body: bytes
@@ -154,17 +214,22 @@ def test_a_mapping_file_that_changed_under_the_child_is_refused(
         ProcessMapper(loaded)
 
 
-def test_a_poll_through_the_child_survives_bad_bodies_and_stores_everything(
-    sim: Sim, mapper: ProcessMapper, tmp_path: Path, mapping: CompiledMapping, clock: FakeClock,
-    token_env: str, client_for: object,
+@pytest.mark.parametrize("children", [1, 2])
+def test_a_poll_through_the_children_survives_bad_bodies_and_stores_everything(
+    sim: Sim, tmp_path: Path, mapping: CompiledMapping, clock: FakeClock,
+    token_env: str, client_for: object, children: int,
 ) -> None:  # fmt: skip
     now = clock.now()
     sim.org.add(sim.org.generator.stream(450, now - timedelta(hours=5), now - timedelta(minutes=2)))
     sim.org.inject("invalid_json", count=2)
     source = source_for(sim)
     client = client_for(source, clock)  # type: ignore[operator]
-    with Store(tmp_path / "db.duckdb", mapping) as store:
-        result = poll_cycle(source, store, client, clock, mapper=mapper)
+    with contextlib.ExitStack() as stack, Store(tmp_path / "db.duckdb", mapping) as store:
+        mapper = start_mappers(stack, mapping, children)
+        # small pages: many of them, taken by the children in turn
+        result = poll_cycle(
+            dataclasses.replace(source, page_limit=40), store, client, clock, mapper=mapper
+        )
         uuids = [r[0] for r in store.con.execute("SELECT uuid FROM events").fetchall()]
     assert result.stored == 450 and client.stats.retries == 2
     assert len(uuids) == len(set(uuids)) and set(uuids) == sim.org.visible_uuids()

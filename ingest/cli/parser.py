@@ -30,6 +30,17 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 BULK_MAPPERS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
+def _add_fetch_mappers(p: argparse.ArgumentParser) -> None:
+    """``--mappers`` of the commands that fetch from Okta (``poll``, ``backfill``)."""
+    p.add_argument(
+        "--mappers",
+        type=whole(1, 16),
+        default=1,
+        help="mapping processes taking the pages in turn, each on a core of its own (default: "
+        "1; two on two idle cores catch up about a fifth faster, for some 60 MB more)",
+    )
+
+
 def whole(low: int, high: int) -> Callable[[str], int]:
     """An argparse ``type=`` for a whole number from ``low`` to ``high``: anything else
     (a fraction, 10**30, a negative count) is refused in argparse's one usage line."""
@@ -163,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=2000,
         help="with --org: events committed per transaction while catching up",
     )
+    _add_fetch_mappers(p)
     p.set_defaults(func=collect.cmd_poll)
 
     p = command(
@@ -217,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="DuckDB file, even when the config names a lake (default: the config's "
         "storage.lake or storage.path)",
     )
+    _add_fetch_mappers(p)
     p.set_defaults(func=collect.cmd_backfill)
 
     p = command(

@@ -51,7 +51,7 @@ from ingest.collect.archive import (
     records,
     split_joined,
 )
-from ingest.collect.pagemap import MappedPage, Mapper, PendingPage, map_page
+from ingest.collect.pagemap import MappedPage, Mapper, MapperRing, PendingPage, map_page
 from ingest.mapping import MappedBatch
 from ingest.okta.body import BadBody
 from ingest.okta.elements import BadEvent, ParsedPage
@@ -195,8 +195,7 @@ class _Runner:
         totals: Totals,
     ) -> None:
         self.store = store
-        self.mappers: list[Mapper] = list(mapper) if isinstance(mapper, Sequence) else [mapper]
-        self._turn = 0
+        self.mapper: Mapper = MapperRing(mapper) if isinstance(mapper, Sequence) else mapper
         self.options = options
         self.clock = clock
         self.totals = totals
@@ -388,9 +387,7 @@ class _Runner:
         for start in range(0, len(batch.texts), PAGE_EVENTS):
             body = b"[" + b",".join(batch.texts[start : start + PAGE_EVENTS]) + b"]"
             try:
-                mapper = self.mappers[self._turn % len(self.mappers)]
-                self._turn += 1
-                pages.append((start, mapper.decode(body)))
+                pages.append((start, self.mapper.decode(body)))
             except BadBody:  # cannot be, as the body is made here: decoded here then
                 pages.append((start, None))
         while len(self.pending) >= _IN_FLIGHT:

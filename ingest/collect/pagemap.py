@@ -24,6 +24,7 @@ import sys
 import threading
 from array import array
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,6 +229,30 @@ class ProcessMapper:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class MapperRing:
+    """Several mappers taking the bodies in turn: with a process each, a page is mapped while
+    the page before it still is, one core each. A page's answer comes from the mapper it was
+    handed to, so the caller still reads the pages in the order it handed them over."""
+
+    def __init__(self, mappers: Sequence[Mapper]) -> None:
+        if not mappers:
+            raise ValueError("a ring of no mappers")
+        self._mappers = tuple(mappers)
+        self._turn = itertools.count()
+        self._lock = threading.Lock()
+
+    def decode(self, body: bytes) -> PendingPage:
+        with self._lock:  # bodies may come from several threads
+            mapper = self._mappers[next(self._turn) % len(self._mappers)]
+        return mapper.decode(body)
+
+
+def start_mappers(stack: contextlib.ExitStack, mapping: CompiledMapping, count: int) -> Mapper:
+    """``count`` mapping processes (closed with ``stack``), as one mapper."""
+    mappers = [stack.enter_context(ProcessMapper(mapping)) for _ in range(count)]
+    return mappers[0] if len(mappers) == 1 else MapperRing(mappers)
 
 
 # A mapped page on its way to the parent: its Arrow columns as an Arrow IPC stream (built

@@ -139,10 +139,13 @@ def uuid_counts(db: Path) -> tuple[int, int]:
     return int(rows[0][0]), int(rows[0][1])
 
 
-def client_round(client: str, url: str, served: int, work: Path, n: int) -> dict[str, Any]:
+def client_round(
+    client: str, url: str, served: int, work: Path, n: int, mappers: int = 1
+) -> dict[str, Any]:
     db = work / f"{client}-{n}.duckdb"
     if client == "poll":
-        argv = cli("ingest.cli", "poll", "--org", url, "--db", str(db), *POLL_OPTIONS)
+        options = (*POLL_OPTIONS, "--mappers", str(mappers))
+        argv = cli("ingest.cli", "poll", "--org", url, "--db", str(db), *options)
     else:
         argv = cli("tests.perf.baseline", "--org", url, "--db", str(db), "--lookback-days", "89")
     run = measure(argv, work, f"{client}-{n}")
@@ -164,8 +167,9 @@ def client_round(client: str, url: str, served: int, work: Path, n: int) -> dict
     }
 
 
-def side_by_side(events: int, rounds: int) -> dict[str, Any]:
-    """Alternating rounds of both clients against one org of ``events`` events."""
+def side_by_side(events: int, rounds: int, mappers: int = 1) -> dict[str, Any]:
+    """Alternating rounds of both clients against one org of ``events`` events; the poll
+    with ``mappers`` mapping processes."""
     work = Path(tempfile.mkdtemp(prefix="oktaduck-versus-"))
     org = Org(events)
     results: list[dict[str, Any]] = []
@@ -173,7 +177,7 @@ def side_by_side(events: int, rounds: int) -> dict[str, Any]:
         for n in range(rounds):
             for client in ("baseline", "poll"):
                 print(f"  round {n + 1}: {client} ...", file=sys.stderr, flush=True)
-                results.append(client_round(client, org.url, org.events, work, n))
+                results.append(client_round(client, org.url, org.events, work, n, mappers))
     finally:
         org.stop()
         for path in work.iterdir():
@@ -232,8 +236,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--mappers", type=int, default=1, help="the poll's --mappers")
     args = parser.parse_args(argv)
-    figures = side_by_side(args.events, args.rounds)
+    figures = side_by_side(args.events, args.rounds, args.mappers)
     for name, value in table(figures):
         print(f"{name:<36}  {value}")
     print(json.dumps(figures, sort_keys=True))

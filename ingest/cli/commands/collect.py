@@ -5,6 +5,7 @@ then loads neither the daemon nor the simulator."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import faulthandler
 import signal
@@ -53,7 +54,7 @@ def _ingest_memory(config: Config) -> str:
 
 def cmd_poll(args: argparse.Namespace) -> int:
     from ingest.collect.connect import open_client
-    from ingest.collect.pagemap import ProcessMapper
+    from ingest.collect.pagemap import start_mappers
     from ingest.collect.poll import poll_cycle
     from ingest.collect.progress import PollProgress, ProgressLine
     from ingest.mapping import load_mapping
@@ -84,8 +85,9 @@ def cmd_poll(args: argparse.Namespace) -> int:
             INGEST_THREADS,
             serves_queries=False,
         ) as store,
-        ProcessMapper(mapping) as mapper,
+        contextlib.ExitStack() as stack,
     ):
+        mapper = start_mappers(stack, mapping, args.mappers)
         for source in sources:
             client = open_client(source, clock, stop)
             line = ProgressLine(sys.stderr)  # on a terminal only
@@ -186,7 +188,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 def cmd_backfill(args: argparse.Namespace) -> int:
     from ingest.collect.backfill import Progress, backfill
     from ingest.collect.connect import open_client
-    from ingest.collect.pagemap import ProcessMapper
+    from ingest.collect.pagemap import start_mappers
     from ingest.collect.progress import ProgressLine
     from ingest.mapping import load_mapping
     from ingest.store.db import Store
@@ -216,8 +218,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         Store(
             target, mapping, _ingest_memory(config), INGEST_THREADS, serves_queries=False
         ) as store,
-        ProcessMapper(mapping) as mapper,
+        contextlib.ExitStack() as stack,
     ):
+        mapper = start_mappers(stack, mapping, args.mappers)
         client = open_client(source, clock, stop)
         try:
             result = backfill(source, store, client, clock, since, report, stop, mapper)

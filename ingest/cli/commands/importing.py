@@ -24,7 +24,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     import threading
 
     from ingest.collect.importer import ImportOptions, Totals, run_import
-    from ingest.collect.pagemap import ProcessMapper
+    from ingest.collect.pagemap import start_mappers
     from ingest.collect.progress import ProgressLine
     from ingest.mapping import load_mapping
     from ingest.store.db import Store
@@ -72,9 +72,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         Store(target, mapping, memory, INGEST_THREADS, serves_queries=False) as store,
         contextlib.ExitStack() as stack,
     ):
-        mappers = [stack.enter_context(ProcessMapper(mapping)) for _ in range(args.mappers)]
+        mapper = start_mappers(stack, mapping, args.mappers)
         try:
-            totals = run_import(store, mappers, args.paths, options, SystemClock(), stop, progress)
+            totals = run_import(store, mapper, args.paths, options, SystemClock(), stop, progress)
         finally:
             line.clear()
     for error in totals.errors:
