@@ -233,6 +233,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--versus-events", type=int, help="events of poll vs baseline")
     parser.add_argument("--versus-rounds", type=int, help="rounds of each client")
     parser.add_argument("--no-versus", action="store_true", help="leave poll vs baseline out")
+    parser.add_argument("--poll-mappers", type=int, default=1, help="the poll's --mappers")
     parser.add_argument("--bulk-rows", type=int, help="rows to remap and events to import")
     parser.add_argument("--no-bulk", action="store_true", help="leave remap and import out")
     args = parser.parse_args(argv)
@@ -249,7 +250,7 @@ def main(argv: list[str]) -> int:
             n = args.versus_events or (50_000 if args.quick else 200_000)
             rounds = args.versus_rounds or (1 if args.quick else 3)
             print(f"poll vs baseline: {rounds} rounds of {n:,} events ...", file=sys.stderr)
-            versus = figures["versus"] = side_by_side(n, rounds)
+            versus = figures["versus"] = side_by_side(n, rounds, args.poll_mappers)
             for key in ("poll_vs_baseline", "poll_eps", "baseline_eps", "poll_peak_rss_mb",
                         "baseline_peak_rss_mb", "poll_cpu_us_per_event",
                         "baseline_cpu_us_per_event"):  # fmt: skip
