@@ -545,7 +545,9 @@ def processes_with(mark: str) -> list[int]:
     return found
 
 
-def wait_for_request(server: Hostile, part: str, timeout: float = 30) -> None:
+def wait_for_request(server: Hostile, part: str, timeout: float = 90) -> None:
+    """Wait until a request whose path holds ``part`` has come (a CLI started on a loaded machine
+    can take half a minute to get there)."""
     ends = time.monotonic() + timeout
     while not any(part in path for path in server.requests):
         assert server.requested.wait(max(0.0, ends - time.monotonic())), server.requests
