@@ -119,6 +119,17 @@ def test_pages_handed_over_in_a_row_come_back_in_order(
         same(page.result(), inline.decode(body).result(), mapping)
 
 
+def test_a_body_handed_over_without_its_count_comes_back_mapped_or_refused(
+    mapper: ProcessMapper, mapping: CompiledMapping
+) -> None:
+    later = [mapper.map_later(body) for body in (a_page(), b"<html>busy</html>", b"[]")]
+    same(later[0].result(), InlineMapper(mapping).decode(a_page()).result(), mapping)
+    with pytest.raises(BadBody, match="HTTP 200 with a"):
+        later[1].result()
+    assert later[2].result().count == 0  # and the child goes on
+    assert mapper.decode(a_page()).count == 202
+
+
 class _Recording:
     """A mapper that maps inline and notes the bodies it was given."""
 

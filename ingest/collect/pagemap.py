@@ -149,6 +149,15 @@ class ProcessMapper:
         self._reader.start()
 
     def decode(self, body: bytes) -> PendingPage:
+        counted, mapped = self._hand_over(body)
+        return PendingPage(counted.result(), mapped)
+
+    def map_later(self, body: bytes) -> Future[MappedPage]:
+        """Hand a body over without waiting for the child to count its events (a caller
+        that made the body knows them): the mapped page once it is, or ``BadBody``."""
+        return self._hand_over(body)[1]
+
+    def _hand_over(self, body: bytes) -> tuple[Future[int], Future[MappedPage]]:
         counted: Future[int] = Future()
         mapped: Future[MappedPage] = Future()
         with self._lock:
@@ -161,7 +170,7 @@ class ProcessMapper:
                 self._stdin.flush()
             except (OSError, ValueError):
                 pass  # the child is gone: the reader says why
-        return PendingPage(counted.result(), mapped)
+        return counted, mapped
 
     @property
     def pid(self) -> int:
@@ -188,6 +197,7 @@ class ProcessMapper:
                 else:  # "bad": the body is not a page
                     self._waiting.popleft()
                     counted.set_exception(value)
+                    mapped.set_exception(value)
         except BaseException as err:
             failed = err if isinstance(err, MapperFailed) else MapperFailed(str(err))
             with self._lock:

@@ -76,7 +76,7 @@ class PageMapper(Protocol):
     """What maps a page's body: ``ProcessMapper`` of ``ingest.collect.pagemap``, the mapping
     process a poll uses, which maps the next batch while this one is written."""
 
-    def decode(self, body: bytes) -> PendingPage: ...
+    def map_later(self, body: bytes) -> PendingPage: ...
 
 
 def pending(store: Store) -> tuple[int, int]:
@@ -131,13 +131,16 @@ def _batches(
     store: Store, mapper: PageMapper | Sequence[PageMapper] | None, batch_size: int
 ) -> Iterator[_Batch]:
     """The batches to re-map, in order, each read (and handed to its mapper) while those
-    before it are mapped and written: one ahead per mapper."""
+    before it are mapped and written: one more ahead than there are mappers, so that a
+    mapper has a batch to work on while the one before it is written (with only one ahead
+    per mapper, a remap with one mapper mapped and wrote by turns: 6.0 against 4.4 s for
+    63,600 rows)."""
     mappers: list[PageMapper | None] = list(mapper) if isinstance(mapper, Sequence) else [mapper]
     turn = itertools.cycle(mappers)
     ahead: deque[_Batch] = deque()
     after: int | None = -1
     while True:
-        while len(ahead) < len(mappers) and after is not None:
+        while len(ahead) < len(mappers) + 1 and after is not None:
             batch = _read_batch(store, next(turn), batch_size, after)
             if batch is None:
                 after = None  # none left: what is ahead is all there is
@@ -187,7 +190,7 @@ def _read_batch(
             {"v": version, "lo": seqs[0][0], "hi": seqs[-1][0]},
         ).fetchall()
     body = b"[" + b",".join(raw.encode() for _, _, raw in rows) + b"]"
-    return _Batch(rows, body, None if mapper is None else mapper.decode(body))
+    return _Batch(rows, body, None if mapper is None else mapper.map_later(body))
 
 
 def _write_events(store: Store, now: datetime, batch: _Batch) -> tuple[int, int]:
