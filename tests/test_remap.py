@@ -13,10 +13,12 @@ import orjson
 import pytest
 
 from ingest.base.clock import FakeClock
+from ingest.collect.pagemap import ProcessMapper
 from ingest.collect.poll import poll_cycle
 from ingest.config import normalized_mapping_path
 from ingest.mapping import load_mapping
 from ingest.store.db import Store
+from ingest.store.remap import remap
 from tests.helpers import Sim, run_cli, source_for
 
 EXTRA_FIELD = """
@@ -189,3 +191,26 @@ def test_remap_in_several_mapping_processes_writes_what_one_does(
     together, one = rows(db), rows(alone)
     assert len(together) == 351 and together == one
     assert snapshot(db)[0] == [(load_mapping(v2).version, 351, 351)]
+
+
+def test_remap_in_process_with_no_mapper_or_a_mapping_process_writes_the_same(
+    history: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Batches handed to a mapping process ahead of their writing (``map_later``), and an
+    empty list of mappers (mapped here), end with the same rows."""
+    db, v2 = history
+    inline = tmp_path / "inline.duckdb"
+    shutil.copy(db, inline)
+    mapping = load_mapping(v2)
+
+    def rows(path: Path) -> list[tuple[object, ...]]:
+        with Store(path, mapping) as store:
+            query = "SELECT * EXCLUDE (ingested_at) FROM events ORDER BY ingest_seq"
+            return store.con.execute(query).fetchall()
+
+    with ProcessMapper(mapping) as child, Store(db, mapping) as store:
+        by_child = remap(store, FakeClock(), batch_size=30, mapper=child)
+    with Store(inline, mapping) as store:
+        here = remap(store, FakeClock(), batch_size=30, mapper=[])
+    assert by_child == here and by_child.remapped + by_child.moved_to_rejects == 350
+    assert len(rows(db)) == 351 and rows(db) == rows(inline)
