@@ -110,6 +110,16 @@ class InlineMapper:
         mapped.set_result(map_page(self.mapping, parsed))
         return PendingPage(parsed.count, mapped)
 
+    def map_later(self, body: bytes) -> Future[MappedPage]:
+        """The page mapped now, as ``ProcessMapper.map_later`` gives it (``BadBody`` in the
+        future when the body is not a page)."""
+        mapped: Future[MappedPage] = Future()
+        try:
+            mapped.set_result(map_page(self.mapping, parse_page(body)))
+        except BadBody as err:
+            mapped.set_exception(err)
+        return mapped
+
 
 class ProcessMapper:
     """Maps pages in a child process, in the order they are handed over, from any thread.
