@@ -30,15 +30,20 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 BULK_MAPPERS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
-def _add_fetch_mappers(p: argparse.ArgumentParser) -> None:
-    """``--mappers`` of the commands that fetch from Okta (``poll``, ``backfill``)."""
+def _add_mappers(p: argparse.ArgumentParser, default: int, why: str) -> None:
+    """``--mappers``: how many mapping processes take the pages (or batches) in turn."""
     p.add_argument(
         "--mappers",
         type=whole(1, 16),
-        default=1,
-        help="mapping processes taking the pages in turn, each on a core of its own (default: "
-        "1; two on two idle cores catch up about a fifth faster, for some 60 MB more)",
+        default=default,
+        help=f"mapping processes taking the pages in turn, each on a core of its own (default: "
+        f"{default}; {why})",
     )
+
+
+def _add_fetch_mappers(p: argparse.ArgumentParser) -> None:
+    """``--mappers`` of the commands that fetch from Okta (``poll``, ``backfill``)."""
+    _add_mappers(p, 1, "two on two idle cores catch up about a fifth faster, for 60 MB more")
 
 
 def whole(low: int, high: int) -> Callable[[str], int]:
@@ -526,12 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch", type=whole(1, MAX_GROUP_EVENTS), default=5000, help="events per transaction"
     )
-    p.add_argument(
-        "--mappers",
-        type=whole(1, 16),
-        default=1,
-        help="mapping processes, each on a core of its own, when there is more than a batch "
-        "to do (default: 1; each holds a batch ahead)",
+    _add_mappers(
+        p, 1, "with more than a batch to do, the next batches are mapped while one is written"
     )
     p.set_defaults(func=mappings.cmd_remap)
 
@@ -593,13 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--again", action="store_true", help="import files recorded as imported once more"
     )
-    p.add_argument(
-        "--mappers",
-        type=whole(1, 16),
-        default=BULK_MAPPERS,
-        help=f"mapping processes, each on a core of its own (default: {BULK_MAPPERS}, as "
-        "many as this machine has cores, at most 2)",
-    )
+    _add_mappers(p, BULK_MAPPERS, "as many as this machine has cores, at most 2")
     p.add_argument(
         "--data",
         help="data path of a new lake named by --store (a folder or s3://...); a lake made "
