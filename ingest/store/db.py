@@ -119,7 +119,7 @@ OVERFLOW_STRING = 4096
 # in memory at once. A store that is not serving queries (a one-shot ingest) therefore
 # raises its memory limit, when large events arrive, to twice the bytes of the last 2048 of
 # them on top of its base limit (at most MAX_MEMORY_LIMIT): 50 KB events at the one-shot
-# 64MB get ~270MB; ordinary Okta events (~2.6 KB, under OVERFLOW_STRING) change nothing.
+# 64MB get ~260MB; ordinary Okta events (~2.6 KB, under OVERFLOW_STRING) change nothing.
 CHECKPOINT_VECTOR = 2048
 MAX_MEMORY_LIMIT = 4 * 2**30
 # A lake commit that lost an optimistic-concurrency race is tried again from the start (the
