@@ -41,7 +41,7 @@ def test_the_same_seed_gives_the_same_delays() -> None:
 def test_nonsense_settings_are_refused(kwargs: dict[str, float]) -> None:
     settings = {"initial": 1.0, "maximum": 2.0, **kwargs}
     with pytest.raises(ValueError):
-        Backoff(**settings)
+        Backoff(**settings)  # type: ignore[arg-type]
 
 
 def test_the_daemon_backs_off_a_failing_source_by_the_same_policy(

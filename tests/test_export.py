@@ -6,8 +6,10 @@ from __future__ import annotations
 import gzip
 import signal
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import orjson
@@ -90,7 +92,7 @@ def test_one_off_export_writes_valid_ndjson_in_each_format(
         out = run_cli("export", *store, "--to", f"file:{target}", "--format", fmt)
         assert out.returncode == 0, out.stderr
         docs = [orjson.loads(line) for line in target.read_bytes().splitlines()]
-        ids = {
+        ids: Callable[[Any], Any] = {
             "raw": lambda d: d["uuid"],
             "normalized": lambda d: d["uuid"],
             "ecs": lambda d: d["event"]["id"],
@@ -139,10 +141,10 @@ interval = "1s"
         daemon = Daemon(cfg, {"ACME_TOKEN": TOKEN})
 
         def delivered(logs: list[dict[str, object]]) -> bool:
-            done = Counter()
+            done: Counter[str] = Counter()
             for g in logs:
                 if g["event"] == "export.cycle_done":
-                    done[g["sink"]] += int(g["delivered"])  # type: ignore[call-overload]
+                    done[str(g["sink"])] += int(g["delivered"])  # type: ignore[call-overload]
             return done["siem"] >= 900 and done["syslog"] >= 900
 
         daemon.wait_for(delivered)

@@ -439,7 +439,7 @@ def test_stdin_is_read(tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyP
     texts = [orjson.dumps(e) for e in events(3, seed=13)]
 
     class Stdin:
-        buffer = io.BufferedReader(io.BytesIO(b"\n".join(texts)))  # type: ignore[arg-type]
+        buffer = io.BufferedReader(io.BytesIO(b"\n".join(texts)))
 
     monkeypatch.setattr(sys, "stdin", Stdin)
     totals = do_import(store, "-")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import orjson
@@ -41,7 +42,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 NewLake = Callable[..., LakeConfig]
 
 
-def rows(lines: str) -> list[dict[str, object]]:
+def rows(lines: str) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in lines.splitlines() if line.strip()]
 
 

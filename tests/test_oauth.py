@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from ingest.base.clock import FakeClock
 from ingest.base.errors import AuthFailed, ConfigError, UnsafeURL
 from ingest.okta.client import ClientPolicy, OktaClient
-from ingest.okta.oauth import OAuthAuth, OAuthConfig
+from ingest.okta.oauth import OAuthAuth
+from ingest.okta.oauth_config import OAuthConfig
 from ingest.okta.urls import OrgURL
 from ingest.simulate.oauth import OAuthApp
 from tests.helpers import START, Sim

@@ -18,7 +18,8 @@ from ingest.base.clock import FakeClock
 from ingest.base.errors import ConfigError
 from ingest.okta.dpop import DPoPProver, ath, challenge_error, htu, parse_challenges
 from ingest.okta.keys import ephemeral_dpop_key, load_dpop_key, load_signing_key
-from ingest.okta.oauth import OAuthConfig, client_assertion
+from ingest.okta.oauth import client_assertion
+from ingest.okta.oauth_config import OAuthConfig
 from tests.helpers import START
 from tests.helpers.oauth import CLIENT_ID, KID, jwk_dict, jwk_file, pem_file
 

@@ -69,7 +69,7 @@ def same(a: MappedPage, b: MappedPage, mapping: CompiledMapping) -> None:
     assert as_read(a.batch.to_arrow(mapping)) == as_read(b.batch.to_arrow(mapping))
 
 
-def as_read(table: Table) -> tuple[str, list[object], list[object]]:
+def as_read(table: Table) -> tuple[str, list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """A table's schema with its metadata, its column types and its rows, as DuckDB reads it."""
     con = duckdb.connect()
     con.register("t", table)

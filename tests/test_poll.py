@@ -266,11 +266,11 @@ class FailingStore(Store):
 
     fail_at = 3
 
-    def commit_pages(self, pages: Any, now: Any) -> Any:
+    def commit_pages(self, pages: Any, now: Any, record: Any = None) -> Any:
         self.commits = getattr(self, "commits", 0) + 1
         if self.commits == self.fail_at:
             raise StoreError(f"database {self.path}: No space left on device")
-        return super().commit_pages(pages, now)
+        return super().commit_pages(pages, now, record)
 
 
 @pytest.mark.parametrize("kind", ["file", "postgres", "sqlite"])

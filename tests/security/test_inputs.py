@@ -719,7 +719,7 @@ def test_an_unexpected_exception_is_one_line_with_exit_70(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     try:
-        {}["key"]  # the kind of bug the net is for
+        {"other": 1}["key"]  # the kind of bug the net is for
     except KeyError as err:
         assert _internal_error(err, debug=False) == INTERNAL_ERROR
         quiet = capsys.readouterr().err
@@ -728,5 +728,5 @@ def test_an_unexpected_exception_is_one_line_with_exit_70(
     assert quiet == (
         "oktaduck: internal error: KeyError: 'key' (--log-level debug shows the traceback)\n"
     )
-    assert loud.startswith("Traceback") and '{}["key"]' in loud
+    assert loud.startswith("Traceback") and '{"other": 1}["key"]' in loud
     assert loud.endswith("oktaduck: internal error: KeyError: 'key'\n")

@@ -440,7 +440,12 @@ def test_a_slow_reader_gets_no_more_rows_after_the_limit(
 def test_cancel_from_another_thread_while_rows_stream(writer: Store) -> None:
     result = run_user_query(writer.con, STREAM)
     first = threading.Event()
-    canceller = threading.Thread(target=lambda: (first.wait(10), result.cancel()))
+
+    def cancel() -> None:
+        first.wait(10)
+        result.cancel()
+
+    canceller = threading.Thread(target=cancel)
     canceller.start()
     began = time.monotonic()
     fetched = 0

@@ -42,7 +42,8 @@ from ingest.collect.connect import open_client
 from ingest.collect.settings import SourceConfig
 from ingest.export.sinks.http import HttpSink, HttpSinkConfig
 from ingest.okta.client import ClientPolicy, OktaClient
-from ingest.okta.oauth import OAuthAuth, OAuthConfig
+from ingest.okta.oauth import OAuthAuth
+from ingest.okta.oauth_config import OAuthConfig
 from ingest.okta.urls import OrgURL
 from tests.helpers import REPO, START, TOKEN, TOKEN_ENV, Daemon, Sim, make_sim, run_cli
 from tests.receivers import HttpReceiver, Reply
