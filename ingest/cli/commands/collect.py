@@ -113,13 +113,14 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from ingest.base import stacks
     from ingest.service import daemon
 
     # a crash inside a native library (DuckDB, its extensions) prints every thread's Python
     # stack to stderr before the process dies, and SIGUSR1 prints them while it runs (a
-    # daemon that seems stuck): file, function and line names, never values
+    # daemon that seems stuck; ingest.base.stacks): file, function and line names, never values
     faulthandler.enable()
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    stacks.install(signal.SIGUSR1)
 
     def load() -> Config:
         config = load_config(args.config)
