@@ -108,7 +108,7 @@ def remap(
     A batch's stored texts make one page, mapped here (decoded whole by orjson, then
     ``apply_batch``) or by ``mapper``: the mapping process a poll uses (``parse_page``, then
     ``apply_batch``), which maps the next batch while this one is written; or by several,
-    in turn, each given a batch ahead.
+    in turn (``_batches``: one batch more ahead than there are mappers).
     """
     total_events, total_rejects = pending(store)
     state = RemapProgress(total_events=total_events, total_rejects=total_rejects)
